@@ -1,0 +1,11 @@
+// One function per subcommand: it adds its options to the app and the callback
+// that parses nothing further and calls the library.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace shrink::cli {
+
+void add_run_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+
+}  // namespace shrink::cli

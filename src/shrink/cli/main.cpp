@@ -1,0 +1,27 @@
+#include <iostream>
+
+#include "shrink/cli/commands.h"
+#include "shrink/core/error.h"
+#include "shrink/core/threads.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"shrink: make trained neural networks smaller and faster"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("shrink ") + SHRINK_VERSION);
+  int threads = 0;
+  app.add_option("--threads", threads, "intra-op threads (default: OMP_NUM_THREADS or all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.parse_complete_callback([&] { shrink::set_threads(threads); });
+  shrink::cli::add_run_command(app);
+  shrink::cli::add_info_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    std::cerr << "shrink: error: " << what.substr(0, what.find('\n')) << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,312 @@
+#include "shrink/onnx/import.h"
+
+#include <ATen/ATen.h>
+#include <onnx/onnx_pb.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "shrink/core/error.h"
+#include "shrink/onnx/tensor_proto.h"
+#include "shrink/ops/registry.h"
+#include "shrink/ops/shape_inference.h"
+#include "shrink/passes/fold_constants.h"
+
+namespace shrink::onnx_io {
+namespace {
+
+ir::TensorType type_from_value_info(const onnx::ValueInfoProto& info) {
+  SHRINK_CHECK(info.type().has_tensor_type(), "value '", info.name(),
+               "' is not a tensor (sequences, maps and optionals are not supported)");
+  const auto& tt = info.type().tensor_type();
+  ir::TensorType t;
+  try {
+    t.dtype = ir::scalar_type_from_onnx(tt.elem_type());
+  } catch (const Error& e) {
+    fail("value '", info.name(), "': ", e.what());
+  }
+  if (!tt.has_shape()) return t;
+  t.has_shape = true;
+  for (const auto& d : tt.shape().dim()) {
+    t.dims.push_back(d.has_dim_value() ? d.dim_value() : ir::kDynamic);
+    t.dim_names.push_back(d.has_dim_param() ? d.dim_param() : "");
+  }
+  bool any_name = false;
+  for (const auto& n : t.dim_names) any_name |= !n.empty();
+  if (!any_name) t.dim_names.clear();
+  return t;
+}
+
+ir::Attribute convert_attribute(const onnx::AttributeProto& a, const std::string& where) {
+  using A = onnx::AttributeProto;
+  A::AttributeType type = a.type();
+  if (type == A::UNDEFINED) {  // very old files leave the type out
+    if (a.has_f()) type = A::FLOAT;
+    else if (a.has_i()) type = A::INT;
+    else if (a.has_s()) type = A::STRING;
+    else if (a.has_t()) type = A::TENSOR;
+    else if (a.floats_size()) type = A::FLOATS;
+    else if (a.ints_size()) type = A::INTS;
+    else if (a.strings_size()) type = A::STRINGS;
+  }
+  switch (type) {
+    case A::FLOAT: return a.f();
+    case A::INT: return static_cast<int64_t>(a.i());
+    case A::STRING: return a.s();
+    case A::TENSOR: return tensor_from_proto(a.t(), where);
+    case A::SPARSE_TENSOR: return tensor_from_sparse_proto(a.sparse_tensor(), where);
+    case A::FLOATS: return std::vector<float>(a.floats().begin(), a.floats().end());
+    case A::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+    case A::STRINGS: return std::vector<std::string>(a.strings().begin(), a.strings().end());
+    default: fail(where, ": attribute type ", static_cast<int>(type), " (graphs, type protos) is not supported");
+  }
+}
+
+class Importer {
+ public:
+  Importer(const onnx::ModelProto& model, std::string label) : model_(model), label_(std::move(label)) {}
+
+  ir::Graph run() {
+    read_opset();
+    const onnx::GraphProto& gp = model_.graph();
+    g_.name = gp.name().empty() ? "graph" : gp.name();
+    g_.opset = opset_;
+    for (const auto& p : model_.metadata_props()) g_.metadata[p.key()] = p.value();
+    read_initializers(gp);
+    for (const auto& in : gp.input())
+      if (!g_.find_value(in.name())) g_.add_input(in.name(), type_from_value_info(in));
+    for (const auto& vi : gp.value_info()) declared_[vi.name()] = type_from_value_info(vi);
+    for (const auto& out : gp.output()) declared_[out.name()] = type_from_value_info(out);
+    for (int i = 0; i < gp.node_size(); ++i) add_node(gp.node(i), i);
+    for (const auto& out : gp.output()) {
+      ir::Value* v = g_.find_value(out.name());
+      SHRINK_CHECK(v, "graph output '", out.name(), "' is not produced by any node, initializer or input");
+      g_.add_output(v);
+    }
+    upgrade_old_forms();
+    classify_initializers();
+    ops::infer_shapes(g_);
+    passes::fold_constants(g_);
+    g_.remove_unused_values();
+    ops::verify_graph(g_);
+    return std::move(g_);
+  }
+
+ private:
+  void read_opset() {
+    bool found = false;
+    for (const auto& op : model_.opset_import()) {
+      if (op.domain().empty() || op.domain() == "ai.onnx") {
+        opset_ = op.version();
+        found = true;
+      }
+    }
+    if (!found && model_.opset_import_size() == 0) {
+      opset_ = 1;  // IR version 2 files carry no opset: the oldest one
+      found = true;
+    }
+    SHRINK_CHECK(found, "model imports no opset of the default ONNX domain");
+    SHRINK_CHECK(opset_ >= kMinOpset && opset_ <= kMaxOpset, "opset ", opset_,
+                 " is not supported (supported: ", kMinOpset, " to ", kMaxOpset, ")");
+  }
+
+  void read_initializers(const onnx::GraphProto& gp) {
+    for (const auto& t : gp.initializer())
+      g_.add_initializer(t.name(), tensor_from_proto(t, str("initializer '", t.name(), "'")),
+                         ir::InitKind::Constant);
+    for (const auto& s : gp.sparse_initializer()) {
+      std::string name = s.values().name();
+      g_.add_initializer(name, tensor_from_sparse_proto(s, str("sparse initializer '", name, "'")),
+                         ir::InitKind::Constant);
+    }
+  }
+
+  void add_node(const onnx::NodeProto& np, int index) {
+    std::string name = np.name().empty() ? g_.unique_name(str(np.op_type(), "_", index)) : np.name();
+    std::string where = str("node '", name, "' (", np.op_type(), ")");
+    SHRINK_CHECK(np.domain().empty() || np.domain() == "ai.onnx", where, ": domain '", np.domain(),
+                 "' is not supported (only the default ONNX domain)");
+    const ops::OpDef* def = ops::OpRegistry::instance().find(np.op_type());
+    SHRINK_CHECK(def, where, ": operator '", np.op_type(), "' is not supported");
+    ir::Attributes attrs;
+    for (const auto& a : np.attribute())
+      attrs.set(a.name(), convert_attribute(a, str(where, ": attribute '", a.name(), "'")));
+    if (np.op_type() == "Constant") {  // constants become initializers right away
+      SHRINK_CHECK(np.output_size() == 1, where, ": must have one output");
+      ir::Node probe;
+      probe.attrs = attrs;
+      at::Tensor value = def->make_kernel(probe)(ops::KernelContext{}, {})[0];
+      g_.add_initializer(np.output(0), value.contiguous(), ir::InitKind::Constant);
+      return;
+    }
+    std::vector<ir::Value*> inputs;
+    for (const std::string& in : np.input()) {
+      if (in.empty()) {
+        inputs.push_back(nullptr);
+        continue;
+      }
+      ir::Value* v = g_.find_value(in);
+      SHRINK_CHECK(v, where, ": input '", in,
+                   "' is not an initializer, a graph input or the output of an earlier node");
+      inputs.push_back(v);
+    }
+    std::vector<std::string> outputs(np.output().begin(), np.output().end());
+    for (const std::string& out : outputs)
+      SHRINK_CHECK(out.empty() || !g_.find_value(out), where, ": output '", out,
+                   "' is already defined");
+    ir::Node* node = g_.add_node(np.op_type(), inputs, outputs, attrs, name);
+    for (ir::Value* out : node->outputs()) {
+      auto it = out ? declared_.find(out->name) : declared_.end();
+      if (it != declared_.end()) out->type = it->second;
+    }
+  }
+
+  // --- older operator forms, rewritten to their opset 13+ shape ---
+  ir::Value* constant_input(ir::Node* node, const std::string& suffix, at::Tensor t) {
+    return g_.add_initializer(g_.unique_name(node->name + "_" + suffix), t, ir::InitKind::Constant);
+  }
+
+  void attr_to_input(ir::Node* node, const std::string& attr, size_t index, at::ScalarType type) {
+    if (!node->attrs.has(attr)) return;
+    at::Tensor t = type == at::kLong ? at::tensor(node->attrs.get_ints(attr), at::kLong)
+                                     : at::tensor(node->attrs.get_floats(attr), type);
+    node->attrs.erase(attr);
+    while (node->inputs().size() < index) g_.set_input(node, node->inputs().size(), nullptr);
+    g_.set_input(node, index, constant_input(node, attr, t));
+  }
+
+  void scalar_attr_to_input(ir::Node* node, const std::string& attr, size_t index, at::ScalarType type) {
+    if (!node->attrs.has(attr)) return;
+    at::Tensor t = at::scalar_tensor(node->attrs.get_float(attr, 0), at::kDouble).to(type);
+    node->attrs.erase(attr);
+    while (node->inputs().size() < index) g_.set_input(node, node->inputs().size(), nullptr);
+    g_.set_input(node, index, constant_input(node, attr, t));
+  }
+
+  at::ScalarType input_dtype(ir::Node* node) {
+    ir::Value* x = node->input(0);
+    return x ? x->type.dtype : at::kFloat;
+  }
+
+  void upgrade_old_forms() {
+    std::vector<ir::Node*> nodes;
+    for (const auto& n : g_.nodes()) nodes.push_back(n.get());
+    for (ir::Node* node : nodes) {
+      const std::string& op = node->op_type;
+      if ((op == "Squeeze" || op == "Unsqueeze") && opset_ < 13) attr_to_input(node, "axes", 1, at::kLong);
+      if (op == "Split" && opset_ < 13) attr_to_input(node, "split", 1, at::kLong);
+      if (op == "ReduceSum" && opset_ < 13) attr_to_input(node, "axes", 1, at::kLong);
+      if (op == "Slice" && opset_ < 10) {
+        attr_to_input(node, "starts", 1, at::kLong);
+        attr_to_input(node, "ends", 2, at::kLong);
+        attr_to_input(node, "axes", 3, at::kLong);
+      }
+      if (op == "Pad" && opset_ < 11) {
+        attr_to_input(node, "pads", 1, at::kLong);
+        scalar_attr_to_input(node, "value", 2, input_dtype(node));
+      }
+      if (op == "Clip" && opset_ < 11) {
+        scalar_attr_to_input(node, "min", 1, input_dtype(node));
+        scalar_attr_to_input(node, "max", 2, input_dtype(node));
+      }
+      if (op == "BatchNormalization" && opset_ < 14) {
+        SHRINK_CHECK(node->attrs.get_int("spatial", 1) == 1, node->describe(),
+                     ": spatial=0 (per-activation) BatchNormalization is not supported");
+        node->attrs.erase("spatial");
+        node->attrs.erase("is_test");
+        if (node->outputs().size() > 1) node->attrs.set("training_mode", int64_t{1});
+      }
+      if ((op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") && opset_ < 13)
+        upgrade_softmax(node);
+    }
+  }
+
+  // Before opset 13 these coerced the input to 2-D at `axis` (default 1) and worked
+  // on the flattened tail. Same as the new form when `axis` is the last axis;
+  // otherwise Flatten -> op(axis=-1) -> Reshape back to the input's shape.
+  void upgrade_softmax(ir::Node* node) {
+    int64_t axis = node->attrs.get_int("axis", 1);
+    ir::Value* x = node->input(0);
+    SHRINK_CHECK(x->type.has_shape, node->describe(), ": opset < 13 needs the input rank");
+    int64_t rank = x->type.rank();
+    if (axis < 0) axis += rank;
+    if (axis == rank - 1) {
+      node->attrs.set("axis", int64_t{-1});
+      return;
+    }
+    ir::Value* out = node->output(0);
+    std::string out_name = out->name;
+    ir::Node* flat = g_.insert_node_before(node, "Flatten", {x}, {g_.unique_name(out_name + "_2d_in")});
+    flat->attrs.set("axis", axis);
+    ir::Node* shape = g_.insert_node_before(node, "Shape", {x}, {g_.unique_name(out_name + "_shape")});
+    ir::Attributes attrs;
+    attrs.set("axis", int64_t{-1});
+    ir::Node* op2d = g_.insert_node_before(node, node->op_type, {flat->output(0)},
+                                           {g_.unique_name(out_name + "_2d")}, attrs);
+    ir::Node* back = g_.insert_node_before(node, "Reshape", {op2d->output(0), shape->output(0)},
+                                           {g_.unique_name(out_name + "_nd")});
+    ir::Value* result = back->output(0);
+    result->type = out->type;
+    g_.replace_all_uses(out, result);
+    g_.remove_node(node);
+    g_.rename_value(result, out_name);
+  }
+
+  // Float initializers feeding weight slots are trained; BatchNorm statistics are
+  // buffers; everything else (shapes, indices, fixed tensors) is constant.
+  void classify_initializers() {
+    const ops::OpRegistry& registry = ops::OpRegistry::instance();
+    for (const auto& node : g_.nodes()) {
+      const ops::OpDef& def = registry.get(*node);
+      auto mark = [&](int slot, ir::InitKind kind) {
+        ir::Value* v = node->input(slot);
+        ir::Initializer* init = v ? g_.initializer(v->name) : nullptr;
+        if (init && init->tensor.is_floating_point() && init->kind == ir::InitKind::Constant) {
+          init->kind = kind;
+          if (kind == ir::InitKind::Parameter) init->tensor.requires_grad_(true);
+        }
+      };
+      for (int slot : def.param_inputs) mark(slot, ir::InitKind::Parameter);
+      for (int slot : def.buffer_inputs) mark(slot, ir::InitKind::Buffer);
+      // The bias of a linear layer exported as MatMul + Add.
+      if (node->op_type == "Add")
+        for (int slot : {0, 1}) {
+          ir::Value* other = node->input(1 - slot);
+          if (other && other->producer && other->producer->op_type == "MatMul")
+            mark(slot, ir::InitKind::Parameter);
+        }
+    }
+  }
+
+  const onnx::ModelProto& model_;
+  std::string label_;
+  int64_t opset_ = 0;
+  ir::Graph g_;
+  std::map<std::string, ir::TensorType> declared_;
+};
+
+}  // namespace
+
+ir::Graph import_model_bytes(const std::string& bytes, const std::string& label) {
+  onnx::ModelProto model;
+  SHRINK_CHECK(!bytes.empty(), label, ": file is empty, expected an ONNX model");
+  SHRINK_CHECK(model.ParseFromString(bytes), label,
+               ": not a valid ONNX model (protobuf parse failed: truncated or not ONNX)");
+  SHRINK_CHECK(model.has_graph() && model.graph().node_size() + model.graph().output_size() > 0,
+               label, ": not a valid ONNX model (no graph)");
+  try {
+    return Importer(model, label).run();
+  } catch (const Error& e) {
+    fail(label, ": ", e.what());
+  }
+}
+
+ir::Graph import_model(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  SHRINK_CHECK(in, path, ": cannot open file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return import_model_bytes(buffer.str(), path);
+}
+
+}  // namespace shrink::onnx_io

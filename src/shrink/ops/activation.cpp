@@ -1,0 +1,130 @@
+// Elementwise unary functions and activations.
+#include "shrink/ops/common.h"
+
+namespace shrink::ops {
+namespace {
+
+using UnaryFn = std::function<at::Tensor(const at::Tensor&, const ir::Attributes&)>;
+
+OpDef unary(const std::string& name, UnaryFn fn, std::optional<at::ScalarType> out = std::nullopt) {
+  OpDef d;
+  d.name = name;
+  d.infer = [out](const InferContext& ctx) -> std::vector<TensorType> {
+    TensorType t = ctx.input(0);
+    if (out) t.dtype = *out;
+    return {t};
+  };
+  d.make_kernel = [fn](const ir::Node& node) -> Kernel {
+    ir::Attributes attrs = node.attrs;
+    return [fn, attrs](const KernelContext&, const Tensors& in) -> Tensors {
+      return {fn(in[0], attrs)};
+    };
+  };
+  return d;
+}
+
+#define SHRINK_UNARY(NAME, EXPR) \
+  r.add(unary(NAME, [](const at::Tensor& x, const ir::Attributes& a) -> at::Tensor { return EXPR; }))
+
+at::Tensor hard_sigmoid(const at::Tensor& x, double alpha, double beta) {
+  return at::clamp(x * alpha + beta, 0.0, 1.0);
+}
+
+}  // namespace
+
+void register_activation_ops(OpRegistry& r) {
+  SHRINK_UNARY("Relu", at::relu(x));
+  SHRINK_UNARY("LeakyRelu", at::leaky_relu(x, a.get_float("alpha", 0.01f)));
+  SHRINK_UNARY("Elu", at::elu(x, a.get_float("alpha", 1.0f)));
+  SHRINK_UNARY("Celu", at::celu(x, a.get_float("alpha", 1.0f)));
+  SHRINK_UNARY("Selu", a.get_float("gamma", 1.05070102214813232421875f) *
+                           at::where(x > 0, x, a.get_float("alpha", 1.67326319217681884765625f) *
+                                                   at::expm1(x)));
+  SHRINK_UNARY("ThresholdedRelu", at::where(x > a.get_float("alpha", 1.0f), x, at::zeros_like(x)));
+  SHRINK_UNARY("Sigmoid", at::sigmoid(x));
+  SHRINK_UNARY("HardSigmoid", hard_sigmoid(x, a.get_float("alpha", 0.2f), a.get_float("beta", 0.5f)));
+  SHRINK_UNARY("HardSwish", x * hard_sigmoid(x, 1.0 / 6.0, 0.5));
+  SHRINK_UNARY("Tanh", at::tanh(x));
+  // log(1 + exp(x)) computed stably; ONNX's Softplus has no beta or threshold.
+  SHRINK_UNARY("Softplus", at::softplus(x, 1.0, 1e30));
+  SHRINK_UNARY("Softsign", x / (at::abs(x) + 1));
+  SHRINK_UNARY("Erf", at::erf(x));
+  SHRINK_UNARY("Exp", at::exp(x));
+  SHRINK_UNARY("Log", at::log(x));
+  SHRINK_UNARY("Sqrt", at::sqrt(x));
+  SHRINK_UNARY("Neg", at::neg(x));
+  SHRINK_UNARY("Abs", at::abs(x));
+  SHRINK_UNARY("Sign", at::sign(x));
+  SHRINK_UNARY("Reciprocal", at::reciprocal(x));
+  SHRINK_UNARY("Floor", at::floor(x));
+  SHRINK_UNARY("Ceil", at::ceil(x));
+  SHRINK_UNARY("Round", at::round(x));
+  SHRINK_UNARY("Sin", at::sin(x));
+  SHRINK_UNARY("Cos", at::cos(x));
+  SHRINK_UNARY("Tan", at::tan(x));
+  SHRINK_UNARY("Asin", at::asin(x));
+  SHRINK_UNARY("Acos", at::acos(x));
+  SHRINK_UNARY("Atan", at::atan(x));
+  SHRINK_UNARY("Sinh", at::sinh(x));
+  SHRINK_UNARY("Cosh", at::cosh(x));
+  SHRINK_UNARY("Asinh", at::asinh(x));
+  SHRINK_UNARY("Acosh", at::acosh(x));
+  SHRINK_UNARY("Atanh", at::atanh(x));
+  SHRINK_UNARY("Identity", x);
+  SHRINK_UNARY("Shrink", at::where(x < -a.get_float("lambd", 0.5f), x + a.get_float("bias", 0.0f),
+                                   at::where(x > a.get_float("lambd", 0.5f),
+                                             x - a.get_float("bias", 0.0f), at::zeros_like(x))));
+  r.add(unary("Not", [](const at::Tensor& x, const ir::Attributes&) { return at::logical_not(x); },
+              at::kBool));
+  r.add(unary("IsNaN", [](const at::Tensor& x, const ir::Attributes&) { return at::isnan(x); },
+              at::kBool));
+  r.add(unary("IsInf", [](const at::Tensor& x, const ir::Attributes& a) {
+          bool neg = a.get_int("detect_negative", 1), pos = a.get_int("detect_positive", 1);
+          if (neg && pos) return at::isinf(x);
+          if (pos) return at::isposinf(x);
+          if (neg) return at::isneginf(x);
+          return at::zeros_like(x, x.options().dtype(at::kBool));
+        }, at::kBool));
+
+  // PRelu: slope broadcasts unidirectionally to X (ONNX), wider than at::prelu allows.
+  OpDef prelu;
+  prelu.name = "PRelu";
+  prelu.min_inputs = prelu.max_inputs = 2;
+  prelu.param_inputs = {1};
+  prelu.infer = same_as_input(0);
+  prelu.make_kernel = simple_kernel(
+      [](const Tensors& in) { return at::where(in[0] < 0, in[0] * in[1], in[0]); });
+  r.add(prelu);
+
+  OpDef clip;
+  clip.name = "Clip";
+  clip.max_inputs = 3;
+  clip.infer = same_as_input(0);
+  clip.make_kernel = simple_kernel([](const Tensors& in) {
+    at::Tensor y = in[0];
+    if (in.size() > 1 && in[1].defined()) y = at::maximum(y, in[1].to(y.scalar_type()));
+    if (in.size() > 2 && in[2].defined()) y = at::minimum(y, in[2].to(y.scalar_type()));
+    return y.is_same(in[0]) ? y.clone() : y;
+  });
+  r.add(clip);
+
+  for (const char* name : {"Softmax", "LogSoftmax", "Hardmax"}) {
+    OpDef d;
+    d.name = name;
+    d.infer = same_as_input(0);
+    std::string op = name;
+    d.make_kernel = [op](const ir::Node& node) -> Kernel {
+      int64_t axis = node.attrs.get_int("axis", -1);  // opset 13 semantics (importer upgrades older)
+      return [op, axis](const KernelContext&, const Tensors& in) -> Tensors {
+        int64_t ax = normalize_axis(axis, in[0].dim());
+        if (op == "Softmax") return {at::softmax(in[0], ax)};
+        if (op == "LogSoftmax") return {at::log_softmax(in[0], ax)};
+        at::Tensor arg = in[0].argmax(ax, true);
+        return {at::zeros_like(in[0]).scatter_(ax, arg, 1.0)};
+      };
+    };
+    r.add(d);
+  }
+}
+
+}  // namespace shrink::ops

@@ -1,0 +1,187 @@
+// Conv (1-D/2-D/3-D, groups, dilations, asymmetric pads, auto_pad) and ConvTranspose.
+#include "shrink/ops/common.h"
+#include "shrink/ops/window.h"
+
+namespace shrink::ops {
+namespace {
+
+std::vector<int64_t> spatial_of(const std::vector<int64_t>& dims) {
+  return std::vector<int64_t>(dims.begin() + 2, dims.end());
+}
+
+std::vector<int64_t> kernel_dims_of(const TensorType& w) {
+  SHRINK_CHECK(w.has_shape && w.rank() >= 3, "weight must have rank >= 3, got ", w.to_string());
+  return spatial_of(w.dims);
+}
+
+std::vector<TensorType> infer_conv(const InferContext& ctx) {
+  const TensorType& x = ctx.input(0);
+  const TensorType& w = ctx.input(1);
+  if (!x.has_shape || !w.has_shape) return {TensorType::unknown(x.dtype)};
+  SHRINK_CHECK(x.rank() == w.rank(), "input ", x.to_string(), " and weight ", w.to_string(),
+               " must have the same rank");
+  int64_t group = ctx.node.attrs.get_int("group", 1);
+  if (x.dims[1] != kDynamic && w.dims[1] != kDynamic)
+    SHRINK_CHECK(x.dims[1] == w.dims[1] * group, "input has ", x.dims[1],
+                 " channels but weight expects ", w.dims[1], " x group ", group);
+  Window win = read_window(ctx.node.attrs, kernel_dims_of(w)).resolved(spatial_of(x.dims));
+  std::vector<int64_t> out = {x.dims[0], w.dims[0]};
+  for (size_t i = 0; i < win.rank(); ++i) out.push_back(win.output_extent(i, x.dims[i + 2], false));
+  return {TensorType::of(x.dtype, out)};
+}
+
+// Kernel extents from kernel_shape, else from the weight's inferred shape; empty if unknown.
+std::vector<int64_t> known_kernel(const ir::Node& node) {
+  if (node.attrs.has("kernel_shape")) return node.attrs.get_ints("kernel_shape");
+  const ir::Value* w = node.input(1);
+  if (w && w->type.is_static() && w->type.rank() >= 3) return spatial_of(w->type.dims);
+  return {};
+}
+
+Kernel make_conv(const ir::Node& node) {
+  int64_t group = node.attrs.get_int("group", 1);
+  std::vector<int64_t> kernel = known_kernel(node);
+  std::optional<Window> fixed;
+  if (!kernel.empty()) fixed = read_window(node.attrs, kernel);
+  ir::Attributes attrs = node.attrs;
+  return [group, fixed, attrs](const KernelContext&, const Tensors& in) -> Tensors {
+    const at::Tensor& x = in[0];
+    const at::Tensor& w = in[1];
+    at::Tensor b = in.size() > 2 ? in[2] : at::Tensor();
+    SHRINK_CHECK(x.dim() == w.dim(), "input rank ", x.dim(), " differs from weight rank ", w.dim());
+    Window win = fixed ? *fixed : read_window(attrs, spatial_of(w.sizes().vec()));
+    if (win.auto_pad != "NOTSET") win = win.resolved(spatial_of(x.sizes().vec()));
+    std::vector<int64_t> zeros(win.rank(), 0);
+    if (win.symmetric())
+      return {at::convolution(x, w, b, win.strides, win.pads_begin, win.dilations, false, zeros, group)};
+    at::Tensor padded = at::constant_pad_nd(x, win.torch_pad_order(), 0);
+    return {at::convolution(padded, w, b, win.strides, zeros, win.dilations, false, zeros, group)};
+  };
+}
+
+// Per-dimension geometry of a transposed convolution, per the ONNX ConvTranspose spec.
+struct TransposeGeometry {
+  std::vector<int64_t> out, pads_begin, pads_end, output_padding;
+};
+
+struct TransposeAttrs {
+  Window win;
+  std::vector<int64_t> output_padding, output_shape;
+};
+
+TransposeAttrs read_transpose_attrs(const ir::Attributes& attrs, const std::vector<int64_t>& kernel) {
+  TransposeAttrs t{read_window(attrs, kernel), {}, {}};
+  size_t n = t.win.rank();
+  t.output_padding = attrs.get_ints("output_padding", std::vector<int64_t>(n, 0));
+  t.output_shape = attrs.get_ints("output_shape");
+  if (t.output_shape.size() > n) t.output_shape.erase(t.output_shape.begin(), t.output_shape.end() - n);
+  return t;
+}
+
+TransposeGeometry transpose_geometry(const TransposeAttrs& a, const std::vector<int64_t>& in) {
+  TransposeGeometry g;
+  const Window& win = a.win;
+  size_t n = win.rank();
+  g.output_padding = a.output_padding;
+  const std::vector<int64_t>& output_shape = a.output_shape;
+  bool same = win.auto_pad == "SAME_UPPER" || win.auto_pad == "SAME_LOWER";
+  for (size_t i = 0; i < n; ++i) {
+    if (in[i] == kDynamic) {
+      g.out.push_back(kDynamic);
+      g.pads_begin.push_back(0);
+      g.pads_end.push_back(0);
+      continue;
+    }
+    int64_t full = win.strides[i] * (in[i] - 1) + g.output_padding[i] + win.extent(i);
+    if (!output_shape.empty() || same) {
+      int64_t target = !output_shape.empty() ? output_shape[i] : in[i] * win.strides[i];
+      int64_t total = full - target;
+      int64_t half = total / 2, rest = total - total / 2;
+      bool upper = win.auto_pad == "SAME_UPPER";
+      g.pads_begin.push_back(upper ? half : rest);
+      g.pads_end.push_back(upper ? rest : half);
+      g.out.push_back(target);
+    } else {
+      int64_t pb = win.auto_pad == "VALID" ? 0 : win.pads_begin[i];
+      int64_t pe = win.auto_pad == "VALID" ? 0 : win.pads_end[i];
+      g.pads_begin.push_back(pb);
+      g.pads_end.push_back(pe);
+      g.out.push_back(full - pb - pe);
+    }
+  }
+  return g;
+}
+
+std::vector<TensorType> infer_conv_transpose(const InferContext& ctx) {
+  const TensorType& x = ctx.input(0);
+  const TensorType& w = ctx.input(1);
+  if (!x.has_shape || !w.has_shape) return {TensorType::unknown(x.dtype)};
+  int64_t group = ctx.node.attrs.get_int("group", 1);
+  TransposeGeometry g =
+      transpose_geometry(read_transpose_attrs(ctx.node.attrs, kernel_dims_of(w)), spatial_of(x.dims));
+  std::vector<int64_t> out = {x.dims[0], w.dims[1] == kDynamic ? kDynamic : w.dims[1] * group};
+  out.insert(out.end(), g.out.begin(), g.out.end());
+  return {TensorType::of(x.dtype, out)};
+}
+
+Kernel make_conv_transpose(const ir::Node& node) {
+  int64_t group = node.attrs.get_int("group", 1);
+  std::vector<int64_t> kernel = known_kernel(node);
+  std::optional<TransposeAttrs> fixed;
+  if (!kernel.empty()) fixed = read_transpose_attrs(node.attrs, kernel);
+  ir::Attributes attrs = node.attrs;
+  return [group, fixed, attrs](const KernelContext&, const Tensors& in) -> Tensors {
+    const at::Tensor& x = in[0];
+    const at::Tensor& w = in[1];
+    at::Tensor b = in.size() > 2 ? in[2] : at::Tensor();
+    TransposeAttrs ta = fixed ? *fixed : read_transpose_attrs(attrs, spatial_of(w.sizes().vec()));
+    const Window& win = ta.win;
+    TransposeGeometry g = transpose_geometry(ta, spatial_of(x.sizes().vec()));
+    bool fast = g.pads_begin == g.pads_end;
+    for (size_t i = 0; i < win.rank() && fast; ++i)
+      fast = g.pads_begin[i] >= 0 &&
+             g.output_padding[i] < std::max(win.strides[i], win.dilations[i]);
+    if (fast)
+      return {at::convolution(x, w, b, win.strides, g.pads_begin, win.dilations, true,
+                              g.output_padding, group)};
+    // General case: full transposed conv, then grow/crop each side (negative pad crops).
+    std::vector<int64_t> zeros(win.rank(), 0);
+    at::Tensor y = at::convolution(x, w, {}, win.strides, zeros, win.dilations, true, zeros, group);
+    std::vector<int64_t> pads;
+    for (size_t i = win.rank(); i-- > 0;) {
+      pads.push_back(-g.pads_begin[i]);
+      pads.push_back(-g.pads_end[i] + g.output_padding[i]);
+    }
+    y = at::constant_pad_nd(y, pads, 0);
+    if (b.defined()) {
+      std::vector<int64_t> shape(y.dim(), 1);
+      shape[1] = -1;
+      y = y + b.view(shape);
+    }
+    return {y};
+  };
+}
+
+}  // namespace
+
+void register_conv_ops(OpRegistry& r) {
+  OpDef conv;
+  conv.name = "Conv";
+  conv.min_inputs = 2;
+  conv.max_inputs = 3;
+  conv.param_inputs = {1, 2};
+  conv.infer = infer_conv;
+  conv.make_kernel = make_conv;
+  r.add(conv);
+
+  OpDef convt;
+  convt.name = "ConvTranspose";
+  convt.min_inputs = 2;
+  convt.max_inputs = 3;
+  convt.param_inputs = {1, 2};
+  convt.infer = infer_conv_transpose;
+  convt.make_kernel = make_conv_transpose;
+  r.add(convt);
+}
+
+}  // namespace shrink::ops

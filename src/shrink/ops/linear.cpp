@@ -1,0 +1,77 @@
+// Gemm (transA, transB, alpha, beta) and MatMul (numpy semantics).
+#include "shrink/ops/common.h"
+
+namespace shrink::ops {
+namespace {
+
+std::vector<TensorType> infer_gemm(const InferContext& ctx) {
+  const TensorType& a = ctx.input(0);
+  const TensorType& b = ctx.input(1);
+  if (!a.has_shape || !b.has_shape) return {unknown_dims(a.dtype, 2)};
+  SHRINK_CHECK(a.rank() == 2 && b.rank() == 2, "Gemm needs 2-D A and B, got ", a.to_string(),
+               " and ", b.to_string());
+  bool ta = ctx.node.attrs.get_int("transA", 0), tb = ctx.node.attrs.get_int("transB", 0);
+  int64_t m = a.dims[ta ? 1 : 0], ka = a.dims[ta ? 0 : 1];
+  int64_t kb = b.dims[tb ? 1 : 0], n = b.dims[tb ? 0 : 1];
+  SHRINK_CHECK(ka == kDynamic || kb == kDynamic || ka == kb, "inner dimensions differ: A ",
+               a.to_string(), " (transA=", ta, "), B ", b.to_string(), " (transB=", tb, ")");
+  return {TensorType::of(a.dtype, {m, n})};
+}
+
+Kernel make_gemm(const ir::Node& node) {
+  bool ta = node.attrs.get_int("transA", 0), tb = node.attrs.get_int("transB", 0);
+  double alpha = node.attrs.get_float("alpha", 1.0f), beta = node.attrs.get_float("beta", 1.0f);
+  return [=](const KernelContext&, const Tensors& in) -> Tensors {
+    at::Tensor a = ta ? in[0].t() : in[0];
+    bool has_c = in.size() > 2 && in[2].defined() && beta != 0.0;
+    // The common nn.Linear form maps onto one fused call.
+    if (tb && alpha == 1.0 && (!has_c || beta == 1.0) && !ta)
+      return {at::linear(a, in[1], has_c ? in[2] : at::Tensor())};
+    at::Tensor b = tb ? in[1].t() : in[1];
+    if (!has_c) return {alpha == 1.0 ? at::mm(a, b) : at::mm(a, b) * alpha};
+    at::Tensor c = in[2].dim() == 2 ? in[2] : in[2].expand({a.size(0), b.size(1)});
+    return {at::addmm(c, a, b, beta, alpha)};
+  };
+}
+
+std::vector<TensorType> infer_matmul(const InferContext& ctx) {
+  const TensorType& a = ctx.input(0);
+  const TensorType& b = ctx.input(1);
+  if (!a.has_shape || !b.has_shape) return {TensorType::unknown(a.dtype)};
+  SHRINK_CHECK(a.rank() >= 1 && b.rank() >= 1, "MatMul inputs must not be scalars");
+  std::vector<int64_t> da = a.dims, db = b.dims;
+  if (da.size() == 1) da.insert(da.begin(), 1);
+  if (db.size() == 1) db.push_back(1);
+  int64_t ka = da.back(), kb = db[db.size() - 2];
+  SHRINK_CHECK(ka == kDynamic || kb == kDynamic || ka == kb, "inner dimensions differ: ",
+               a.to_string(), " x ", b.to_string());
+  TensorType batch_a = TensorType::of(a.dtype, {da.begin(), da.end() - 2});
+  TensorType batch_b = TensorType::of(a.dtype, {db.begin(), db.end() - 2});
+  TensorType out = broadcast_types(batch_a, batch_b, a.dtype);
+  if (a.rank() > 1) out.dims.push_back(da[da.size() - 2]);
+  if (b.rank() > 1) out.dims.push_back(db.back());
+  return {out};
+}
+
+}  // namespace
+
+void register_linear_ops(OpRegistry& r) {
+  OpDef gemm;
+  gemm.name = "Gemm";
+  gemm.min_inputs = 2;
+  gemm.max_inputs = 3;
+  gemm.param_inputs = {1, 2};
+  gemm.infer = infer_gemm;
+  gemm.make_kernel = make_gemm;
+  r.add(gemm);
+
+  OpDef matmul;
+  matmul.name = "MatMul";
+  matmul.min_inputs = matmul.max_inputs = 2;
+  matmul.param_inputs = {0, 1};
+  matmul.infer = infer_matmul;
+  matmul.make_kernel = simple_kernel([](const Tensors& in) { return at::matmul(in[0], in[1]); });
+  r.add(matmul);
+}
+
+}  // namespace shrink::ops

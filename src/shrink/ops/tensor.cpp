@@ -1,0 +1,169 @@
+// Tensor creation and indexing: Constant, ConstantOfShape, Shape, Size, Gather,
+// GatherElements, Cast, CastLike, Range.
+#include "shrink/ops/common.h"
+
+namespace shrink::ops {
+namespace {
+
+// The value of a Constant node, whichever attribute holds it.
+at::Tensor constant_value(const ir::Node& node) {
+  const ir::Attributes& a = node.attrs;
+  if (a.has("value")) return a.get_tensor("value");
+  if (a.has("value_float")) return at::scalar_tensor(a.get_float("value_float", 0), at::kFloat);
+  if (a.has("value_floats")) return at::tensor(a.get_floats("value_floats"), at::kFloat);
+  if (a.has("value_int")) return at::scalar_tensor(a.get_int("value_int"), at::kLong);
+  if (a.has("value_ints")) return at::tensor(a.get_ints("value_ints"), at::kLong);
+  fail("Constant has no value attribute (value, value_float(s) or value_int(s))");
+}
+
+std::vector<TensorType> infer_gather(const InferContext& ctx) {
+  const TensorType& data = ctx.input(0);
+  const TensorType& idx = ctx.input(1);
+  if (!data.has_shape || !idx.has_shape) return {TensorType::unknown(data.dtype)};
+  int64_t axis = normalize_axis(ctx.node.attrs.get_int("axis", 0), data.rank());
+  std::vector<int64_t> out(data.dims.begin(), data.dims.begin() + axis);
+  out.insert(out.end(), idx.dims.begin(), idx.dims.end());
+  out.insert(out.end(), data.dims.begin() + axis + 1, data.dims.end());
+  return {TensorType::of(data.dtype, out)};
+}
+
+Kernel make_gather(const ir::Node& node) {
+  int64_t axis = node.attrs.get_int("axis", 0);
+  return [axis](const KernelContext&, const Tensors& in) -> Tensors {
+    const at::Tensor& data = in[0];
+    int64_t a = normalize_axis(axis, data.dim());
+    at::Tensor idx = in[1].to(at::kLong);
+    idx = at::where(idx < 0, idx + data.size(a), idx);  // ONNX allows negative indices
+    std::vector<int64_t> shape(data.sizes().begin(), data.sizes().begin() + a);
+    shape.insert(shape.end(), idx.sizes().begin(), idx.sizes().end());
+    shape.insert(shape.end(), data.sizes().begin() + a + 1, data.sizes().end());
+    return {data.index_select(a, idx.reshape({-1})).reshape(shape)};
+  };
+}
+
+Kernel make_gather_elements(const ir::Node& node) {
+  int64_t axis = node.attrs.get_int("axis", 0);
+  return [axis](const KernelContext&, const Tensors& in) -> Tensors {
+    int64_t a = normalize_axis(axis, in[0].dim());
+    at::Tensor idx = in[1].to(at::kLong);
+    idx = at::where(idx < 0, idx + in[0].size(a), idx);
+    return {at::gather(in[0], a, idx)};
+  };
+}
+
+std::vector<TensorType> infer_shape(const InferContext& ctx) {
+  const TensorType& x = ctx.input(0);
+  if (!x.has_shape) return {unknown_dims(at::kLong, 1)};
+  int64_t start = ctx.node.attrs.get_int("start", 0), end = ctx.node.attrs.get_int("end", x.rank());
+  start = std::clamp<int64_t>(start < 0 ? start + x.rank() : start, 0, x.rank());
+  end = std::clamp<int64_t>(end < 0 ? end + x.rank() : end, 0, x.rank());
+  return {TensorType::of(at::kLong, {std::max<int64_t>(0, end - start)})};
+}
+
+Kernel make_shape(const ir::Node& node) {
+  bool has_start = node.attrs.has("start"), has_end = node.attrs.has("end");
+  int64_t start0 = node.attrs.get_int("start", 0), end0 = node.attrs.get_int("end", 0);
+  return [=](const KernelContext&, const Tensors& in) -> Tensors {
+    int64_t rank = in[0].dim();
+    int64_t start = has_start ? start0 : 0, end = has_end ? end0 : rank;
+    start = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
+    end = std::clamp<int64_t>(end < 0 ? end + rank : end, 0, rank);
+    std::vector<int64_t> dims(in[0].sizes().begin() + start, in[0].sizes().begin() + std::max(start, end));
+    return {at::tensor(dims, at::kLong)};
+  };
+}
+
+std::vector<TensorType> infer_range(const InferContext& ctx) {
+  at::ScalarType t = ctx.input(0).dtype;
+  const at::Tensor *s = ctx.constant(0), *l = ctx.constant(1), *d = ctx.constant(2);
+  if (!s || !l || !d) return {unknown_dims(t, 1)};
+  double start = s->item<double>(), limit = l->item<double>(), delta = d->item<double>();
+  return {TensorType::of(t, {std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)))})};
+}
+
+Kernel make_range(const ir::Node&) {
+  return [](const KernelContext&, const Tensors& in) -> Tensors {
+    at::ScalarType t = in[0].scalar_type();
+    double start = in[0].item<double>(), limit = in[1].item<double>(), delta = in[2].item<double>();
+    int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)));
+    // start + i * delta, as ONNX defines it (at::arange may differ in the last element).
+    at::Tensor i = at::arange(n, at::TensorOptions().dtype(at::kDouble));
+    return {(i * delta + start).to(t)};
+  };
+}
+
+OpDef def(const std::string& name, int min_in, int max_in, ShapeFn infer, KernelFactory make) {
+  OpDef d;
+  d.name = name;
+  d.min_inputs = min_in;
+  d.max_inputs = max_in;
+  d.infer = std::move(infer);
+  d.make_kernel = std::move(make);
+  return d;
+}
+
+}  // namespace
+
+void register_tensor_ops(OpRegistry& r) {
+  r.add(def("Constant", 0, 0,
+            [](const InferContext& ctx) -> std::vector<TensorType> {
+              at::Tensor v = constant_value(ctx.node);
+              return {TensorType::of(v.scalar_type(), v.sizes().vec())};
+            },
+            [](const ir::Node& node) -> Kernel {
+              at::Tensor v = constant_value(node);
+              return [v](const KernelContext&, const Tensors&) -> Tensors { return {v}; };
+            }));
+
+  r.add(def("ConstantOfShape", 1, 1,
+            [](const InferContext& ctx) -> std::vector<TensorType> {
+              at::ScalarType t = ctx.node.attrs.has("value")
+                                     ? ctx.node.attrs.get_tensor("value").scalar_type() : at::kFloat;
+              std::vector<int64_t> shape;
+              if (ctx.constant_ints(0, shape)) return {TensorType::of(t, shape)};
+              const TensorType& s = ctx.input(0);
+              return {s.is_static() ? unknown_dims(t, s.dims[0]) : TensorType::unknown(t)};
+            },
+            [](const ir::Node& node) -> Kernel {
+              at::Tensor value = node.attrs.has("value") ? node.attrs.get_tensor("value").reshape({})
+                                                         : at::scalar_tensor(0.0, at::kFloat);
+              return [value](const KernelContext&, const Tensors& in) -> Tensors {
+                return {at::full(to_ints(in[0]), value.item(), value.options())};
+              };
+            }));
+
+  r.add(def("Shape", 1, 1, infer_shape, make_shape));
+  r.add(def("Size", 1, 1,
+            [](const InferContext&) -> std::vector<TensorType> { return {TensorType::of(at::kLong, {})}; },
+            simple_kernel([](const Tensors& in) { return at::scalar_tensor(in[0].numel(), at::kLong); })));
+  r.add(def("Gather", 2, 2, infer_gather, make_gather));
+  r.add(def("GatherElements", 2, 2,
+            [](const InferContext& ctx) -> std::vector<TensorType> {
+              TensorType t = ctx.input(1);
+              t.dtype = ctx.input(0).dtype;
+              return {t};
+            },
+            make_gather_elements));
+
+  r.add(def("Cast", 1, 1,
+            [](const InferContext& ctx) -> std::vector<TensorType> {
+              TensorType t = ctx.input(0);
+              t.dtype = ir::scalar_type_from_onnx(static_cast<int>(ctx.node.attrs.get_int("to")));
+              return {t};
+            },
+            [](const ir::Node& node) -> Kernel {
+              at::ScalarType to = ir::scalar_type_from_onnx(static_cast<int>(node.attrs.get_int("to")));
+              return [to](const KernelContext&, const Tensors& in) -> Tensors { return {in[0].to(to)}; };
+            }));
+  r.add(def("CastLike", 2, 2,
+            [](const InferContext& ctx) -> std::vector<TensorType> {
+              TensorType t = ctx.input(0);
+              t.dtype = ctx.input(1).dtype;
+              return {t};
+            },
+            simple_kernel([](const Tensors& in) { return in[0].to(in[1].scalar_type()); })));
+
+  r.add(def("Range", 3, 3, infer_range, make_range));
+}
+
+}  // namespace shrink::ops

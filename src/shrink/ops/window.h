@@ -1,0 +1,31 @@
+// Sliding-window geometry shared by Conv, ConvTranspose and the pools:
+// kernel, strides, dilations and begin/end pads, with ONNX's auto_pad resolved.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "shrink/ir/attribute.h"
+
+namespace shrink::ops {
+
+struct Window {
+  std::vector<int64_t> kernel, strides, dilations, pads_begin, pads_end;
+  std::string auto_pad = "NOTSET";
+
+  size_t rank() const { return kernel.size(); }
+  bool symmetric() const { return pads_begin == pads_end; }
+  // Extent of one dilated kernel window along dim i.
+  int64_t extent(size_t i) const { return (kernel[i] - 1) * dilations[i] + 1; }
+  // Resolves SAME_UPPER / SAME_LOWER / VALID pads for these input extents
+  // (an unknown extent, kDynamic, leaves its pads unresolved).
+  Window resolved(const std::vector<int64_t>& spatial_in) const;
+  // Output extent for input extent `in` (floor or ceil division); kDynamic stays.
+  int64_t output_extent(size_t i, int64_t in, bool ceil_mode) const;
+  // Pads in at::constant_pad_nd order: last dimension first, (begin, end) pairs.
+  std::vector<int64_t> torch_pad_order() const;
+};
+
+// Reads kernel_shape (or the given kernel), strides, dilations, pads and auto_pad.
+Window read_window(const ir::Attributes& attrs, const std::vector<int64_t>& kernel);
+
+}  // namespace shrink::ops

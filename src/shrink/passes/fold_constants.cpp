@@ -1,0 +1,74 @@
+#include "shrink/passes/fold_constants.h"
+
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+
+#include "shrink/core/error.h"
+#include "shrink/ops/registry.h"
+#include "shrink/ops/shape_inference.h"
+
+namespace shrink::passes {
+namespace {
+
+bool is_constant(const ir::Graph& g, const ir::Value* v) {
+  const ir::Initializer* init = v ? g.initializer(v->name) : nullptr;
+  return init && init->kind == ir::InitKind::Constant;
+}
+
+bool foldable(const ir::Graph& g, const ir::Node& node, const ops::OpDef& def) {
+  if (!def.deterministic || node.outputs().empty()) return false;
+  if (node.op_type == "Shape" || node.op_type == "Size")
+    return node.input(0)->type.is_static() || is_constant(g, node.input(0));
+  for (const ir::Value* in : node.inputs())
+    if (in && !is_constant(g, in)) return false;
+  return true;
+}
+
+std::vector<at::Tensor> evaluate(const ir::Graph& g, const ir::Node& node, const ops::OpDef& def) {
+  ops::Tensors args;
+  for (const ir::Value* in : node.inputs()) {
+    if (!in) {
+      args.emplace_back();
+    } else if (is_constant(g, in)) {
+      args.push_back(g.initializer(in->name)->tensor);
+    } else {  // Shape/Size only read the extents: a meta tensor has them and no data
+      args.push_back(at::empty(in->type.dims, at::TensorOptions().dtype(in->type.dtype).device(at::kMeta)));
+    }
+  }
+  at::NoGradGuard no_grad;
+  return def.make_kernel(node)(ops::KernelContext{}, args);
+}
+
+}  // namespace
+
+size_t fold_constants(ir::Graph& graph, int64_t max_elements) {
+  const ops::OpRegistry& registry = ops::OpRegistry::instance();
+  std::vector<ir::Node*> order;
+  for (const auto& n : graph.nodes()) order.push_back(n.get());
+  size_t folded = 0;
+  for (ir::Node* node : order) {
+    ops::infer_node_types(graph, *node);
+    const ops::OpDef& def = registry.get(*node);
+    if (!foldable(graph, *node, def)) continue;
+    bool small = true;
+    for (const ir::Value* out : node->outputs())
+      if (out && (!out->type.is_static() || out->type.numel() > max_elements)) small = false;
+    if (!small) continue;
+    std::vector<at::Tensor> values = evaluate(graph, *node, def);
+    std::vector<std::pair<ir::Value*, std::string>> renames;
+    for (size_t i = 0; i < node->outputs().size(); ++i) {
+      ir::Value* out = node->outputs()[i];
+      if (!out) continue;
+      ir::Value* c = graph.add_initializer(graph.unique_name(out->name + "_folded"),
+                                           values.at(i).contiguous(), ir::InitKind::Constant);
+      graph.replace_all_uses(out, c);
+      renames.emplace_back(c, out->name);
+    }
+    graph.remove_node(node);
+    for (auto& [value, name] : renames) graph.rename_value(value, name);
+    ++folded;
+  }
+  return folded;
+}
+
+}  // namespace shrink::passes

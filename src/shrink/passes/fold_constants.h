@@ -1,0 +1,16 @@
+#pragma once
+#include <cstddef>
+
+#include "shrink/ir/graph.h"
+
+namespace shrink::passes {
+
+// Evaluates every deterministic node whose inputs are all constants (never
+// trained parameters), and every Shape/Size of a statically shaped value, and
+// replaces it by a constant initializer of the same name. Shapes are re-inferred
+// node by node on the way, so Shape -> Gather -> Unsqueeze -> Concat -> Reshape
+// chains collapse in one sweep. Results larger than max_elements stay as nodes.
+// Returns the number of nodes folded.
+size_t fold_constants(ir::Graph& graph, int64_t max_elements = int64_t{1} << 22);
+
+}  // namespace shrink::passes
