@@ -23,7 +23,7 @@ void append(std::ostringstream& out, const T& first, const Rest&... rest) {
 
 // Concatenates its arguments with operator<<.
 template <typename... Args>
-std::string str(const Args&... args) {
+std::string msg(const Args&... args) {
   std::ostringstream out;
   detail::append(out, args...);
   return out.str();
@@ -31,7 +31,7 @@ std::string str(const Args&... args) {
 
 template <typename... Args>
 [[noreturn]] void fail(const Args&... args) {
-  throw Error(str(args...));
+  throw Error(msg(args...));
 }
 
 }  // namespace shrink

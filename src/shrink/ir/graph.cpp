@@ -9,7 +9,7 @@
 
 namespace shrink::ir {
 
-std::string Node::describe() const { return str("node '", name, "' (", op_type, ")"); }
+std::string Node::describe() const { return msg("node '", name, "' (", op_type, ")"); }
 
 Value* Graph::new_value(const std::string& name) {
   SHRINK_CHECK(!name.empty(), "a value needs a name");
@@ -243,7 +243,7 @@ void Graph::rename_value(Value* v, const std::string& new_name) {
 std::string Graph::unique_name(const std::string& prefix) const {
   if (!values_.count(prefix) && !find_node(prefix)) return prefix;
   for (int i = 1;; ++i) {
-    std::string candidate = str(prefix, "_", i);
+    std::string candidate = msg(prefix, "_", i);
     if (!values_.count(candidate) && !find_node(candidate)) return candidate;
   }
 }

@@ -87,6 +87,7 @@ class Importer {
     classify_initializers();
     ops::infer_shapes(g_);
     passes::fold_constants(g_);
+    classify_initializers();  // folded constants may now feed weight slots
     g_.remove_unused_values();
     ops::verify_graph(g_);
     return std::move(g_);
@@ -112,25 +113,25 @@ class Importer {
 
   void read_initializers(const onnx::GraphProto& gp) {
     for (const auto& t : gp.initializer())
-      g_.add_initializer(t.name(), tensor_from_proto(t, str("initializer '", t.name(), "'")),
+      g_.add_initializer(t.name(), tensor_from_proto(t, msg("initializer '", t.name(), "'")),
                          ir::InitKind::Constant);
     for (const auto& s : gp.sparse_initializer()) {
       std::string name = s.values().name();
-      g_.add_initializer(name, tensor_from_sparse_proto(s, str("sparse initializer '", name, "'")),
+      g_.add_initializer(name, tensor_from_sparse_proto(s, msg("sparse initializer '", name, "'")),
                          ir::InitKind::Constant);
     }
   }
 
   void add_node(const onnx::NodeProto& np, int index) {
-    std::string name = np.name().empty() ? g_.unique_name(str(np.op_type(), "_", index)) : np.name();
-    std::string where = str("node '", name, "' (", np.op_type(), ")");
+    std::string name = np.name().empty() ? g_.unique_name(msg(np.op_type(), "_", index)) : np.name();
+    std::string where = msg("node '", name, "' (", np.op_type(), ")");
     SHRINK_CHECK(np.domain().empty() || np.domain() == "ai.onnx", where, ": domain '", np.domain(),
                  "' is not supported (only the default ONNX domain)");
     const ops::OpDef* def = ops::OpRegistry::instance().find(np.op_type());
     SHRINK_CHECK(def, where, ": operator '", np.op_type(), "' is not supported");
     ir::Attributes attrs;
     for (const auto& a : np.attribute())
-      attrs.set(a.name(), convert_attribute(a, str(where, ": attribute '", a.name(), "'")));
+      attrs.set(a.name(), convert_attribute(a, msg(where, ": attribute '", a.name(), "'")));
     if (np.op_type() == "Constant") {  // constants become initializers right away
       SHRINK_CHECK(np.output_size() == 1, where, ": must have one output");
       ir::Node probe;
@@ -193,6 +194,7 @@ class Importer {
     for (const auto& n : g_.nodes()) nodes.push_back(n.get());
     for (ir::Node* node : nodes) {
       const std::string& op = node->op_type;
+      if (opset_ < 7) upgrade_legacy(node);
       if ((op == "Squeeze" || op == "Unsqueeze") && opset_ < 13) attr_to_input(node, "axes", 1, at::kLong);
       if (op == "Split" && opset_ < 13) attr_to_input(node, "split", 1, at::kLong);
       if (op == "ReduceSum" && opset_ < 13) attr_to_input(node, "axes", 1, at::kLong);
@@ -221,18 +223,72 @@ class Importer {
     }
   }
 
+  // Opsets 1 to 6: legacy broadcasting (broadcast=1 with an axis to align B at),
+  // consumed_inputs, is_test, a per-channel PRelu slope, Reshape's shape attribute,
+  // Cast's string target, Pad's "paddings", Concat's default axis.
+  void upgrade_legacy(ir::Node* node) {
+    const std::string& op = node->op_type;
+    for (const char* a : {"consumed_inputs", "is_test"}) node->attrs.erase(a);
+    if (node->attrs.has("broadcast")) {
+      if (node->attrs.get_int("broadcast") && node->attrs.has("axis") && node->inputs().size() == 2)
+        align_legacy_broadcast(node, node->attrs.get_int("axis"));
+      node->attrs.erase("broadcast");  // only the binary ops and Gemm had it
+      node->attrs.erase("axis");
+    }
+    if (op == "PRelu") align_legacy_broadcast(node, 1);
+    if (op == "Reshape" && node->attrs.has("shape")) attr_to_input(node, "shape", 1, at::kLong);
+    if (op == "Concat" && !node->attrs.has("axis")) node->attrs.set("axis", int64_t{1});
+    if (op == "Pad" && node->attrs.has("paddings")) {
+      node->attrs.set("pads", node->attrs.get_ints("paddings"));
+      node->attrs.erase("paddings");
+    }
+    if (op == "Cast" && node->attrs.has("to")) {
+      const ir::Attribute& to = node->attrs.all().at("to");
+      if (const auto* name = std::get_if<std::string>(&to)) node->attrs.set("to", onnx_type_code(*name));
+    }
+  }
+
+  static int64_t onnx_type_code(const std::string& name) {
+    static const std::map<std::string, int64_t> codes = {
+        {"FLOAT", 1}, {"UINT8", 2}, {"INT8", 3}, {"UINT16", 4}, {"INT16", 5}, {"INT32", 6},
+        {"INT64", 7}, {"STRING", 8}, {"BOOL", 9}, {"FLOAT16", 10}, {"DOUBLE", 11}};
+    auto it = codes.find(name);
+    SHRINK_CHECK(it != codes.end(), "Cast: unknown type '", name, "'");
+    return it->second;
+  }
+
+  // B of rank k aligned at `axis` of A: append trailing ones so numpy broadcasting agrees.
+  void align_legacy_broadcast(ir::Node* node, int64_t axis) {
+    ir::Value* a = node->input(0);
+    ir::Value* b = node->input(1);
+    if (!a->type.has_shape || !b->type.has_shape) return;
+    int64_t trailing = a->type.rank() - axis - b->type.rank();
+    if (trailing <= 0 || b->type.numel() == 1) return;
+    std::vector<int64_t> dims = b->type.dims;
+    dims.insert(dims.end(), trailing, 1);
+    g_.set_input(node, 1, reshaped(node, b, dims));
+  }
+
+  ir::Value* reshaped(ir::Node* node, ir::Value* v, const std::vector<int64_t>& dims) {
+    ir::Value* shape = constant_input(node, "shape", at::tensor(dims, at::kLong));
+    ir::Node* r = g_.insert_node_before(node, "Reshape", {v, shape}, {g_.unique_name(v->name + "_aligned")});
+    r->output(0)->type = ir::TensorType::of(v->type.dtype, dims);
+    return r->output(0);
+  }
+
   // Before opset 13 these coerced the input to 2-D at `axis` (default 1) and worked
   // on the flattened tail. Same as the new form when `axis` is the last axis;
   // otherwise Flatten -> op(axis=-1) -> Reshape back to the input's shape.
   void upgrade_softmax(ir::Node* node) {
     int64_t axis = node->attrs.get_int("axis", 1);
     ir::Value* x = node->input(0);
-    SHRINK_CHECK(x->type.has_shape, node->describe(), ": opset < 13 needs the input rank");
-    int64_t rank = x->type.rank();
-    if (axis < 0) axis += rank;
-    if (axis == rank - 1) {
-      node->attrs.set("axis", int64_t{-1});
-      return;
+    if (x->type.has_shape) {
+      int64_t rank = x->type.rank();
+      if (axis < 0) axis += rank;
+      if (axis == rank - 1) {
+        node->attrs.set("axis", int64_t{-1});
+        return;
+      }
     }
     ir::Value* out = node->output(0);
     std::string out_name = out->name;

@@ -10,7 +10,10 @@
 
 namespace shrink::onnx_io {
 
-constexpr int64_t kMinOpset = 7;
+// Opsets 1 to 6 (the older files of ONNX's pytorch-converted suite) are read too:
+// their legacy forms (broadcast/axis attributes, consumed_inputs, string Cast
+// targets, attribute shapes) are rewritten to the modern ones.
+constexpr int64_t kMinOpset = 1;
 constexpr int64_t kMaxOpset = 17;
 
 // Errors start with the file name and name the node or value at fault.

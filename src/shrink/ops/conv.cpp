@@ -96,7 +96,8 @@ TransposeGeometry transpose_geometry(const TransposeAttrs& a, const std::vector<
     if (!output_shape.empty() || same) {
       int64_t target = !output_shape.empty() ? output_shape[i] : in[i] * win.strides[i];
       int64_t total = full - target;
-      int64_t half = total / 2, rest = total - total / 2;
+      // Floor division, as the ONNX reference: extra output (negative padding) goes at the end.
+      int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2), rest = total - half;
       bool upper = win.auto_pad == "SAME_UPPER";
       g.pads_begin.push_back(upper ? half : rest);
       g.pads_end.push_back(upper ? rest : half);

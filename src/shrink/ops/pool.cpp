@@ -69,6 +69,17 @@ at::Tensor onnx_indices(const at::Tensor& idx, const std::vector<int64_t>& spati
   return flat + offset;
 }
 
+Tensors max_pool_any_rank(const at::Tensor& x, const Window& w, const std::vector<int64_t>& pads,
+                        bool ceil_mode, bool want_indices, size_t r) {
+  std::tuple<at::Tensor, at::Tensor> yi;
+  if (r == 1) yi = at::max_pool1d_with_indices(x, w.kernel, w.strides, pads, w.dilations, ceil_mode);
+  else if (r == 2) yi = at::max_pool2d_with_indices(x, w.kernel, w.strides, pads, w.dilations, ceil_mode);
+  else if (r == 3) yi = at::max_pool3d_with_indices(x, w.kernel, w.strides, pads, w.dilations, ceil_mode);
+  else fail("MaxPool supports 1 to 3 spatial dims, got ", r);
+  if (!want_indices) return {std::get<0>(yi)};
+  return {std::get<0>(yi), std::get<1>(yi)};
+}
+
 Kernel make_max_pool(const ir::Node& node) {
   Window base = read_window(node.attrs, {});
   bool ceil_mode = node.attrs.get_int("ceil_mode", 0) != 0;
@@ -85,21 +96,21 @@ Kernel make_max_pool(const ir::Node& node) {
       pads.assign(w.rank(), 0);
     }
     size_t r = w.rank();
+    // ATen pools floating point only; integers are exact in double.
+    at::ScalarType type = x.scalar_type();
+    if (!at::isFloatingType(type)) {
+      Tensors out = max_pool_any_rank(x.to(at::kDouble), w, pads, ceil_mode, want_indices, r);
+      out[0] = out[0].to(type);
+      if (want_indices) out[1] = onnx_indices(out[1], spatial, w, padded, storage_order);
+      return out;
+    }
     if (!want_indices) {
       if (r == 1) return {at::max_pool1d(x, w.kernel, w.strides, pads, w.dilations, ceil_mode)};
       if (r == 2) return {at::max_pool2d(x, w.kernel, w.strides, pads, w.dilations, ceil_mode)};
     }
-    std::tuple<at::Tensor, at::Tensor> yi;
-    if (r == 1)
-      yi = at::max_pool1d_with_indices(x, w.kernel, w.strides, pads, w.dilations, ceil_mode);
-    else if (r == 2)
-      yi = at::max_pool2d_with_indices(x, w.kernel, w.strides, pads, w.dilations, ceil_mode);
-    else if (r == 3)
-      yi = at::max_pool3d_with_indices(x, w.kernel, w.strides, pads, w.dilations, ceil_mode);
-    else
-      fail("MaxPool supports 1 to 3 spatial dims, got ", r);
-    if (!want_indices) return {std::get<0>(yi)};
-    return {std::get<0>(yi), onnx_indices(std::get<1>(yi), spatial, w, padded, storage_order)};
+    Tensors out = max_pool_any_rank(x, w, pads, ceil_mode, want_indices, r);
+    if (want_indices) out[1] = onnx_indices(out[1], spatial, w, padded, storage_order);
+    return out;
   };
 }
 

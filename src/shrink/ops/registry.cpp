@@ -58,7 +58,7 @@ std::vector<ir::TensorType> infer_node(const ir::Node& node, const InferContext&
   int given = static_cast<int>(node.inputs().size());
   SHRINK_CHECK(given >= def.min_inputs && given <= def.max_inputs, node.describe(), ": has ",
                given, " inputs, expected ", def.min_inputs,
-               def.min_inputs == def.max_inputs ? "" : str(" to ", def.max_inputs));
+               def.min_inputs == def.max_inputs ? "" : msg(" to ", def.max_inputs));
   for (int i = 0; i < def.min_inputs; ++i)
     SHRINK_CHECK(node.input(i), node.describe(), ": required input ", i, " is missing");
   try {
