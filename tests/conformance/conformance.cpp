@@ -15,7 +15,7 @@
 
 namespace fs = std::filesystem;
 
-namespace shrink::testing {
+namespace shrink::test_support {
 namespace {
 
 // Cases whose expected outputs come from a random draw the test data does not record.
@@ -130,4 +130,4 @@ CaseResult run_conformance_case(const std::string& dir, double rtol, double atol
   return result;
 }
 
-}  // namespace shrink::testing
+}  // namespace shrink::test_support

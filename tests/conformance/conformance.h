@@ -4,7 +4,7 @@
 #include <set>
 #include <string>
 
-namespace shrink::testing {
+namespace shrink::test_support {
 
 enum class CaseStatus { Passed, Failed, Skipped };
 
@@ -17,4 +17,4 @@ struct CaseResult {
 // fp32 tolerance from the issue: |got - want| <= atol + rtol * |want|.
 CaseResult run_conformance_case(const std::string& dir, double rtol = 1e-4, double atol = 1e-5);
 
-}  // namespace shrink::testing
+}  // namespace shrink::test_support

@@ -10,7 +10,7 @@
 #include "support/paths.h"
 
 namespace fs = std::filesystem;
-using namespace shrink::testing;
+using namespace shrink::test_support;
 
 namespace {
 

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <string>
 
-namespace shrink::testing {
+namespace shrink::test_support {
 
 // ONNX's backend test data (Debian package libonnx-testdata).
 inline std::string onnx_testdata_dir() {
@@ -17,4 +17,4 @@ inline std::string python() {
   return "/usr/bin/python3";
 }
 
-}  // namespace shrink::testing
+}  // namespace shrink::test_support

@@ -85,8 +85,8 @@ class Importer {
     }
     upgrade_old_forms();
     classify_initializers();
-    ops::infer_shapes(g_);
-    passes::fold_constants(g_);
+    ops::infer_shapes(g_, &declared_);
+    passes::fold_constants(g_, int64_t{1} << 22, &declared_);
     classify_initializers();  // folded constants may now feed weight slots
     g_.remove_unused_values();
     ops::verify_graph(g_);
@@ -155,11 +155,7 @@ class Importer {
     for (const std::string& out : outputs)
       SHRINK_CHECK(out.empty() || !g_.find_value(out), where, ": output '", out,
                    "' is already defined");
-    ir::Node* node = g_.add_node(np.op_type(), inputs, outputs, attrs, name);
-    for (ir::Value* out : node->outputs()) {
-      auto it = out ? declared_.find(out->name) : declared_.end();
-      if (it != declared_.end()) out->type = it->second;
-    }
+    g_.add_node(np.op_type(), inputs, outputs, attrs, name);
   }
 
   // --- older operator forms, rewritten to their opset 13+ shape ---
@@ -338,7 +334,7 @@ class Importer {
   std::string label_;
   int64_t opset_ = 0;
   ir::Graph g_;
-  std::map<std::string, ir::TensorType> declared_;
+  ops::DeclaredTypes declared_;
 };
 
 }  // namespace

@@ -15,25 +15,30 @@ int64_t product(const std::vector<int64_t>& dims, size_t from, size_t to) {
 }
 
 // --- Reshape ---
+// Target shape of Reshape. Extents copied by a 0 cancel out of both sides, so a
+// symbolic batch kept by 0 still lets the -1 be inferred.
 std::vector<int64_t> reshape_target(std::vector<int64_t> shape, const std::vector<int64_t>& in,
                                     bool allow_zero) {
   int64_t infer_at = -1, known = 1;
+  std::vector<bool> copied(in.size(), false);
   for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == 0 && !allow_zero) {
-      SHRINK_CHECK(i < in.size(), "shape entry ", i, " is 0 but the input has rank ", in.size());
-      shape[i] = in[i];
-    }
     if (shape[i] == -1) {
       SHRINK_CHECK(infer_at < 0, "shape has more than one -1");
       infer_at = static_cast<int64_t>(i);
-    } else if (shape[i] == kDynamic || known == kDynamic) {
-      known = kDynamic;
-    } else {
-      known *= shape[i];
+      continue;
     }
+    if (shape[i] == 0 && !allow_zero) {
+      SHRINK_CHECK(i < in.size(), "shape entry ", i, " is 0 but the input has rank ", in.size());
+      shape[i] = in[i];  // may be unknown (kDynamic)
+      copied[i] = true;
+      continue;
+    }
+    known = (shape[i] == kDynamic || known == kDynamic) ? kDynamic : known * shape[i];
   }
   if (infer_at >= 0) {
-    int64_t total = product(in, 0, in.size());
+    int64_t total = 1;
+    for (size_t i = 0; i < in.size() && total != kDynamic; ++i)
+      if (!copied[i]) total = in[i] == kDynamic ? kDynamic : total * in[i];
     shape[infer_at] = (total == kDynamic || known == kDynamic || known == 0) ? kDynamic : total / known;
   }
   return shape;

@@ -36,19 +36,20 @@ ir::TensorType merge(const ir::Node& node, const ir::Value& out, const ir::Tenso
 
 }  // namespace
 
-void infer_node_types(const ir::Graph& graph, ir::Node& node) {
+void infer_node_types(const ir::Graph& graph, ir::Node& node, const DeclaredTypes* declared) {
   std::vector<ir::TensorType> types = infer_node(node, context_for(graph, node));
   for (size_t i = 0; i < node.outputs().size(); ++i) {
     ir::Value* out = node.outputs()[i];
     if (!out) continue;
     SHRINK_CHECK(i < types.size(), node.describe(), ": has ", node.outputs().size(),
                  " outputs, the op defines ", types.size());
-    out->type = merge(node, *out, out->type, types[i]);
+    auto it = declared ? declared->find(out->name) : DeclaredTypes::const_iterator{};
+    out->type = declared && it != declared->end() ? merge(node, *out, it->second, types[i]) : types[i];
   }
 }
 
-void infer_shapes(ir::Graph& graph) {
-  for (const auto& node : graph.nodes()) infer_node_types(graph, *node);
+void infer_shapes(ir::Graph& graph, const DeclaredTypes* declared) {
+  for (const auto& node : graph.nodes()) infer_node_types(graph, *node, declared);
 }
 
 void verify_graph(const ir::Graph& graph) {

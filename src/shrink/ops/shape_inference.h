@@ -1,14 +1,18 @@
 #pragma once
+#include <map>
+
 #include "shrink/ir/graph.h"
 
 namespace shrink::ops {
 
-// Infers every node output's type in order. A declared shape (from the ONNX file)
-// that contradicts the inferred one is an error naming the node; unknown extents
-// are filled from whichever side knows them.
-void infer_shapes(ir::Graph& graph);
+using DeclaredTypes = std::map<std::string, ir::TensorType>;
+
+// Infers every node output's type in order, replacing what was recorded. Where
+// `declared` (the types an ONNX file states) names an output, a contradiction is an
+// error naming the node, and extents inference cannot know are taken from it.
+void infer_shapes(ir::Graph& graph, const DeclaredTypes* declared = nullptr);
 // The same for one node (its inputs' types must be known).
-void infer_node_types(const ir::Graph& graph, ir::Node& node);
+void infer_node_types(const ir::Graph& graph, ir::Node& node, const DeclaredTypes* declared = nullptr);
 
 // Structure, registered ops and shapes: re-infers and compares without changing
 // the graph. Run after every pass in tests.

@@ -41,13 +41,13 @@ std::vector<at::Tensor> evaluate(const ir::Graph& g, const ir::Node& node, const
 
 }  // namespace
 
-size_t fold_constants(ir::Graph& graph, int64_t max_elements) {
+size_t fold_constants(ir::Graph& graph, int64_t max_elements, const ops::DeclaredTypes* declared) {
   const ops::OpRegistry& registry = ops::OpRegistry::instance();
   std::vector<ir::Node*> order;
   for (const auto& n : graph.nodes()) order.push_back(n.get());
   size_t folded = 0;
   for (ir::Node* node : order) {
-    ops::infer_node_types(graph, *node);
+    ops::infer_node_types(graph, *node, declared);
     const ops::OpDef& def = registry.get(*node);
     if (!foldable(graph, *node, def)) continue;
     bool small = true;

@@ -2,6 +2,7 @@
 #include <cstddef>
 
 #include "shrink/ir/graph.h"
+#include "shrink/ops/shape_inference.h"
 
 namespace shrink::passes {
 
@@ -11,6 +12,8 @@ namespace shrink::passes {
 // node by node on the way, so Shape -> Gather -> Unsqueeze -> Concat -> Reshape
 // chains collapse in one sweep. Results larger than max_elements stay as nodes.
 // Returns the number of nodes folded.
-size_t fold_constants(ir::Graph& graph, int64_t max_elements = int64_t{1} << 22);
+// `declared` passes an ONNX file's stated types through to shape inference.
+size_t fold_constants(ir::Graph& graph, int64_t max_elements = int64_t{1} << 22,
+                      const ops::DeclaredTypes* declared = nullptr);
 
 }  // namespace shrink::passes

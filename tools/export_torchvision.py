@@ -1,0 +1,55 @@
+#!/usr/bin/python3
+"""Exports a torchvision model (random weights, seeded; nothing is downloaded) to ONNX
+with an input tensor and PyTorch's output for it, as .npy files.
+
+  export_torchvision.py --model resnet18 --out DIR [--training] [--size 96] [--batch 2]
+
+Writes DIR/model.onnx, DIR/input.npy, DIR/output.npy. With --training the model is
+exported with TrainingMode.TRAINING (BatchNormalization kept, batch statistics) and
+PyTorch's output is taken in train mode; Dropout is set to p=0 so the output is
+deterministic.
+"""
+import argparse
+import os
+
+import warnings
+
+import numpy as np
+import torch
+import torchvision
+
+
+def main():
+    warnings.filterwarnings("ignore")
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--training", action="store_true")
+    p.add_argument("--size", type=int, default=96)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--opset", type=int, default=13)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+
+    torch.manual_seed(a.seed)
+    model = getattr(torchvision.models, a.model)(weights=None)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    model.train(a.training)
+    x = torch.randn(a.batch, 3, a.size, a.size)
+    os.makedirs(a.out, exist_ok=True)
+    mode = torch.onnx.TrainingMode.TRAINING if a.training else torch.onnx.TrainingMode.EVAL
+    path = os.path.join(a.out, "model.onnx")
+    torch.onnx.export(model, x, path + ".tmp", opset_version=a.opset, training=mode,
+                      do_constant_folding=not a.training, input_names=["input"],
+                      output_names=["output"])
+    os.replace(path + ".tmp", path)
+    with torch.no_grad():
+        y = model(x)
+    np.save(os.path.join(a.out, "input.npy"), x.numpy())
+    np.save(os.path.join(a.out, "output.npy"), y.numpy())
+
+
+if __name__ == "__main__":
+    main()
