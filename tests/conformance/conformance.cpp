@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <algorithm>
 
 #include "shrink/core/error.h"
 #include "shrink/exec/session.h"
@@ -128,6 +129,45 @@ CaseResult run_conformance_case(const std::string& dir, double rtol, double atol
   if (!ran) return {CaseStatus::Skipped, "no test data", result.ops};
   result.status = CaseStatus::Passed;
   return result;
+}
+
+ConformanceSummary run_conformance_suites(const std::string& data_dir) {
+  ConformanceSummary s;
+  for (const char* suite : {"node", "pytorch-converted", "pytorch-operator", "simple"}) {
+    fs::path dir = fs::path(data_dir) / suite;
+    if (!fs::exists(dir)) continue;
+    std::vector<fs::path> cases;
+    for (const auto& e : fs::directory_iterator(dir)) cases.push_back(e.path());
+    std::sort(cases.begin(), cases.end());
+    for (const fs::path& c : cases) {
+      CaseResult r = run_conformance_case(c.string());
+      auto& counts = s.per_suite[suite];
+      counts.resize(3);
+      counts[static_cast<int>(r.status)]++;
+      if (r.status == CaseStatus::Passed) {
+        ++s.passed;
+        s.ops_passed.insert(r.ops.begin(), r.ops.end());
+      } else if (r.status == CaseStatus::Failed) {
+        ++s.failed;
+        s.failures.push_back(std::string(suite) + "/" + c.filename().string() + ": " + r.reason);
+      } else {
+        ++s.skipped;
+        s.skipped_for[r.reason.substr(0, r.reason.find(" (expected"))]++;
+      }
+    }
+  }
+  return s;
+}
+
+std::string ConformanceSummary::report() const {
+  std::ostringstream out;
+  for (const auto& f : failures) out << "FAILED " << f << "\n";
+  out << "skipped cases by reason:";
+  for (const auto& [why, n] : skipped_for) out << "\n  " << why << ": " << n;
+  for (const auto& [suite, c] : per_suite)
+    out << "\n" << suite << ": " << c[0] << " passed, " << c[1] << " failed, " << c[2] << " skipped";
+  out << "\nONNX conformance: " << passed << " passed, " << failed << " failed, " << skipped << " skipped\n";
+  return out.str();
 }
 
 }  // namespace shrink::test_support

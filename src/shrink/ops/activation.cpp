@@ -4,9 +4,12 @@
 namespace shrink::ops {
 namespace {
 
-using UnaryFn = std::function<at::Tensor(const at::Tensor&, const ir::Attributes&)>;
+using UnaryFn = std::function<at::Tensor(const at::Tensor&)>;
+// Reads the node's attributes once, at kernel creation, and returns the function.
+using UnaryFactory = std::function<UnaryFn(const ir::Attributes&)>;
 
-OpDef unary(const std::string& name, UnaryFn fn, std::optional<at::ScalarType> out = std::nullopt) {
+OpDef unary(const std::string& name, UnaryFactory factory,
+            std::optional<at::ScalarType> out = std::nullopt) {
   OpDef d;
   d.name = name;
   d.infer = [out](const InferContext& ctx) -> std::vector<TensorType> {
@@ -14,17 +17,24 @@ OpDef unary(const std::string& name, UnaryFn fn, std::optional<at::ScalarType> o
     if (out) t.dtype = *out;
     return {t};
   };
-  d.make_kernel = [fn](const ir::Node& node) -> Kernel {
-    ir::Attributes attrs = node.attrs;
-    return [fn, attrs](const KernelContext&, const Tensors& in) -> Tensors {
-      return {fn(in[0], attrs)};
-    };
+  d.make_kernel = [factory](const ir::Node& node) -> Kernel {
+    UnaryFn fn = factory(node.attrs);
+    return [fn](const KernelContext&, const Tensors& in) -> Tensors { return {fn(in[0])}; };
   };
   return d;
 }
 
-#define SHRINK_UNARY(NAME, EXPR) \
-  r.add(unary(NAME, [](const at::Tensor& x, const ir::Attributes& a) -> at::Tensor { return EXPR; }))
+// An attribute-free function of x.
+#define SHRINK_UNARY(NAME, EXPR)                                           \
+  r.add(unary(NAME, [](const ir::Attributes&) -> UnaryFn {                 \
+    return [](const at::Tensor& x) -> at::Tensor { return EXPR; };         \
+  }))
+// A function of x and one float attribute `v` (with its ONNX default).
+#define SHRINK_UNARY_ATTR(NAME, ATTR, DEFAULT, EXPR)                       \
+  r.add(unary(NAME, [](const ir::Attributes& a) -> UnaryFn {               \
+    double v = a.get_float(ATTR, DEFAULT);                                 \
+    return [v](const at::Tensor& x) -> at::Tensor { return EXPR; };        \
+  }))
 
 at::Tensor hard_sigmoid(const at::Tensor& x, double alpha, double beta) {
   return at::clamp(x * alpha + beta, 0.0, 1.0);
@@ -34,15 +44,20 @@ at::Tensor hard_sigmoid(const at::Tensor& x, double alpha, double beta) {
 
 void register_activation_ops(OpRegistry& r) {
   SHRINK_UNARY("Relu", at::relu(x));
-  SHRINK_UNARY("LeakyRelu", at::leaky_relu(x, a.get_float("alpha", 0.01f)));
-  SHRINK_UNARY("Elu", at::elu(x, a.get_float("alpha", 1.0f)));
-  SHRINK_UNARY("Celu", at::celu(x, a.get_float("alpha", 1.0f)));
-  SHRINK_UNARY("Selu", a.get_float("gamma", 1.05070102214813232421875f) *
-                           at::where(x > 0, x, a.get_float("alpha", 1.67326319217681884765625f) *
-                                                   at::expm1(x)));
-  SHRINK_UNARY("ThresholdedRelu", at::where(x > a.get_float("alpha", 1.0f), x, at::zeros_like(x)));
+  SHRINK_UNARY_ATTR("LeakyRelu", "alpha", 0.01f, at::leaky_relu(x, v));
+  SHRINK_UNARY_ATTR("Elu", "alpha", 1.0f, at::elu(x, v));
+  SHRINK_UNARY_ATTR("Celu", "alpha", 1.0f, at::celu(x, v));
+  SHRINK_UNARY_ATTR("ThresholdedRelu", "alpha", 1.0f, at::where(x > v, x, at::zeros_like(x)));
+  r.add(unary("Selu", [](const ir::Attributes& a) -> UnaryFn {
+    double alpha = a.get_float("alpha", 1.67326319217681884765625f);
+    double gamma = a.get_float("gamma", 1.05070102214813232421875f);
+    return [=](const at::Tensor& x) { return gamma * at::where(x > 0, x, alpha * at::expm1(x)); };
+  }));
+  r.add(unary("HardSigmoid", [](const ir::Attributes& a) -> UnaryFn {
+    double alpha = a.get_float("alpha", 0.2f), beta = a.get_float("beta", 0.5f);
+    return [=](const at::Tensor& x) { return hard_sigmoid(x, alpha, beta); };
+  }));
   SHRINK_UNARY("Sigmoid", at::sigmoid(x));
-  SHRINK_UNARY("HardSigmoid", hard_sigmoid(x, a.get_float("alpha", 0.2f), a.get_float("beta", 0.5f)));
   SHRINK_UNARY("HardSwish", x * hard_sigmoid(x, 1.0 / 6.0, 0.5));
   SHRINK_UNARY("Tanh", at::tanh(x));
   // log(1 + exp(x)) computed stably; ONNX's Softplus has no beta or threshold.
@@ -71,20 +86,27 @@ void register_activation_ops(OpRegistry& r) {
   SHRINK_UNARY("Acosh", at::acosh(x));
   SHRINK_UNARY("Atanh", at::atanh(x));
   SHRINK_UNARY("Identity", x);
-  SHRINK_UNARY("Shrink", at::where(x < -a.get_float("lambd", 0.5f), x + a.get_float("bias", 0.0f),
-                                   at::where(x > a.get_float("lambd", 0.5f),
-                                             x - a.get_float("bias", 0.0f), at::zeros_like(x))));
-  r.add(unary("Not", [](const at::Tensor& x, const ir::Attributes&) { return at::logical_not(x); },
-              at::kBool));
-  r.add(unary("IsNaN", [](const at::Tensor& x, const ir::Attributes&) { return at::isnan(x); },
-              at::kBool));
-  r.add(unary("IsInf", [](const at::Tensor& x, const ir::Attributes& a) {
-          bool neg = a.get_int("detect_negative", 1), pos = a.get_int("detect_positive", 1);
-          if (neg && pos) return at::isinf(x);
-          if (pos) return at::isposinf(x);
-          if (neg) return at::isneginf(x);
-          return at::zeros_like(x, x.options().dtype(at::kBool));
-        }, at::kBool));
+  r.add(unary("Shrink", [](const ir::Attributes& a) -> UnaryFn {
+    double lambd = a.get_float("lambd", 0.5f), bias = a.get_float("bias", 0.0f);
+    return [=](const at::Tensor& x) {
+      return at::where(x < -lambd, x + bias, at::where(x > lambd, x - bias, at::zeros_like(x)));
+    };
+  }));
+  r.add(unary("Not", [](const ir::Attributes&) -> UnaryFn {
+    return [](const at::Tensor& x) { return at::logical_not(x); };
+  }, at::kBool));
+  r.add(unary("IsNaN", [](const ir::Attributes&) -> UnaryFn {
+    return [](const at::Tensor& x) { return at::isnan(x); };
+  }, at::kBool));
+  r.add(unary("IsInf", [](const ir::Attributes& a) -> UnaryFn {
+    bool neg = a.get_int("detect_negative", 1), pos = a.get_int("detect_positive", 1);
+    return [=](const at::Tensor& x) {
+      if (neg && pos) return at::isinf(x);
+      if (pos) return at::isposinf(x);
+      if (neg) return at::isneginf(x);
+      return at::zeros_like(x, x.options().dtype(at::kBool));
+    };
+  }, at::kBool));
 
   // PRelu: slope broadcasts unidirectionally to X (ONNX), wider than at::prelu allows.
   OpDef prelu;
@@ -112,13 +134,14 @@ void register_activation_ops(OpRegistry& r) {
     OpDef d;
     d.name = name;
     d.infer = same_as_input(0);
-    std::string op = name;
-    d.make_kernel = [op](const ir::Node& node) -> Kernel {
+    enum Kind { kSoftmax, kLogSoftmax, kHardmax };
+    Kind kind = std::string(name) == "Softmax" ? kSoftmax : std::string(name) == "LogSoftmax" ? kLogSoftmax : kHardmax;
+    d.make_kernel = [kind](const ir::Node& node) -> Kernel {
       int64_t axis = node.attrs.get_int("axis", -1);  // opset 13 semantics (importer upgrades older)
-      return [op, axis](const KernelContext&, const Tensors& in) -> Tensors {
+      return [kind, axis](const KernelContext&, const Tensors& in) -> Tensors {
         int64_t ax = normalize_axis(axis, in[0].dim());
-        if (op == "Softmax") return {at::softmax(in[0], ax)};
-        if (op == "LogSoftmax") return {at::log_softmax(in[0], ax)};
+        if (kind == kSoftmax) return {at::softmax(in[0], ax)};
+        if (kind == kLogSoftmax) return {at::log_softmax(in[0], ax)};
         at::Tensor arg = in[0].argmax(ax, true);
         return {at::zeros_like(in[0]).scatter_(ax, arg, 1.0)};
       };

@@ -50,7 +50,7 @@ Kernel make_conv(const ir::Node& node) {
     at::Tensor b = in.size() > 2 ? in[2] : at::Tensor();
     SHRINK_CHECK(x.dim() == w.dim(), "input rank ", x.dim(), " differs from weight rank ", w.dim());
     Window win = fixed ? *fixed : read_window(attrs, spatial_of(w.sizes().vec()));
-    if (win.auto_pad != "NOTSET") win = win.resolved(spatial_of(x.sizes().vec()));
+    if (win.auto_pad != AutoPad::NotSet) win = win.resolved(spatial_of(x.sizes().vec()));
     std::vector<int64_t> zeros(win.rank(), 0);
     if (win.symmetric())
       return {at::convolution(x, w, b, win.strides, win.pads_begin, win.dilations, false, zeros, group)};
@@ -84,7 +84,7 @@ TransposeGeometry transpose_geometry(const TransposeAttrs& a, const std::vector<
   size_t n = win.rank();
   g.output_padding = a.output_padding;
   const std::vector<int64_t>& output_shape = a.output_shape;
-  bool same = win.auto_pad == "SAME_UPPER" || win.auto_pad == "SAME_LOWER";
+  bool same = win.same();
   for (size_t i = 0; i < n; ++i) {
     if (in[i] == kDynamic) {
       g.out.push_back(kDynamic);
@@ -98,13 +98,13 @@ TransposeGeometry transpose_geometry(const TransposeAttrs& a, const std::vector<
       int64_t total = full - target;
       // Floor division, as the ONNX reference: extra output (negative padding) goes at the end.
       int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2), rest = total - half;
-      bool upper = win.auto_pad == "SAME_UPPER";
+      bool upper = win.auto_pad == AutoPad::SameUpper;
       g.pads_begin.push_back(upper ? half : rest);
       g.pads_end.push_back(upper ? rest : half);
       g.out.push_back(target);
     } else {
-      int64_t pb = win.auto_pad == "VALID" ? 0 : win.pads_begin[i];
-      int64_t pe = win.auto_pad == "VALID" ? 0 : win.pads_end[i];
+      int64_t pb = win.auto_pad == AutoPad::Valid ? 0 : win.pads_begin[i];
+      int64_t pe = win.auto_pad == AutoPad::Valid ? 0 : win.pads_end[i];
       g.pads_begin.push_back(pb);
       g.pads_end.push_back(pe);
       g.out.push_back(full - pb - pe);

@@ -400,12 +400,13 @@ Kernel make_pad(const ir::Node& node) {
   std::string mode = node.attrs.get_string("mode", "constant");
   SHRINK_CHECK(mode == "constant" || mode == "reflect" || mode == "edge", node.describe(),
                ": pad mode '", mode, "' is not one of constant, reflect, edge");
-  return [mode](const KernelContext&, const Tensors& in) -> Tensors {
+  bool constant = mode == "constant", reflect = mode == "reflect";
+  return [constant, reflect](const KernelContext&, const Tensors& in) -> Tensors {
     at::Tensor x = in[0];
     std::vector<int64_t> axes;
     if (in.size() > 3 && in[3].defined()) axes = to_ints(in[3]);
     PadSpec p = pad_spec(to_ints(in[1]), axes, x.dim());
-    if (mode == "constant") {
+    if (constant) {
       double value = in.size() > 2 && in[2].defined() && in[2].numel() > 0 ? in[2].item<double>() : 0.0;
       std::vector<int64_t> order;
       for (int64_t i = x.dim() - 1; i >= 0; --i) {
@@ -416,7 +417,7 @@ Kernel make_pad(const ir::Node& node) {
     }
     for (int64_t d = 0; d < x.dim(); ++d)
       if (p.begin[d] || p.end[d])
-        x = x.index_select(d, pad_indices(x.size(d), p.begin[d], p.end[d], mode == "reflect"));
+        x = x.index_select(d, pad_indices(x.size(d), p.begin[d], p.end[d], reflect));
     return {x};
   };
 }

@@ -12,14 +12,16 @@ Window read_window(const ir::Attributes& attrs, const std::vector<int64_t>& kern
   w.strides = attrs.get_ints("strides", std::vector<int64_t>(n, 1));
   w.dilations = attrs.get_ints("dilations", std::vector<int64_t>(n, 1));
   std::vector<int64_t> pads = attrs.get_ints("pads", std::vector<int64_t>(2 * n, 0));
-  w.auto_pad = attrs.get_string("auto_pad", "NOTSET");
+  std::string auto_pad = attrs.get_string("auto_pad", "NOTSET");
   SHRINK_CHECK(w.strides.size() == n && w.dilations.size() == n && pads.size() == 2 * n,
                "strides, dilations and pads must match the ", n, " spatial dims of the kernel");
   w.pads_begin.assign(pads.begin(), pads.begin() + n);
   w.pads_end.assign(pads.begin() + n, pads.end());
-  SHRINK_CHECK(w.auto_pad == "NOTSET" || w.auto_pad == "VALID" || w.auto_pad == "SAME_UPPER" ||
-                   w.auto_pad == "SAME_LOWER",
-               "auto_pad '", w.auto_pad, "' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER");
+  if (auto_pad == "VALID") w.auto_pad = AutoPad::Valid;
+  else if (auto_pad == "SAME_UPPER") w.auto_pad = AutoPad::SameUpper;
+  else if (auto_pad == "SAME_LOWER") w.auto_pad = AutoPad::SameLower;
+  else SHRINK_CHECK(auto_pad == "NOTSET", "auto_pad '", auto_pad,
+                    "' is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER");
   for (size_t i = 0; i < n; ++i)
     SHRINK_CHECK(w.strides[i] > 0 && w.dilations[i] > 0 && w.kernel[i] > 0,
                  "kernel, strides and dilations must be positive");
@@ -28,9 +30,9 @@ Window read_window(const ir::Attributes& attrs, const std::vector<int64_t>& kern
 
 Window Window::resolved(const std::vector<int64_t>& spatial_in) const {
   Window w = *this;
-  if (auto_pad == "NOTSET") return w;
+  if (auto_pad == AutoPad::NotSet) return w;
   for (size_t i = 0; i < rank(); ++i) {
-    if (auto_pad == "VALID") {
+    if (auto_pad == AutoPad::Valid) {
       w.pads_begin[i] = w.pads_end[i] = 0;
       continue;
     }
@@ -41,10 +43,10 @@ Window Window::resolved(const std::vector<int64_t>& spatial_in) const {
     int64_t out = (spatial_in[i] + strides[i] - 1) / strides[i];
     int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + extent(i) - spatial_in[i]);
     int64_t small = total / 2, big = total - total / 2;
-    w.pads_begin[i] = auto_pad == "SAME_UPPER" ? small : big;
-    w.pads_end[i] = auto_pad == "SAME_UPPER" ? big : small;
+    w.pads_begin[i] = auto_pad == AutoPad::SameUpper ? small : big;
+    w.pads_end[i] = auto_pad == AutoPad::SameUpper ? big : small;
   }
-  w.auto_pad = "NOTSET";
+  w.auto_pad = AutoPad::NotSet;
   return w;
 }
 

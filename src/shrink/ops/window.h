@@ -8,11 +8,14 @@
 
 namespace shrink::ops {
 
+enum class AutoPad { NotSet, Valid, SameUpper, SameLower };
+
 struct Window {
   std::vector<int64_t> kernel, strides, dilations, pads_begin, pads_end;
-  std::string auto_pad = "NOTSET";
+  AutoPad auto_pad = AutoPad::NotSet;
 
   size_t rank() const { return kernel.size(); }
+  bool same() const { return auto_pad == AutoPad::SameUpper || auto_pad == AutoPad::SameLower; }
   bool symmetric() const { return pads_begin == pads_end; }
   // Extent of one dilated kernel window along dim i.
   int64_t extent(size_t i) const { return (kernel[i] - 1) * dilations[i] + 1; }
