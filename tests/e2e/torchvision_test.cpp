@@ -5,7 +5,9 @@
 
 #include "shrink/exec/session.h"
 #include "shrink/io/npy.h"
+#include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
+#include "support/ort.h"
 #include "support/onnx_builder.h"
 #include "support/paths.h"
 #include "support/process.h"
@@ -33,6 +35,11 @@ TEST_P(TorchvisionModel, MatchesPyTorch) {
   ASSERT_EQ(got.sizes(), want.sizes());
   double err = (got - want).abs().max().item<double>();
   EXPECT_LE(err, 1e-4) << model << (training ? " (training)" : " (eval)");
+
+  // shrink's export runs in ONNX Runtime with the same outputs.
+  onnx_io::export_model(g, dir.file("shrink.onnx"));
+  at::Tensor ort = test_support::run_onnxruntime(dir.file("shrink.onnx"), {x})[0];
+  EXPECT_LE((ort - got).abs().max().item<double>(), 1e-4) << "ONNX Runtime on shrink's export";
 }
 
 INSTANTIATE_TEST_SUITE_P(

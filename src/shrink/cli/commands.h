@@ -7,5 +7,7 @@ namespace shrink::cli {
 
 void add_run_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace shrink::cli

@@ -1,10 +1,12 @@
-// shrink info MODEL: what a model is made of.
+// shrink info MODEL: per-layer table and totals.
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
 #include "shrink/onnx/import.h"
+#include "shrink/report/model_stats.h"
 
 namespace shrink::cli {
 
@@ -14,43 +16,48 @@ void add_info_command(CLI::App& app) {
     bool json = false;
   };
   auto opt = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand("info", "Summarise a model: inputs, outputs, ops, parameters");
+  CLI::App* cmd = app.add_subcommand("info", "Per-layer table (op, output shape, parameters, non-zeros, bytes, MACs) and totals");
   cmd->add_option("model", opt->model, "ONNX model")->required();
   cmd->add_flag("--json", opt->json, "print JSON");
   cmd->callback([opt] {
     ir::Graph g = onnx_io::import_model(opt->model);
+    report::ModelStats s = report::model_stats(g);
+    int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(opt->model));
     std::map<std::string, int> ops;
     for (const auto& n : g.nodes()) ops[n->op_type]++;
-    int64_t params = 0, nonzeros = 0, buffers = 0, constants = 0;
-    for (const auto& [name, init] : g.initializers()) {
-      int64_t n = init.tensor.numel();
-      if (init.kind == ir::InitKind::Parameter) {
-        params += n;
-        nonzeros += init.tensor.ne(0).sum().item<int64_t>();
-      } else if (init.kind == ir::InitKind::Buffer) {
-        buffers += n;
-      } else {
-        constants += n;
-      }
-    }
     nlohmann::json j = {{"model", opt->model}, {"graph", g.name}, {"opset", g.opset},
-                        {"nodes", g.nodes().size()}, {"parameters", params},
-                        {"nonzero_parameters", nonzeros}, {"buffer_elements", buffers},
-                        {"constant_elements", constants}, {"ops", ops}};
+                        {"nodes", g.nodes().size()}, {"parameters", s.parameters},
+                        {"nonzero_parameters", s.nonzeros}, {"initializer_bytes", s.initializer_bytes},
+                        {"file_bytes", file_bytes}, {"macs_per_sample", s.macs}, {"ops", ops}};
     for (const auto* v : g.inputs()) j["inputs"].push_back({{"name", v->name}, {"type", v->type.to_string()}});
     for (const auto* v : g.outputs()) j["outputs"].push_back({{"name", v->name}, {"type", v->type.to_string()}});
+    for (const auto& l : s.layers)
+      j["layers"].push_back({{"name", l.name}, {"op", l.op}, {"output", l.output}, {"parameters", l.parameters},
+                             {"nonzeros", l.nonzeros}, {"bytes", l.bytes}, {"macs", l.macs}});
     if (opt->json) {
       std::cout << j.dump(2) << "\n";
       return;
     }
-    std::cout << opt->model << ": graph '" << g.name << "', opset " << g.opset << ", "
-              << g.nodes().size() << " nodes\n";
+    std::cout << opt->model << ": graph '" << g.name << "', opset " << g.opset << ", " << g.nodes().size()
+              << " nodes\n";
     for (const auto* v : g.inputs()) std::cout << "  input  " << v->name << ": " << v->type.to_string() << "\n";
     for (const auto* v : g.outputs()) std::cout << "  output " << v->name << ": " << v->type.to_string() << "\n";
-    std::cout << "  parameters " << params << " (" << nonzeros << " non-zero), buffers " << buffers
-              << ", constants " << constants << "\n  ops:";
-    for (const auto& [op, count] : ops) std::cout << " " << op << " x" << count;
-    std::cout << "\n";
+    size_t wname = 4, wop = 2, wout = 6;
+    for (const auto& l : s.layers) {
+      wname = std::max(wname, l.name.size());
+      wop = std::max(wop, l.op.size());
+      wout = std::max(wout, l.output.size());
+    }
+    wname = std::min<size_t>(wname, 40);
+    std::cout << std::left << std::setw(wname) << "name" << "  " << std::setw(wop) << "op" << "  "
+              << std::setw(wout) << "output" << std::right << std::setw(12) << "params" << std::setw(12)
+              << "nonzeros" << std::setw(12) << "bytes" << std::setw(14) << "MACs" << "\n";
+    for (const auto& l : s.layers)
+      std::cout << std::left << std::setw(wname) << l.name.substr(0, wname) << "  " << std::setw(wop) << l.op
+                << "  " << std::setw(wout) << l.output << std::right << std::setw(12) << l.parameters
+                << std::setw(12) << l.nonzeros << std::setw(12) << l.bytes << std::setw(14) << l.macs << "\n";
+    std::cout << "total: " << s.parameters << " parameters, " << s.nonzeros << " non-zero, " << s.initializer_bytes
+              << " bytes of initializers, " << file_bytes << " bytes on disk, " << s.macs << " MACs per sample\n";
   });
 }
 

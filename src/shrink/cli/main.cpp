@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] { shrink::set_threads(threads); });
   shrink::cli::add_run_command(app);
   shrink::cli::add_info_command(app);
+  shrink::cli::add_convert_command(app);
+  shrink::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,11 +7,6 @@
 namespace shrink::ops {
 namespace {
 
-at::Tensor per_channel(const at::Tensor& t, int64_t rank) {
-  std::vector<int64_t> shape(rank, 1);
-  shape[1] = -1;
-  return t.view(shape);
-}
 
 // Batch statistics when the node says training_mode=1 (ONNX opset 14) or the session
 // trains; then running statistics move by ONNX's rule

@@ -1,0 +1,168 @@
+#include "shrink/onnx/export.h"
+
+#include <ATen/ATen.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "shrink/core/error.h"
+#include "shrink/onnx/tensor_proto.h"
+#include "shrink/ops/shape_inference.h"
+
+namespace shrink::onnx_io {
+namespace {
+
+// The first opset in which an op (or a form of it that the IR uses) exists.
+int64_t min_opset(const ir::Node& node) {
+  const std::string& op = node.op_type;
+  if (op == "LayerNormalization") return 17;
+  if (op == "CastLike" || (op == "Shape" && (node.attrs.has("start") || node.attrs.has("end")))) return 15;
+  if (op == "HardSwish" || (op == "Reshape" && node.attrs.has("allowzero")) ||
+      (op == "BatchNormalization" && node.attrs.has("training_mode")))
+    return 14;
+  return 13;
+}
+
+void set_type(onnx::TypeProto* type, const ir::TensorType& t) {
+  auto* tt = type->mutable_tensor_type();
+  tt->set_elem_type(ir::onnx_type_from_scalar(t.dtype));
+  if (!t.has_shape) return;
+  auto* shape = tt->mutable_shape();
+  for (size_t i = 0; i < t.dims.size(); ++i) {
+    auto* d = shape->add_dim();
+    if (t.dims[i] >= 0) d->set_dim_value(t.dims[i]);
+    else if (i < t.dim_names.size() && !t.dim_names[i].empty()) d->set_dim_param(t.dim_names[i]);
+    else if (i == 0) d->set_dim_param("N");  // the batch
+    else d->set_dim_param("d" + std::to_string(i));
+  }
+}
+
+void set_attribute(onnx::AttributeProto* a, const std::string& name, const ir::Attribute& value) {
+  using A = onnx::AttributeProto;
+  a->set_name(name);
+  if (auto* i = std::get_if<int64_t>(&value)) {
+    a->set_type(A::INT);
+    a->set_i(*i);
+  } else if (auto* f = std::get_if<float>(&value)) {
+    a->set_type(A::FLOAT);
+    a->set_f(*f);
+  } else if (auto* s = std::get_if<std::string>(&value)) {
+    a->set_type(A::STRING);
+    a->set_s(*s);
+  } else if (auto* t = std::get_if<at::Tensor>(&value)) {
+    a->set_type(A::TENSOR);
+    tensor_to_proto(*t, *a->mutable_t());
+  } else if (auto* is = std::get_if<std::vector<int64_t>>(&value)) {
+    a->set_type(A::INTS);
+    for (int64_t v : *is) a->add_ints(v);
+  } else if (auto* fs = std::get_if<std::vector<float>>(&value)) {
+    a->set_type(A::FLOATS);
+    for (float v : *fs) a->add_floats(v);
+  } else if (auto* ss = std::get_if<std::vector<std::string>>(&value)) {
+    a->set_type(A::STRINGS);
+    for (const auto& v : *ss) a->add_strings(v);
+  }
+}
+
+bool sparse_pays(const at::Tensor& t) {
+  if (!t.is_floating_point() || t.numel() < 64) return false;
+  int64_t nnz = t.ne(0).sum().item<int64_t>();
+  return nnz * (t.element_size() + 8) < t.numel() * t.element_size();
+}
+
+void add_sparse(onnx::GraphProto* g, const std::string& name, const at::Tensor& dense) {
+  at::Tensor flat = dense.detach().contiguous().view(-1);
+  at::Tensor idx = flat.ne(0).nonzero().view(-1);
+  auto* sp = g->add_sparse_initializer();
+  for (int64_t d : dense.sizes()) sp->add_dims(d);
+  tensor_to_proto(flat.index_select(0, idx), *sp->mutable_values());
+  sp->mutable_values()->set_name(name);
+  tensor_to_proto(idx, *sp->mutable_indices());
+}
+
+onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) {
+  ops::verify_graph(graph);
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.set_producer_name("shrink");
+  model.set_producer_version(SHRINK_VERSION);
+  auto* opset = model.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(export_opset(graph));
+  for (const auto& [k, v] : graph.metadata) {
+    auto* p = model.add_metadata_props();
+    p->set_key(k);
+    p->set_value(v);
+  }
+  onnx::GraphProto* g = model.mutable_graph();
+  g->set_name(graph.name);
+  for (const ir::Value* in : graph.inputs()) {
+    auto* vi = g->add_input();
+    vi->set_name(in->name);
+    set_type(vi->mutable_type(), in->type);
+  }
+  for (const auto& [name, init] : graph.initializers()) {
+    if (options.sparse_initializers && sparse_pays(init.tensor)) {
+      add_sparse(g, name, init.tensor);
+      continue;
+    }
+    auto* t = g->add_initializer();
+    tensor_to_proto(init.tensor, *t);
+    t->set_name(name);
+  }
+  for (const auto& node : graph.nodes()) {
+    SHRINK_CHECK(node->domain.empty() || node->domain == "ai.onnx", node->describe(),
+                 ": op of domain '", node->domain, "' has no ONNX form");
+    auto* n = g->add_node();
+    n->set_name(node->name);
+    n->set_op_type(node->op_type);
+    for (const ir::Value* in : node->inputs()) n->add_input(in ? in->name : "");
+    for (const ir::Value* out : node->outputs()) n->add_output(out ? out->name : "");
+    for (const auto& [name, value] : node->attrs.all()) set_attribute(n->add_attribute(), name, value);
+    if (!options.value_info) continue;
+    for (const ir::Value* out : node->outputs()) {
+      if (!out || graph.is_graph_output(out) || !out->type.has_shape) continue;
+      auto* vi = g->add_value_info();
+      vi->set_name(out->name);
+      set_type(vi->mutable_type(), out->type);
+    }
+  }
+  for (const ir::Value* out : graph.outputs()) {
+    auto* vi = g->add_output();
+    vi->set_name(out->name);
+    set_type(vi->mutable_type(), out->type);
+  }
+  return model;
+}
+
+}  // namespace
+
+int64_t export_opset(const ir::Graph& graph) {
+  int64_t opset = std::max<int64_t>(13, graph.opset);
+  for (const auto& node : graph.nodes()) opset = std::max(opset, min_opset(*node));
+  return opset;
+}
+
+std::string export_model_bytes(const ir::Graph& graph, const ExportOptions& options) {
+  return to_proto(graph, options).SerializeAsString();
+}
+
+void export_model(const ir::Graph& graph, const std::string& path, const ExportOptions& options) {
+  std::string bytes;
+  try {
+    bytes = export_model_bytes(graph, options);
+  } catch (const Error& e) {
+    fail(path, ": not written: ", e.what());
+  }
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    SHRINK_CHECK(out, path, ": cannot write file");
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    SHRINK_CHECK(out.good(), path, ": write failed");
+  }
+  SHRINK_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot move the written file into place");
+}
+
+}  // namespace shrink::onnx_io

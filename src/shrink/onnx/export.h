@@ -1,0 +1,28 @@
+// ir::Graph -> ONNX model. Opset: the imported one, at least 13 (the forms the IR
+// holds), raised where an op or attribute needs a newer one. Written to a temporary
+// file and renamed, so an interrupted export never leaves a half-written model.
+#pragma once
+#include <string>
+
+#include "shrink/ir/graph.h"
+
+namespace onnx {
+class ModelProto;
+}
+
+namespace shrink::onnx_io {
+
+struct ExportOptions {
+  // Store an initializer as a SparseTensorProto when that is smaller on disk
+  // (COO with int64 indices pays below one third non-zeros). ONNX Runtime reads them.
+  bool sparse_initializers = true;
+  bool value_info = true;  // shapes of intermediate values
+};
+
+// The opset the graph will be written with.
+int64_t export_opset(const ir::Graph& graph);
+
+void export_model(const ir::Graph& graph, const std::string& path, const ExportOptions& options = {});
+std::string export_model_bytes(const ir::Graph& graph, const ExportOptions& options = {});
+
+}  // namespace shrink::onnx_io

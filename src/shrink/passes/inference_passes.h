@@ -1,0 +1,26 @@
+// Rewrites for inference. Each checks cheaply whether a site matches and rewrites
+// it; a graph with no matching site is left unchanged (returns false).
+#pragma once
+#include "shrink/ir/graph.h"
+
+namespace shrink::passes {
+
+// Removes nodes none of whose outputs are used (or are graph outputs), then unused
+// initializers.
+bool eliminate_dead_code(ir::Graph& graph);
+
+// Identity, and Dropout in inference (no mask consumer, no training_mode input),
+// forward their input.
+bool remove_identity(ir::Graph& graph);
+
+// Folds an inference BatchNormalization into the Conv, ConvTranspose, Gemm or 2-D
+// MatMul (which becomes a Gemm) that feeds it alone:
+//   W' = W * s,  b' = (b - mean) * s + beta,  s = scale / sqrt(var + eps)
+// per output channel.
+bool fuse_batch_norm(ir::Graph& graph);
+
+// MatMul(A[M,K], B[K,N] constant) followed by Add of a constant broadcastable to [N]
+// becomes Gemm(A, B, C).
+bool canonicalize_gemm(ir::Graph& graph);
+
+}  // namespace shrink::passes

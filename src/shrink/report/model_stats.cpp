@@ -1,0 +1,67 @@
+#include "shrink/report/model_stats.h"
+
+#include <ATen/ATen.h>
+
+#include <unordered_set>
+
+namespace shrink::report {
+namespace {
+
+// Product of dims[from:], or 0 when one is unknown.
+int64_t product_from(const ir::TensorType& t, size_t from) {
+  if (!t.has_shape) return 0;
+  int64_t p = 1;
+  for (size_t i = from; i < t.dims.size(); ++i) {
+    if (t.dims[i] < 0) return 0;
+    p *= t.dims[i];
+  }
+  return p;
+}
+
+}  // namespace
+
+int64_t node_macs(const ir::Node& node) {
+  const std::string& op = node.op_type;
+  const ir::Value* out = node.output(0);
+  if (!out || node.inputs().size() < 2 || !node.input(1)) return 0;
+  const ir::TensorType& w = node.input(1)->type;
+  if (op == "Conv" && w.is_static()) return product_from(out->type, 1) * product_from(w, 1);
+  if (op == "ConvTranspose" && w.is_static())
+    return product_from(node.input(0)->type, 1) * product_from(w, 1);
+  if ((op == "Gemm" || op == "MatMul") && w.is_static() && w.rank() >= 1) {
+    // K: the reduced extent, per output element.
+    int64_t k = op == "Gemm" ? (node.attrs.get_int("transB", 0) ? w.dims[1] : w.dims[0])
+                             : (w.rank() == 1 ? w.dims[0] : w.dims[w.rank() - 2]);
+    return product_from(out->type, out->type.rank() > 1 ? 1 : 0) * k;
+  }
+  return 0;
+}
+
+ModelStats model_stats(const ir::Graph& graph) {
+  ModelStats stats;
+  std::unordered_set<const ir::Value*> counted;
+  for (const auto& node : graph.nodes()) {
+    LayerStats layer;
+    layer.name = node->name;
+    layer.op = node->op_type;
+    layer.output = node->output(0) ? node->output(0)->type.to_string() : "";
+    for (const ir::Value* in : node->inputs()) {
+      const ir::Initializer* init = in ? graph.initializer(in->name) : nullptr;
+      if (!init || !counted.insert(in).second) continue;
+      const at::Tensor& t = init->tensor;
+      layer.bytes += t.numel() * t.element_size();
+      if (init->kind != ir::InitKind::Parameter) continue;
+      layer.parameters += t.numel();
+      layer.nonzeros += t.ne(0).sum().item<int64_t>();
+    }
+    layer.macs = node_macs(*node);
+    stats.parameters += layer.parameters;
+    stats.nonzeros += layer.nonzeros;
+    stats.initializer_bytes += layer.bytes;
+    stats.macs += layer.macs;
+    stats.layers.push_back(layer);
+  }
+  return stats;
+}
+
+}  // namespace shrink::report
