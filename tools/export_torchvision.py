@@ -7,7 +7,9 @@ with an input tensor and PyTorch's output for it, as .npy files.
 Writes DIR/model.onnx, DIR/input.npy, DIR/output.npy. With --training the model is
 exported with TrainingMode.TRAINING (BatchNormalization kept, batch statistics) and
 PyTorch's output is taken in train mode; Dropout is set to p=0 so the output is
-deterministic.
+deterministic. With --bn-eval the model is exported in inference mode but with its
+BatchNormalization nodes kept (PyTorch's eval export always folds them): random
+running statistics and affine parameters, output taken in eval mode.
 """
 import argparse
 import os
@@ -29,6 +31,7 @@ def main():
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--opset", type=int, default=13)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bn-eval", action="store_true")
     a = p.parse_args()
 
     torch.manual_seed(a.seed)
@@ -36,14 +39,35 @@ def main():
     for m in model.modules():
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
-    model.train(a.training)
+    if a.bn_eval:
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                with torch.no_grad():
+                    m.running_mean.uniform_(-0.5, 0.5)
+                    m.running_var.uniform_(0.5, 2.0)
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.5, 0.5)
+                m.momentum = 0.0  # the training-mode trace must not move the statistics
+    model.train(a.training or a.bn_eval)
     x = torch.randn(a.batch, 3, a.size, a.size)
     os.makedirs(a.out, exist_ok=True)
-    mode = torch.onnx.TrainingMode.TRAINING if a.training else torch.onnx.TrainingMode.EVAL
+    keep_bn = a.training or a.bn_eval
+    mode = torch.onnx.TrainingMode.TRAINING if keep_bn else torch.onnx.TrainingMode.EVAL
     path = os.path.join(a.out, "model.onnx")
     torch.onnx.export(model, x, path + ".tmp", opset_version=a.opset, training=mode,
-                      do_constant_folding=not a.training, input_names=["input"],
+                      do_constant_folding=not keep_bn, input_names=["input"],
                       output_names=["output"])
+    if a.bn_eval:
+        import onnx
+        m = onnx.load(path + ".tmp")
+        for n in m.graph.node:
+            if n.op_type == "BatchNormalization":
+                del n.output[1:]
+                keep = [x for x in n.attribute if x.name != "training_mode"]
+                del n.attribute[:]
+                n.attribute.extend(keep)
+        onnx.save(m, path + ".tmp")
+        model.eval()
     os.replace(path + ".tmp", path)
     with torch.no_grad():
         y = model(x)

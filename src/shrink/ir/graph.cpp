@@ -190,6 +190,15 @@ Node* Graph::replace_node(Node* node, const std::string& op_type,
   return node;
 }
 
+void Graph::drop_unused_trailing_outputs(Node* node, size_t keep) {
+  while (node->outputs_.size() > keep) {
+    Value* last = node->outputs_.back();
+    if (last && (!last->users.empty() || is_graph_output(last))) break;
+    if (last) values_.erase(last->name);
+    node->outputs_.pop_back();
+  }
+}
+
 void Graph::remove_initializer(const std::string& n) {
   Value* v = value(n);
   SHRINK_CHECK(v->users.empty() && !is_graph_output(v), "cannot remove initializer '", n,

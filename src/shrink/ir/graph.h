@@ -107,6 +107,8 @@ class Graph {
   Node* replace_node(Node* node, const std::string& op_type, const std::vector<Value*>& inputs,
                      Attributes attrs);
   void remove_initializer(const std::string& name);  // must be unused
+  // Drops the node's trailing outputs that nothing uses (optional outputs), keeping at least `keep`.
+  void drop_unused_trailing_outputs(Node* node, size_t keep = 0);
   void set_initializer_tensor(const std::string& name, at::Tensor tensor);
   // Keeps only `indices` along `axis` of an initializer (channel removal).
   void slice_initializer(const std::string& name, int64_t axis, const std::vector<int64_t>& indices);

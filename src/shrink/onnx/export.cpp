@@ -119,6 +119,10 @@ onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) 
     n->set_op_type(node->op_type);
     for (const ir::Value* in : node->inputs()) n->add_input(in ? in->name : "");
     for (const ir::Value* out : node->outputs()) n->add_output(out ? out->name : "");
+    // Opset 14 wants running mean and variance as outputs of a training-mode BatchNorm.
+    if (node->op_type == "BatchNormalization" && node->attrs.get_int("training_mode", 0))
+      for (const char* extra : {"_running_mean", "_running_var"})
+        if (n->output_size() < 3) n->add_output(graph.unique_name(node->name + extra));
     for (const auto& [name, value] : node->attrs.all()) set_attribute(n->add_attribute(), name, value);
     if (!options.value_info) continue;
     for (const ir::Value* out : node->outputs()) {

@@ -213,6 +213,8 @@ class Importer {
         node->attrs.erase("spatial");
         node->attrs.erase("is_test");
         if (node->outputs().size() > 1) node->attrs.set("training_mode", int64_t{1});
+        // saved_mean / saved_var (outputs 3, 4) left opset 14; drop them when unused.
+        g_.drop_unused_trailing_outputs(node, 3);
       }
       if ((op == "Softmax" || op == "LogSoftmax" || op == "Hardmax") && opset_ < 13)
         upgrade_softmax(node);
