@@ -47,8 +47,38 @@ TEST(Cli, InfoJsonCountsParameters) {
   EXPECT_EQ(j["ops"]["Gemm"], 1);
 }
 
+TEST(Cli, ConvertAppliesPassesAndBenchReportsLatency) {
+  test_support::TempDir dir;
+  OnnxBuilder b;
+  b.input("x", {-1, 3}).output("y");
+  b.initializer("W", at::randn({3, 2}));
+  b.initializer("C", at::randn({2}));
+  b.node("MatMul", {"x", "W"}, {"m"});
+  b.node("Add", {"m", "C"}, {"a"});
+  b.node("Identity", {"a"}, {"y"});
+  std::string in = b.save(dir.file("in.onnx"));
+  auto r = run_command(shrink_cli() + " convert " + in + " -o " + dir.file("out.onnx") + " --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["nodes_before"], 3);
+  EXPECT_EQ(j["nodes_after"], 1);
+  auto info = nlohmann::json::parse(run_command(shrink_cli() + " info --json " + dir.file("out.onnx")).output);
+  EXPECT_EQ(info["ops"]["Gemm"], 1);
+  EXPECT_EQ(info["macs_per_sample"], 6);
+  EXPECT_EQ(info["outputs"][0]["name"], "y");
+  auto bench = run_command(shrink_cli() + " --threads 1 bench " + dir.file("out.onnx") + " --batch 8 --runs 3 --json");
+  ASSERT_EQ(bench.status, 0) << bench.output;
+  auto bj = nlohmann::json::parse(bench.output);
+  EXPECT_EQ(bj["batch"], 8);
+  EXPECT_EQ(bj["threads"], 1);
+  EXPECT_GT(bj["median_ms"].get<double>(), 0.0);
+  auto bad = run_command(shrink_cli() + " convert " + in + " -o " + dir.file("x.onnx") + " --passes bogus");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("--passes: unknown pass 'bogus'"), std::string::npos) << bad.output;
+}
+
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* sub : {"run", "info"}) {
+  for (const char* sub : {"run", "info", "convert", "bench"}) {
     auto r = run_command(shrink_cli() + " " + sub + " --help");
     EXPECT_EQ(r.status, 0) << sub;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << r.output;
