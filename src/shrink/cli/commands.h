@@ -9,5 +9,8 @@ void add_run_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_zoo_command(CLI::App& app);
 
 }  // namespace shrink::cli

@@ -16,6 +16,9 @@ int main(int argc, char** argv) {
   shrink::cli::add_info_command(app);
   shrink::cli::add_convert_command(app);
   shrink::cli::add_bench_command(app);
+  shrink::cli::add_train_command(app);
+  shrink::cli::add_eval_command(app);
+  shrink::cli::add_zoo_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

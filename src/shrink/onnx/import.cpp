@@ -207,6 +207,7 @@ class Importer {
         scalar_attr_to_input(node, "min", 1, input_dtype(node));
         scalar_attr_to_input(node, "max", 2, input_dtype(node));
       }
+      if (op == "Dropout" && opset_ < 12) scalar_attr_to_input(node, "ratio", 1, at::kFloat);
       if (op == "BatchNormalization" && opset_ < 14) {
         SHRINK_CHECK(node->attrs.get_int("spatial", 1) == 1, node->describe(),
                      ": spatial=0 (per-activation) BatchNormalization is not supported");

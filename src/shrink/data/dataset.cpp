@@ -1,0 +1,136 @@
+#include "shrink/data/dataset.h"
+
+#include <ATen/ATen.h>
+#include <zlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "shrink/core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace shrink::data {
+namespace {
+
+// Whole file, gunzipped when it is gzip (zlib reads raw files unchanged).
+std::string read_maybe_gzip(const std::string& path) {
+  SHRINK_CHECK(fs::exists(path), path, ": file not found");
+  gzFile f = gzopen(path.c_str(), "rb");
+  SHRINK_CHECK(f, path, ": cannot open file");
+  std::string out;
+  char buf[1 << 16];
+  int n;
+  while ((n = gzread(f, buf, sizeof(buf))) > 0) out.append(buf, n);
+  int err = 0;
+  const char* msg = gzerror(f, &err);
+  std::string reason = msg ? msg : "";
+  gzclose(f);
+  SHRINK_CHECK(n == 0 && err == Z_OK, path, ": corrupt or truncated gzip data (", reason, ")");
+  return out;
+}
+
+uint32_t big_endian(const std::string& s, size_t at) {
+  return (uint32_t(uint8_t(s[at])) << 24) | (uint32_t(uint8_t(s[at + 1])) << 16) |
+         (uint32_t(uint8_t(s[at + 2])) << 8) | uint32_t(uint8_t(s[at + 3]));
+}
+
+std::string find_file(const std::string& dir, const std::string& stem) {
+  for (const char* ext : {".gz", ""}) {
+    fs::path p = fs::path(dir) / (stem + ext);
+    if (fs::exists(p)) return p.string();
+  }
+  fail(dir, ": no ", stem, "[.gz] (expected an MNIST-layout IDX directory; set --data or SHRINK_DATA)");
+}
+
+}  // namespace
+
+at::Tensor read_idx(const std::string& path) {
+  std::string bytes = read_maybe_gzip(path);
+  SHRINK_CHECK(bytes.size() >= 4 && bytes[0] == 0 && bytes[1] == 0, path,
+               ": not an IDX file (bad magic number)");
+  uint8_t type = uint8_t(bytes[2]), rank = uint8_t(bytes[3]);
+  SHRINK_CHECK(type == 0x08, path, ": IDX element type 0x", std::hex, int(type),
+               " is not supported (expected 0x08, unsigned bytes)");
+  SHRINK_CHECK(rank >= 1 && bytes.size() >= 4 + 4u * rank, path, ": truncated IDX header");
+  std::vector<int64_t> dims;
+  int64_t count = 1;
+  for (int i = 0; i < rank; ++i) {
+    dims.push_back(big_endian(bytes, 4 + 4 * i));
+    count *= dims.back();
+  }
+  size_t offset = 4 + 4u * rank;
+  SHRINK_CHECK(bytes.size() - offset == static_cast<size_t>(count), path, ": truncated data: ",
+               bytes.size() - offset, " bytes, header says ", count);
+  at::Tensor t = at::empty(dims, at::kByte);
+  std::memcpy(t.data_ptr(), bytes.data() + offset, count);
+  return t;
+}
+
+Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path, const std::string& name) {
+  at::Tensor images = read_idx(images_path);
+  at::Tensor labels = read_idx(labels_path);
+  SHRINK_CHECK(images.dim() == 3 || images.dim() == 4, images_path, ": expected images [N,H,W], got rank ",
+               images.dim());
+  SHRINK_CHECK(labels.dim() == 1, labels_path, ": expected labels [N], got rank ", labels.dim());
+  SHRINK_CHECK(images.size(0) == labels.size(0), labels_path, ": ", labels.size(0), " labels for ",
+               images.size(0), " images in ", images_path);
+  Dataset d;
+  d.name = name;
+  d.images = images.dim() == 3 ? images.unsqueeze(1) : images;
+  d.labels = labels.to(at::kLong);
+  d.classes = d.size() ? d.labels.max().item<int64_t>() + 1 : 0;
+  return d;
+}
+
+std::string default_data_dir() {
+  if (const char* env = std::getenv("SHRINK_DATA")) return env;
+  return "/usr/share/datasets/fashion-mnist";  // Debian package dataset-fashion-mnist
+}
+
+Dataset load_idx_dir(const std::string& dir, bool train, const std::string& name) {
+  std::string prefix = train ? "train" : "t10k";
+  std::string images = find_file(dir, prefix + "-images-idx3-ubyte");
+  std::string labels = find_file(dir, prefix + "-labels-idx1-ubyte");
+  return load_idx_pair(images, labels, name + (train ? "/train" : "/test"));
+}
+
+Dataset load_cifar(const std::string& dir, bool train, bool cifar100) {
+  std::vector<std::string> files;
+  if (cifar100) {
+    files.push_back((fs::path(dir) / (train ? "train.bin" : "test.bin")).string());
+  } else if (train) {
+    for (int i = 1; i <= 5; ++i) files.push_back((fs::path(dir) / ("data_batch_" + std::to_string(i) + ".bin")).string());
+  } else {
+    files.push_back((fs::path(dir) / "test_batch.bin").string());
+  }
+  const int64_t label_bytes = cifar100 ? 2 : 1, pixels = 3 * 32 * 32, record = label_bytes + pixels;
+  std::vector<at::Tensor> images, labels;
+  for (const std::string& f : files) {
+    std::string bytes = read_maybe_gzip(f);
+    SHRINK_CHECK(!bytes.empty() && bytes.size() % record == 0, f, ": size ", bytes.size(),
+                 " is not a whole number of ", record, "-byte CIFAR records");
+    int64_t n = static_cast<int64_t>(bytes.size()) / record;
+    at::Tensor raw = at::empty({n, record}, at::kByte);
+    std::memcpy(raw.data_ptr(), bytes.data(), bytes.size());
+    labels.push_back(raw.select(1, label_bytes - 1).to(at::kLong));  // CIFAR-100: the fine label
+    images.push_back(raw.slice(1, label_bytes).reshape({n, 3, 32, 32}).clone());
+  }
+  Dataset d;
+  d.name = std::string(cifar100 ? "cifar100" : "cifar10") + (train ? "/train" : "/test");
+  d.images = at::cat(images);
+  d.labels = at::cat(labels);
+  d.classes = cifar100 ? 100 : 10;
+  SHRINK_CHECK(d.labels.max().item<int64_t>() < d.classes, dir, ": label out of range for ", d.name);
+  return d;
+}
+
+Dataset load_dataset(const std::string& kind, const std::string& dir, bool train) {
+  if (kind == "fashion-mnist" || kind == "mnist") return load_idx_dir(dir, train, kind);
+  if (kind == "cifar10") return load_cifar(dir, train, false);
+  if (kind == "cifar100") return load_cifar(dir, train, true);
+  fail("--dataset: '", kind, "' is not one of fashion-mnist, mnist, cifar10, cifar100");
+}
+
+}  // namespace shrink::data

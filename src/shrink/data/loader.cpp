@@ -1,0 +1,146 @@
+#include "shrink/data/loader.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "shrink/core/error.h"
+
+namespace shrink::data {
+namespace {
+
+constexpr size_t kPrefetch = 2;
+
+uint64_t mix(uint64_t a, uint64_t b) {  // splitmix64 of a combined key
+  uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E019ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+Normalization compute_normalization(const Dataset& d) {
+  Normalization n;
+  n.mean.clear();
+  n.std.clear();
+  at::Tensor x = d.images.to(at::kFloat).div_(255.0);
+  for (int64_t c = 0; c < x.size(1); ++c) {
+    at::Tensor ch = x.select(1, c);
+    n.mean.push_back(ch.mean().item<double>());
+    n.std.push_back(ch.std().item<double>());
+  }
+  return n;
+}
+
+at::Tensor to_float(const at::Tensor& images, const Normalization& n) {
+  at::Tensor x = images.to(at::kFloat).div_(255.0);
+  int64_t c = x.size(1);
+  SHRINK_CHECK(static_cast<int64_t>(n.mean.size()) == c && static_cast<int64_t>(n.std.size()) == c,
+               "normalization has ", n.mean.size(), " channels, images have ", c);
+  at::Tensor mean = at::tensor(n.mean, at::kDouble).to(at::kFloat).view({1, c, 1, 1});
+  at::Tensor std = at::tensor(n.std, at::kDouble).to(at::kFloat).view({1, c, 1, 1});
+  return x.sub_(mean).div_(std);
+}
+
+DataLoader::DataLoader(const Dataset& dataset, LoaderOptions options) : dataset_(dataset), options_(std::move(options)) {
+  SHRINK_CHECK(options_.batch_size > 0, "batch size must be positive");
+  SHRINK_CHECK(dataset_.size() > 0, "dataset '", dataset_.name, "' is empty");
+}
+
+DataLoader::~DataLoader() { stop(); }
+
+int64_t DataLoader::batches_per_epoch() const {
+  return (dataset_.size() + options_.batch_size - 1) / options_.batch_size;
+}
+
+std::vector<int64_t> DataLoader::order(int64_t epoch) const {
+  std::vector<int64_t> idx(dataset_.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  if (options_.shuffle) {
+    std::mt19937_64 rng(mix(options_.seed, static_cast<uint64_t>(epoch)));
+    std::shuffle(idx.begin(), idx.end(), rng);
+  }
+  return idx;
+}
+
+Batch DataLoader::make_batch(int64_t epoch, int64_t index, const std::vector<int64_t>& order) const {
+  int64_t begin = index * options_.batch_size;
+  int64_t end = std::min<int64_t>(begin + options_.batch_size, dataset_.size());
+  at::Tensor idx = at::tensor(std::vector<int64_t>(order.begin() + begin, order.begin() + end), at::kLong);
+  at::Tensor images = dataset_.images.index_select(0, idx);
+  Batch b;
+  b.index = index;
+  b.labels = dataset_.labels.index_select(0, idx);
+  if (options_.crop_padding > 0 || options_.horizontal_flip) {
+    std::mt19937_64 rng(mix(mix(options_.seed, static_cast<uint64_t>(epoch)), static_cast<uint64_t>(index) + 1));
+    int64_t p = options_.crop_padding, h = images.size(2), w = images.size(3);
+    at::Tensor padded = p > 0 ? at::constant_pad_nd(images, {p, p, p, p}, 0) : images;
+    std::vector<at::Tensor> out;
+    std::uniform_int_distribution<int64_t> shift(0, 2 * p);
+    std::bernoulli_distribution flip(0.5);
+    for (int64_t i = 0; i < images.size(0); ++i) {
+      int64_t dy = p > 0 ? shift(rng) : 0, dx = p > 0 ? shift(rng) : 0;
+      at::Tensor img = padded[i].slice(1, dy, dy + h).slice(2, dx, dx + w);
+      if (options_.horizontal_flip && flip(rng)) img = img.flip({2});
+      out.push_back(img);
+    }
+    images = at::stack(out);
+  }
+  b.images = to_float(images, options_.normalization);
+  return b;
+}
+
+void DataLoader::start_epoch(int64_t epoch, int64_t first) {
+  stop();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.clear();
+    done_ = false;
+    cancel_ = false;
+    error_ = nullptr;
+  }
+  worker_ = std::thread([this, epoch, first] {
+    try {
+      std::vector<int64_t> ord = order(epoch);
+      for (int64_t i = first; i < batches_per_epoch(); ++i) {
+        Batch b = make_batch(epoch, i, ord);
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [this] { return queue_.size() < kPrefetch || cancel_; });
+        if (cancel_) break;
+        queue_.push_back(std::move(b));
+        cv_.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      error_ = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    done_ = true;
+    cv_.notify_all();
+  });
+}
+
+bool DataLoader::next(Batch& batch) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait(lock, [this] { return !queue_.empty() || done_; });
+  if (error_) std::rethrow_exception(error_);
+  if (queue_.empty()) return false;
+  batch = std::move(queue_.front());
+  queue_.pop_front();
+  cv_.notify_all();
+  return true;
+}
+
+void DataLoader::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancel_ = true;
+    cv_.notify_all();
+  }
+  if (worker_.joinable()) worker_.join();
+}
+
+}  // namespace shrink::data

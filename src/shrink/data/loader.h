@@ -1,0 +1,72 @@
+// Batches of a Dataset as normalised float tensors, shuffled per epoch, with random
+// crop and horizontal flip, produced by a background thread one batch ahead.
+// Order and augmentation depend only on (seed, epoch, batch index): a run resumed at
+// any batch sees exactly what the uninterrupted run saw.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "shrink/data/dataset.h"
+
+namespace shrink::data {
+
+struct Normalization {
+  std::vector<double> mean{0.0}, std{1.0};  // per channel, on images scaled to [0, 1]
+};
+
+struct LoaderOptions {
+  int64_t batch_size = 128;
+  bool shuffle = true;
+  uint64_t seed = 0;
+  int64_t crop_padding = 0;  // random crop after zero padding by this many pixels (0: off)
+  bool horizontal_flip = false;
+  Normalization normalization;
+};
+
+struct Batch {
+  at::Tensor images;  // float32 [B, C, H, W], normalised
+  at::Tensor labels;  // int64 [B]
+  int64_t index = 0;  // position of the batch in its epoch
+};
+
+// Dataset statistics: per-channel mean and std of the images scaled to [0, 1].
+Normalization compute_normalization(const Dataset& d);
+
+// Turns uint8 images into normalised float (no augmentation).
+at::Tensor to_float(const at::Tensor& images, const Normalization& n);
+
+class DataLoader {
+ public:
+  DataLoader(const Dataset& dataset, LoaderOptions options);
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  int64_t batches_per_epoch() const;
+  // Starts producing the batches of `epoch`, beginning at batch `first`.
+  void start_epoch(int64_t epoch, int64_t first = 0);
+  // Next batch of the epoch; false at its end.
+  bool next(Batch& batch);
+  // The sample order of an epoch (exposed for tests).
+  std::vector<int64_t> order(int64_t epoch) const;
+
+ private:
+  Batch make_batch(int64_t epoch, int64_t index, const std::vector<int64_t>& order) const;
+  void stop();
+
+  const Dataset& dataset_;
+  LoaderOptions options_;
+  std::thread worker_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Batch> queue_;
+  bool done_ = true, cancel_ = false;
+  std::exception_ptr error_;
+};
+
+}  // namespace shrink::data

@@ -1,0 +1,334 @@
+#include "shrink/train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <torch/optim.h>
+#include <torch/serialize.h>
+
+#include <atomic>
+#include <csignal>
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "shrink/core/error.h"
+#include "shrink/core/progress.h"
+#include "shrink/exec/session.h"
+#include "shrink/onnx/export.h"
+#include "shrink/onnx/import.h"
+
+namespace shrink::train {
+namespace {
+
+std::atomic<bool> interrupted{false};
+void on_sigint(int) { interrupted = true; }
+
+// SIGINT sets a flag the loop checks, for the life of this object.
+struct InterruptGuard {
+  void (*previous)(int);
+  InterruptGuard() {
+    interrupted = false;
+    previous = std::signal(SIGINT, on_sigint);
+  }
+  ~InterruptGuard() { std::signal(SIGINT, previous); }
+};
+
+std::vector<double> parse_csv(const std::string& s) {
+  std::vector<double> v;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) v.push_back(std::stod(item));
+  return v;
+}
+
+std::string to_csv(const std::vector<double>& v) {
+  std::ostringstream out;
+  out << std::setprecision(9);
+  for (size_t i = 0; i < v.size(); ++i) out << (i ? "," : "") << v[i];
+  return out.str();
+}
+
+// Trained parameters in a fixed order (initializer names are sorted).
+std::vector<std::pair<std::string, at::Tensor>> parameters(const ir::Graph& g) {
+  std::vector<std::pair<std::string, at::Tensor>> params;
+  for (const auto& [name, init] : g.initializers())
+    if (init.kind == ir::InitKind::Parameter && init.tensor.is_floating_point()) params.emplace_back(name, init.tensor);
+  return params;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o, std::vector<at::Tensor> params) {
+  if (o.optimizer == "sgd")
+    return std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(o.lr).momentum(o.momentum).nesterov(o.nesterov).weight_decay(o.weight_decay));
+  if (o.optimizer == "adam")
+    return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  if (o.optimizer == "adamw")
+    return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  fail("--optimizer: '", o.optimizer, "' is not one of sgd, adam, adamw");
+}
+
+at::Tensor bytes_tensor(const std::string& s) {
+  at::Tensor t = at::empty({static_cast<int64_t>(s.size())}, at::kByte);
+  std::memcpy(t.data_ptr(), s.data(), s.size());
+  return t;
+}
+
+std::string tensor_bytes(const at::Tensor& t) {
+  at::Tensor c = t.contiguous();
+  return std::string(static_cast<const char*>(c.data_ptr()), c.numel());
+}
+
+struct Progress {  // where a run stands; what a checkpoint restores
+  int epoch = 0;
+  int64_t batch = 0;  // next batch of `epoch`
+  double loss_sum = 0;
+  int64_t correct = 0, seen = 0;
+  TrainResult result;
+  std::map<std::string, at::Tensor> best;  // keep-best copies of the parameters
+};
+
+nlohmann::json history_json(const TrainResult& r) {
+  nlohmann::json h = nlohmann::json::array();
+  for (const auto& e : r.history)
+    h.push_back({{"epoch", e.epoch}, {"lr", e.lr}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
+                 {"test_loss", e.test_loss}, {"test_accuracy", e.test_accuracy}, {"seconds", e.seconds},
+                 {"images_per_second", e.images_per_second}});
+  return h;
+}
+
+void save_checkpoint(const std::string& path, const ir::Graph& g, torch::optim::Optimizer& opt, const Progress& p) {
+  torch::serialize::OutputArchive archive;
+  archive.write("model_onnx", bytes_tensor(onnx_io::export_model_bytes(g, {false, true})));
+  torch::serialize::OutputArchive opt_archive;
+  opt.save(opt_archive);
+  archive.write("optimizer", opt_archive);
+  nlohmann::json state = {{"epoch", p.epoch}, {"batch", p.batch}, {"loss_sum", p.loss_sum}, {"correct", p.correct},
+                          {"seen", p.seen}, {"best_accuracy", p.result.best_accuracy},
+                          {"best_epoch", p.result.best_epoch}, {"history", history_json(p.result)}};
+  archive.write("state", bytes_tensor(state.dump()));
+  archive.write("rng", at::detail::getDefaultCPUGenerator().get_state());
+  torch::serialize::OutputArchive best;
+  for (const auto& [name, t] : p.best) best.write(name, t);
+  archive.write("best", best);
+  std::string tmp = path + ".tmp";
+  archive.save_to(tmp);
+  SHRINK_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot move the checkpoint into place");
+}
+
+void load_checkpoint(const std::string& path, ir::Graph& g, torch::optim::Optimizer& opt, Progress& p) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(path);
+  torch::serialize::InputArchive opt_archive;
+  archive.read("optimizer", opt_archive);
+  opt.load(opt_archive);
+  at::Tensor state_bytes, rng;
+  archive.read("state", state_bytes);
+  archive.read("rng", rng);
+  nlohmann::json state = nlohmann::json::parse(tensor_bytes(state_bytes));
+  p.epoch = state["epoch"];
+  p.batch = state["batch"];
+  p.loss_sum = state["loss_sum"];
+  p.correct = state["correct"];
+  p.seen = state["seen"];
+  p.result.best_accuracy = state["best_accuracy"];
+  p.result.best_epoch = state["best_epoch"];
+  for (const auto& e : state["history"])
+    p.result.history.push_back({e["epoch"], e["lr"], e["train_loss"], e["train_accuracy"], e["test_loss"],
+                                e["test_accuracy"], e["seconds"], e["images_per_second"]});
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(rng);
+  torch::serialize::InputArchive best;
+  archive.read("best", best);
+  for (const auto& [name, t] : parameters(g)) {
+    at::Tensor b;
+    if (best.try_read(name, b)) p.best[name] = b;
+  }
+}
+
+}  // namespace
+
+data::Normalization normalization_for(const ir::Graph& graph, const data::Dataset& train) {
+  auto mean = graph.metadata.find("shrink.input_mean"), std = graph.metadata.find("shrink.input_std");
+  if (mean != graph.metadata.end() && std != graph.metadata.end())
+    return data::Normalization{parse_csv(mean->second), parse_csv(std->second)};
+  return data::compute_normalization(train);
+}
+
+void store_normalization(ir::Graph& graph, const data::Normalization& n) {
+  graph.metadata["shrink.input_mean"] = to_csv(n.mean);
+  graph.metadata["shrink.input_std"] = to_csv(n.std);
+}
+
+void check_input_fits(const ir::Graph& graph, const data::Dataset& data) {
+  SHRINK_CHECK(graph.inputs().size() == 1, "model '", graph.name, "' has ", graph.inputs().size(),
+               " inputs; a classifier takes one image tensor");
+  const ir::TensorType& t = graph.inputs()[0]->type;
+  std::vector<int64_t> image(data.images.sizes().begin() + 1, data.images.sizes().end());
+  bool ok = t.has_shape && t.rank() == 4 && t.dtype == at::kFloat;
+  for (size_t i = 0; ok && i < 3; ++i) ok = t.dims[i + 1] == ir::kDynamic || t.dims[i + 1] == image[i];
+  ok = ok && (t.dims[0] == ir::kDynamic || t.dims[0] > 0);
+  SHRINK_CHECK(ok, "model input '", graph.inputs()[0]->name, "' is ", t.to_string(), " but '", data.name, "' has ",
+               image[0], "x", image[1], "x", image[2], " images");
+}
+
+EvalResult evaluate(const ir::Graph& graph, const data::Dataset& data, int64_t batch_size) {
+  check_input_fits(graph, data);
+  data::Normalization norm = normalization_for(graph, data);
+  exec::Session session(graph);
+  EvalResult r;
+  int64_t k = data.classes;
+  at::Tensor confusion = at::zeros({k, k}, at::kLong);
+  double loss_sum = 0;
+  auto start = std::chrono::steady_clock::now();
+  int64_t fixed_batch = graph.inputs()[0]->type.dims[0];
+  if (fixed_batch > 0) batch_size = fixed_batch;
+  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
+    int64_t end = std::min(begin + batch_size, data.size());
+    at::Tensor x = data::to_float(data.images.slice(0, begin, end), norm);
+    at::Tensor y = data.labels.slice(0, begin, end);
+    if (fixed_batch > 0 && end - begin < fixed_batch) {  // a model with a fixed batch: pad the last one
+      x = at::constant_pad_nd(x, {0, 0, 0, 0, 0, 0, 0, fixed_batch - (end - begin)}, 0);
+    }
+    at::Tensor logits = session.run({x})[0].slice(0, 0, end - begin);
+    SHRINK_CHECK(logits.dim() == 2 && logits.size(1) >= k, "model output ", logits.sizes(), " does not have ", k,
+                 " class scores per sample");
+    loss_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
+    at::Tensor pred = logits.argmax(1);
+    confusion.view(-1).index_add_(0, y * k + pred, at::ones_like(y));
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.samples = data.size();
+  r.loss = loss_sum / std::max<int64_t>(1, r.samples);
+  r.accuracy = confusion.diag().sum().item<double>() / std::max<int64_t>(1, r.samples);
+  r.confusion.assign(k, std::vector<int64_t>(k));
+  for (int64_t i = 0; i < k; ++i) {
+    int64_t total = 0;
+    for (int64_t j = 0; j < k; ++j) total += r.confusion[i][j] = confusion[i][j].item<int64_t>();
+    r.per_class_accuracy.push_back(total ? static_cast<double>(r.confusion[i][i]) / total : 0.0);
+  }
+  return r;
+}
+
+TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::Dataset& test_set,
+                  const TrainOptions& o) {
+  validate_schedule(o.schedule);
+  SHRINK_CHECK(o.epochs > 0, "--epochs must be positive");
+  if (o.resume) {
+    SHRINK_CHECK(!o.checkpoint.empty(), "--resume needs --checkpoint");
+    graph = load_checkpoint_graph(o.checkpoint);
+  }
+  check_input_fits(graph, train_set);
+  data::Normalization norm = normalization_for(graph, train_set);
+  store_normalization(graph, norm);
+
+  at::manual_seed(o.seed);
+  std::vector<std::pair<std::string, at::Tensor>> named = parameters(graph);
+  SHRINK_CHECK(!named.empty(), "model '", graph.name, "' has no trainable parameters");
+  std::vector<at::Tensor> params;
+  for (auto& [n, t] : named) params.push_back(t);
+  std::unique_ptr<torch::optim::Optimizer> optimizer = make_optimizer(o, params);
+
+  Progress p;
+  if (o.resume) load_checkpoint(o.checkpoint, graph, *optimizer, p);
+
+  data::LoaderOptions lo;
+  lo.batch_size = o.batch_size;
+  lo.seed = o.seed;
+  lo.crop_padding = o.crop_padding;
+  lo.horizontal_flip = o.horizontal_flip;
+  lo.normalization = norm;
+  data::DataLoader loader(train_set, lo);
+  exec::Session session(graph, {true, {}});
+  InterruptGuard guard;
+  int64_t steps_per_epoch = loader.batches_per_epoch();
+  int64_t steps_this_run = 0;
+  auto run_start = std::chrono::steady_clock::now();
+
+  for (; p.epoch < o.epochs; ++p.epoch, p.batch = 0, p.loss_sum = 0, p.correct = 0, p.seen = 0) {
+    ProgressBar bar("epoch " + std::to_string(p.epoch + 1) + "/" + std::to_string(o.epochs), steps_per_epoch,
+                    "img", o.progress);
+    int64_t images_timed = 0;
+    double lr = o.lr;
+    loader.start_epoch(p.epoch, p.batch);
+    data::Batch batch;
+    while (loader.next(batch)) {
+      lr = learning_rate(o.schedule, o.lr, p.epoch + static_cast<double>(batch.index) / steps_per_epoch, o.epochs);
+      for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
+      at::Tensor logits = session.run({batch.images})[0];
+      at::Tensor loss = at::cross_entropy_loss(logits, batch.labels, {}, at::Reduction::Mean, -100, o.label_smoothing);
+      double loss_value = loss.item<double>();
+      SHRINK_CHECK(std::isfinite(loss_value), "training diverged at step ", p.epoch * steps_per_epoch + batch.index,
+                   " (epoch ", p.epoch + 1, ", batch ", batch.index + 1, "): loss is ", loss_value,
+                   "; lower --lr or check the data");
+      optimizer->zero_grad();
+      loss.backward();
+      optimizer->step();
+      int64_t n = batch.labels.size(0);
+      p.loss_sum += loss_value * n;
+      p.correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+      p.seen += n;
+      images_timed += n;
+      p.batch = batch.index + 1;
+      ++steps_this_run;
+      std::ostringstream text;
+      text << std::fixed << std::setprecision(4) << "loss " << p.loss_sum / p.seen << " acc " << std::setprecision(2)
+           << 100.0 * p.correct / p.seen << "%";
+      bar.update(p.batch, images_timed, text.str());
+      if (interrupted || (o.stop_after_steps >= 0 && steps_this_run >= o.stop_after_steps)) {
+        if (!o.checkpoint.empty()) save_checkpoint(o.checkpoint, graph, *optimizer, p);
+        bar.finish("interrupted" + std::string(o.checkpoint.empty() ? "" : ", checkpoint saved to " + o.checkpoint));
+        p.result.interrupted = true;
+        graph.metadata["shrink.interrupted"] = "1";
+        return p.result;
+      }
+    }
+    EvalResult test = evaluate(graph, test_set);
+    EpochStats e;
+    e.epoch = p.epoch + 1;
+    e.lr = lr;
+    e.train_loss = p.loss_sum / std::max<int64_t>(1, p.seen);
+    e.train_accuracy = static_cast<double>(p.correct) / std::max<int64_t>(1, p.seen);
+    e.test_loss = test.loss;
+    e.test_accuracy = test.accuracy;
+    e.seconds = bar.elapsed_seconds();
+    e.images_per_second = images_timed / std::max(1e-9, e.seconds - test.seconds);
+    p.result.history.push_back(e);
+    if (test.accuracy > p.result.best_accuracy) {
+      p.result.best_accuracy = test.accuracy;
+      p.result.best_epoch = e.epoch;
+      if (o.keep_best)
+        for (auto& [name, t] : named) p.best[name] = t.detach().clone();
+    }
+    std::ostringstream text;
+    text << std::fixed << std::setprecision(4) << "loss " << e.train_loss << " train " << std::setprecision(2)
+         << 100 * e.train_accuracy << "% test " << 100 * e.test_accuracy << "% lr " << std::setprecision(5) << lr
+         << " " << static_cast<int64_t>(e.images_per_second) << " img/s";
+    bar.finish(text.str());
+    if (!o.checkpoint.empty()) {
+      Progress next = p;
+      ++next.epoch, next.batch = 0, next.loss_sum = 0, next.correct = 0, next.seen = 0;
+      save_checkpoint(o.checkpoint, graph, *optimizer, next);
+    }
+  }
+  if (o.keep_best && !p.best.empty()) {
+    at::NoGradGuard no_grad;
+    for (auto& [name, t] : named) t.copy_(p.best.at(name));
+  }
+  p.result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+  return p.result;
+}
+
+ir::Graph load_checkpoint_graph(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const std::exception& e) {
+    fail(path, ": not a shrink checkpoint (", std::string(e.what()).substr(0, std::string(e.what()).find('\n')), ")");
+  }
+  at::Tensor bytes;
+  SHRINK_CHECK(archive.try_read("model_onnx", bytes), path, ": not a shrink checkpoint (no model)");
+  return onnx_io::import_model_bytes(tensor_bytes(bytes), path);
+}
+
+}  // namespace shrink::train

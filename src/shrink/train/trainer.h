@@ -1,0 +1,73 @@
+// Trains a graph's parameters on a classification dataset: cross-entropy (with label
+// smoothing), SGD / Adam / AdamW, per-step LR schedules, evaluation every epoch,
+// keep-best, resumable checkpoints (model, optimizer, epoch, batch, RNG), SIGINT
+// saving a checkpoint before exiting, and a stop naming the step on a NaN/Inf loss.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "shrink/data/dataset.h"
+#include "shrink/data/loader.h"
+#include "shrink/ir/graph.h"
+#include "shrink/train/schedule.h"
+
+namespace shrink::train {
+
+struct TrainOptions {
+  int epochs = 10;
+  int64_t batch_size = 128;
+  std::string optimizer = "sgd";  // sgd, adam, adamw
+  double lr = 0.05, momentum = 0.9, weight_decay = 5e-4;
+  bool nesterov = false;
+  ScheduleOptions schedule;
+  double label_smoothing = 0.0;
+  uint64_t seed = 0;
+  int64_t crop_padding = 0;
+  bool horizontal_flip = false;
+  bool keep_best = true;
+  std::string checkpoint;          // saved after every epoch and on interruption ("" = none)
+  bool resume = false;             // continue from `checkpoint`
+  bool progress = true;
+  int64_t stop_after_steps = -1;   // stop as if interrupted after this many steps (tests)
+};
+
+struct EpochStats {
+  int epoch = 0;
+  double lr = 0, train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
+  double seconds = 0, images_per_second = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochStats> history;
+  double best_accuracy = 0;
+  int best_epoch = -1;
+  bool interrupted = false;
+  double seconds = 0;
+};
+
+struct EvalResult {
+  double accuracy = 0, loss = 0;
+  int64_t samples = 0;
+  std::vector<double> per_class_accuracy;
+  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  double seconds = 0;
+};
+
+// The normalisation a graph was trained with (metadata), or the dataset's own.
+data::Normalization normalization_for(const ir::Graph& graph, const data::Dataset& train);
+void store_normalization(ir::Graph& graph, const data::Normalization& n);
+
+// Checks the graph's input takes the dataset's images; error naming both shapes.
+void check_input_fits(const ir::Graph& graph, const data::Dataset& data);
+
+// Trains in place. With options.resume the graph is replaced by the checkpoint's.
+TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::Dataset& test_set,
+                  const TrainOptions& options);
+
+EvalResult evaluate(const ir::Graph& graph, const data::Dataset& data, int64_t batch_size = 256);
+
+// The graph stored in a checkpoint.
+ir::Graph load_checkpoint_graph(const std::string& path);
+
+}  // namespace shrink::train
