@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
 #include "shrink/io/npy.h"
 #include "support/onnx_builder.h"
 #include "support/process.h"
@@ -78,7 +80,7 @@ TEST(Cli, ConvertAppliesPassesAndBenchReportsLatency) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* sub : {"run", "info", "convert", "bench"}) {
+  for (const char* sub : {"run", "info", "convert", "bench", "train", "eval", "zoo"}) {
     auto r = run_command(shrink_cli() + " " + sub + " --help");
     EXPECT_EQ(r.status, 0) << sub;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << r.output;
@@ -109,4 +111,60 @@ TEST(Cli, ErrorsAreOneLineWithNonZeroExit) {
   auto bad_npy = run_command(shrink_cli() + " run " + model + " -i " + dir.file("junk.npy") + " -o " + dir.file("y.npy"));
   EXPECT_EQ(bad_npy.status, 1);
   EXPECT_EQ(bad_npy.output, "shrink: error: " + dir.file("junk.npy") + ": not a .npy file (bad magic)\n");
+}
+
+TEST(Cli, TrainEvalAndZoo) {
+  test_support::TempDir dir;
+  // A tiny IDX dataset in MNIST layout: 64 train and 32 test 8x8 images.
+  auto write_idx = [&](const std::string& name, const at::Tensor& t) {
+    std::string s = {0, 0, 0x08, static_cast<char>(t.dim())};
+    for (int64_t d : t.sizes())
+      for (int shift : {24, 16, 8, 0}) s.push_back(static_cast<char>((d >> shift) & 0xff));
+    s.append(static_cast<const char*>(t.data_ptr()), t.numel());
+    std::ofstream(dir.file(name), std::ios::binary) << s;
+  };
+  at::manual_seed(0);
+  write_idx("train-images-idx3-ubyte", at::randint(0, 256, {64, 8, 8}, at::kLong).to(at::kByte));
+  write_idx("train-labels-idx1-ubyte", at::randint(0, 3, {64}, at::kLong).to(at::kByte));
+  write_idx("t10k-images-idx3-ubyte", at::randint(0, 256, {32, 8, 8}, at::kLong).to(at::kByte));
+  write_idx("t10k-labels-idx1-ubyte", (at::arange(32, at::kLong) % 3).to(at::kByte));
+  std::string data = " --data " + dir.path;
+  auto train = run_command(shrink_cli() + " train --model mlp --epochs 2 --batch 16 --json -o " + dir.file("m.onnx") + data);
+  ASSERT_EQ(train.status, 0) << train.output;
+  auto tj = nlohmann::json::parse(train.output);
+  EXPECT_EQ(tj["history"].size(), 2u);
+  auto eval = run_command(shrink_cli() + " eval --json " + dir.file("m.onnx") + data);
+  ASSERT_EQ(eval.status, 0) << eval.output;
+  auto ej = nlohmann::json::parse(eval.output);
+  EXPECT_EQ(ej["samples"], 32);
+  EXPECT_DOUBLE_EQ(ej["accuracy"].get<double>(), tj["test_accuracy"].get<double>());
+  EXPECT_EQ(ej["confusion"].size(), 3u);
+
+  auto unknown = run_command(shrink_cli() + " train --model vgg99 -o " + dir.file("x.onnx") + data);
+  EXPECT_EQ(unknown.status, 1);
+  EXPECT_NE(unknown.output.find("--model: 'vgg99' is neither a zoo model"), std::string::npos) << unknown.output;
+  auto missing = run_command(shrink_cli() + " eval " + dir.file("m.onnx") + " --data " + dir.file("nowhere"));
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.output.find("no t10k-images-idx3-ubyte[.gz]"), std::string::npos) << missing.output;
+  auto wrong_shape = run_command(shrink_cli() + " eval " + gemm_model(dir) + data);
+  EXPECT_EQ(wrong_shape.status, 1);
+  EXPECT_NE(wrong_shape.output.find("but 'fashion-mnist/test' has 1x8x8 images"), std::string::npos) << wrong_shape.output;
+
+  // Ctrl-C: a resumable checkpoint, exit 130; --resume finishes the run.
+  std::string ckpt = dir.file("run.ckpt");
+  auto interrupted = run_command("timeout --preserve-status -s INT 3 " + shrink_cli() + " train --model mlp --epochs 100000 --batch 16 -o " +
+                                 dir.file("i.onnx") + " --checkpoint " + ckpt + data);
+  EXPECT_EQ(interrupted.status, 130) << interrupted.output;
+  EXPECT_NE(interrupted.output.find("interrupted, checkpoint saved to " + ckpt), std::string::npos) << interrupted.output;
+  EXPECT_FALSE(std::ifstream(dir.file("i.onnx")).good());
+  auto resumed = run_command(shrink_cli() + " train --model mlp --epochs 1 --resume --checkpoint " + ckpt + " --json -o " +
+                             dir.file("i.onnx") + data);
+  EXPECT_EQ(resumed.status, 0) << resumed.output;
+
+  auto zoo = run_command(shrink_cli() + " zoo --json");
+  ASSERT_EQ(zoo.status, 0) << zoo.output;
+  auto zj = nlohmann::json::parse(zoo.output);
+  EXPECT_EQ(zj.size(), 7u);
+  EXPECT_EQ(zj[0]["name"], "mlp");
+  EXPECT_EQ(zj[0]["parameters"], 101770);
 }

@@ -66,30 +66,51 @@ std::vector<int64_t> DataLoader::order(int64_t epoch) const {
   return idx;
 }
 
+// Plain loops on purpose: this runs on the prefetch thread, and ATen's parallel ops
+// there would compete with the training step's OpenMP threads for the cores.
 Batch DataLoader::make_batch(int64_t epoch, int64_t index, const std::vector<int64_t>& order) const {
   int64_t begin = index * options_.batch_size;
   int64_t end = std::min<int64_t>(begin + options_.batch_size, dataset_.size());
-  at::Tensor idx = at::tensor(std::vector<int64_t>(order.begin() + begin, order.begin() + end), at::kLong);
-  at::Tensor images = dataset_.images.index_select(0, idx);
+  int64_t n = end - begin, c = dataset_.images.size(1), h = dataset_.images.size(2), w = dataset_.images.size(3);
+  const uint8_t* src = dataset_.images.data_ptr<uint8_t>();
+  const int64_t* labels = dataset_.labels.data_ptr<int64_t>();
   Batch b;
   b.index = index;
-  b.labels = dataset_.labels.index_select(0, idx);
-  if (options_.crop_padding > 0 || options_.horizontal_flip) {
-    std::mt19937_64 rng(mix(mix(options_.seed, static_cast<uint64_t>(epoch)), static_cast<uint64_t>(index) + 1));
-    int64_t p = options_.crop_padding, h = images.size(2), w = images.size(3);
-    at::Tensor padded = p > 0 ? at::constant_pad_nd(images, {p, p, p, p}, 0) : images;
-    std::vector<at::Tensor> out;
-    std::uniform_int_distribution<int64_t> shift(0, 2 * p);
-    std::bernoulli_distribution flip(0.5);
-    for (int64_t i = 0; i < images.size(0); ++i) {
-      int64_t dy = p > 0 ? shift(rng) : 0, dx = p > 0 ? shift(rng) : 0;
-      at::Tensor img = padded[i].slice(1, dy, dy + h).slice(2, dx, dx + w);
-      if (options_.horizontal_flip && flip(rng)) img = img.flip({2});
-      out.push_back(img);
-    }
-    images = at::stack(out);
+  b.images = at::empty({n, c, h, w}, at::kFloat);
+  b.labels = at::empty({n}, at::kLong);
+  float* dst = b.images.data_ptr<float>();
+  int64_t* dst_labels = b.labels.data_ptr<int64_t>();
+  std::vector<float> scale(c), shift(c);  // x / 255 normalised = x * scale + shift
+  for (int64_t ch = 0; ch < c; ++ch) {
+    scale[ch] = static_cast<float>(1.0 / (255.0 * options_.normalization.std.at(ch)));
+    shift[ch] = static_cast<float>(-options_.normalization.mean.at(ch) / options_.normalization.std.at(ch));
   }
-  b.images = to_float(images, options_.normalization);
+  bool augment = options_.crop_padding > 0 || options_.horizontal_flip;
+  std::mt19937_64 rng(mix(mix(options_.seed, static_cast<uint64_t>(epoch)), static_cast<uint64_t>(index) + 1));
+  std::uniform_int_distribution<int64_t> shift_dist(0, 2 * options_.crop_padding);
+  std::bernoulli_distribution flip_dist(0.5);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t id = order[begin + i];
+    dst_labels[i] = labels[id];
+    int64_t dy = 0, dx = 0;
+    bool flip = false;
+    if (augment) {
+      if (options_.crop_padding > 0) {
+        dy = shift_dist(rng) - options_.crop_padding;
+        dx = shift_dist(rng) - options_.crop_padding;
+      }
+      if (options_.horizontal_flip) flip = flip_dist(rng);
+    }
+    const uint8_t* img = src + id * c * h * w;
+    float* out = dst + i * c * h * w;
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t y = 0; y < h; ++y)
+        for (int64_t x = 0; x < w; ++x) {
+          int64_t sy = y + dy, sx = (flip ? w - 1 - x : x) + dx;  // crop of the zero-padded image
+          float v = (sy < 0 || sy >= h || sx < 0 || sx >= w) ? 0.0f : img[(ch * h + sy) * w + sx];
+          out[(ch * h + y) * w + x] = v * scale[ch] + shift[ch];
+        }
+  }
   return b;
 }
 
