@@ -53,6 +53,14 @@ ir::Value* param(ir::Graph& g, const std::string& name, std::vector<int64_t> sha
   return g.add_initializer(name, at::randn(shape, at::kDouble), ir::InitKind::Parameter);
 }
 
+// BatchNormalization over `channels` with trained scale/bias and fresh statistics.
+ir::Node* batch_norm(ir::Graph& g, ir::Value* x, int64_t channels, const std::string& name) {
+  ir::Value* mean = g.add_initializer(name + ".mean", at::zeros({channels}, at::kDouble), ir::InitKind::Buffer);
+  ir::Value* var = g.add_initializer(name + ".var", at::ones({channels}, at::kDouble), ir::InitKind::Buffer);
+  return g.add_node("BatchNormalization",
+                    {x, param(g, name + ".s", {channels}), param(g, name + ".b", {channels}), mean, var}, {name});
+}
+
 }  // namespace
 
 TEST(Gradient, Conv) {
@@ -86,9 +94,7 @@ TEST(Gradient, BatchNormalizationTraining) {
   at::manual_seed(3);
   ir::Graph g;
   ir::Value* x = g.add_input("x", TensorType::of(at::kDouble, {4, 3, 2, 2}));
-  ir::Value* mean = g.add_initializer("mean", at::zeros({3}, at::kDouble), ir::InitKind::Buffer);
-  ir::Value* var = g.add_initializer("var", at::ones({3}, at::kDouble), ir::InitKind::Buffer);
-  ir::Node* bn = g.add_node("BatchNormalization", {x, param(g, "scale", {3}), param(g, "bias", {3}), mean, var}, {"y"});
+  ir::Node* bn = batch_norm(g, x, 3, "y");
   g.add_output(bn->output(0));
   ops::infer_shapes(g);
   check_gradients(g, at::randn({4, 3, 2, 2}, at::kDouble));
@@ -101,10 +107,7 @@ TEST(Gradient, SmallNetwork) {
   ir::Attributes pads;
   pads.set("pads", std::vector<int64_t>{1, 1, 1, 1});
   ir::Node* conv = g.add_node("Conv", {x, param(g, "c.W", {4, 1, 3, 3}), param(g, "c.B", {4})}, {"c"}, pads);
-  ir::Value* mean = g.add_initializer("bn.mean", at::zeros({4}, at::kDouble), ir::InitKind::Buffer);
-  ir::Value* var = g.add_initializer("bn.var", at::ones({4}, at::kDouble), ir::InitKind::Buffer);
-  ir::Node* bn = g.add_node("BatchNormalization",
-                            {conv->output(0), param(g, "bn.s", {4}), param(g, "bn.b", {4}), mean, var}, {"bn"});
+  ir::Node* bn = batch_norm(g, conv->output(0), 4, "bn");
   ir::Node* act = g.add_node("Tanh", {bn->output(0)}, {"act"});
   ir::Attributes pool;
   pool.set("kernel_shape", std::vector<int64_t>{2, 2});

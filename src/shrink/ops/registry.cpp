@@ -1,14 +1,14 @@
 #include "shrink/ops/registry.h"
 
 #include "shrink/core/error.h"
+#include "shrink/ops/common.h"
 
 namespace shrink::ops {
 
 bool InferContext::constant_ints(size_t i, std::vector<int64_t>& out) const {
   const at::Tensor* t = constant(i);
   if (!t) return false;
-  at::Tensor flat = t->detach().to(at::kLong).contiguous().view(-1);
-  out.assign(flat.data_ptr<int64_t>(), flat.data_ptr<int64_t>() + flat.numel());
+  out = to_ints(*t);
   return true;
 }
 
