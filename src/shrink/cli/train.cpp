@@ -55,17 +55,15 @@ void add_train_command(CLI::App& app) {
     std::stringstream ms(opt->milestones);
     for (std::string m; std::getline(ms, m, ',');) o.schedule.milestones.push_back(std::stoi(m));
     data::Dataset train_set = opt->data.load(true), test_set = opt->data.load(false);
-    ir::Graph graph;
-    if (o.resume) {
-      // the checkpoint holds the model
-    } else if (zoo::has_model(opt->model)) {
+    ir::Graph graph;  // with --resume the trainer takes the model from the checkpoint
+    if (!o.resume && zoo::has_model(opt->model)) {
       zoo::ModelOptions mo;
       mo.input = std::vector<int64_t>(train_set.images.sizes().begin() + 1, train_set.images.sizes().end());
       mo.classes = train_set.classes;
       mo.width = opt->width;
       mo.seed = o.seed;
       graph = zoo::build_model(opt->model, mo);
-    } else {
+    } else if (!o.resume) {
       SHRINK_CHECK(std::filesystem::exists(opt->model), "--model: '", opt->model,
                    "' is neither a zoo model (see `shrink zoo`) nor an existing ONNX file");
       graph = onnx_io::import_model(opt->model);
