@@ -1,5 +1,6 @@
 // Ops checked against hand computations and shape rules.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include "shrink/core/error.h"
@@ -160,4 +161,33 @@ TEST(Ops, ShapeErrorsNameTheNode) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("node 'op' (MatMul)"), std::string::npos) << e.what();
   }
+}
+
+// Inference convolutions with >= 16 input channels run on a pre-packed oneDNN weight:
+// same result as ATen's reference convolution, and a weight changed in place is repacked.
+TEST(Ops, PrepackedConvMatchesReferenceAndSeesWeightUpdates) {
+  at::manual_seed(5);
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", TensorType::of(at::kFloat, {2, 32, 9, 9}));
+  ir::Value* w = g.add_initializer("W", at::randn({24, 16, 3, 3}), ir::InitKind::Parameter);
+  ir::Value* b = g.add_initializer("B", at::randn({24}), ir::InitKind::Parameter);
+  ir::Attributes a;
+  a.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  a.set("strides", std::vector<int64_t>{2, 2});
+  a.set("group", int64_t{2});
+  ir::Node* conv = g.add_node("Conv", {x, w, b}, {"y"}, a);
+  g.add_output(conv->output(0));
+  ops::infer_shapes(g);
+  exec::Session s(g);
+  at::Tensor in = at::randn({2, 32, 9, 9});
+  auto reference = [&] {
+    at::Tensor W = g.initializer("W")->tensor.detach(), B = g.initializer("B")->tensor.detach();
+    return at::convolution(in, W, B, {2, 2}, {1, 1}, {1, 1}, false, {0, 0}, 2);
+  };
+  EXPECT_TRUE(at::allclose(s.run({in})[0], reference(), 1e-4, 1e-5));
+  {
+    at::NoGradGuard no_grad;
+    g.initializer("W")->tensor.mul_(-0.5);
+  }
+  EXPECT_TRUE(at::allclose(s.run({in})[0], reference(), 1e-4, 1e-5));
 }

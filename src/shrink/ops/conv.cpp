@@ -1,4 +1,6 @@
 // Conv (1-D/2-D/3-D, groups, dilations, asymmetric pads, auto_pad) and ConvTranspose.
+#include <ATen/core/grad_mode.h>
+
 #include "shrink/ops/common.h"
 #include "shrink/ops/window.h"
 
@@ -38,19 +40,45 @@ std::vector<int64_t> known_kernel(const ir::Node& node) {
   return {};
 }
 
+// Inference on oneDNN with the weight reordered to its blocked layout once, instead of
+// on every call as at::convolution does (ONNX Runtime pre-packs the same way).
+// Repacked when the weight tensor or its version (an in-place update) changes.
+struct PackedWeight {
+  const void* source = nullptr;
+  int64_t version = -1;
+  at::Tensor packed;
+};
+
+// Tiny convolutions (LeNet's, a 3-channel stem) lose more to oneDNN's layout
+// conversions of input and output than they gain from a packed weight.
+bool can_pack(const at::Tensor& x, const at::Tensor& w, const Window& win) {
+  return w.dim() == 4 && w.size(1) >= 16 && !at::GradMode::is_enabled() && at::hasMKLDNN() && x.dim() == 4 && x.scalar_type() == at::kFloat &&
+         w.scalar_type() == at::kFloat && win.symmetric() && w.is_contiguous();
+}
+
 Kernel make_conv(const ir::Node& node) {
   int64_t group = node.attrs.get_int("group", 1);
   std::vector<int64_t> kernel = known_kernel(node);
   std::optional<Window> fixed;
   if (!kernel.empty()) fixed = read_window(node.attrs, kernel);
   ir::Attributes attrs = node.attrs;
-  return [group, fixed, attrs](const KernelContext&, const Tensors& in) -> Tensors {
+  auto cache = std::make_shared<PackedWeight>();
+  return [group, fixed, attrs, cache](const KernelContext& ctx, const Tensors& in) -> Tensors {
     const at::Tensor& x = in[0];
     const at::Tensor& w = in[1];
     at::Tensor b = in.size() > 2 ? in[2] : at::Tensor();
     SHRINK_CHECK(x.dim() == w.dim(), "input rank ", x.dim(), " differs from weight rank ", w.dim());
     Window win = fixed ? *fixed : read_window(attrs, spatial_of(w.sizes().vec()));
     if (win.auto_pad != AutoPad::NotSet) win = win.resolved(spatial_of(x.sizes().vec()));
+    if (!ctx.training && can_pack(x, w, win)) {
+      if (cache->source != w.unsafeGetTensorImpl() || cache->version != static_cast<int64_t>(w._version())) {
+        cache->packed = at::mkldnn_reorder_conv2d_weight(w.detach().to_mkldnn(), win.pads_begin, win.strides, win.dilations, group);
+        cache->source = w.unsafeGetTensorImpl();
+        cache->version = static_cast<int64_t>(w._version());
+      }
+      return {at::mkldnn_convolution(x.contiguous(), cache->packed, b.defined() ? c10::optional<at::Tensor>(b.detach()) : c10::nullopt,
+                                     win.pads_begin, win.strides, win.dilations, group)};
+    }
     std::vector<int64_t> zeros(win.rank(), 0);
     if (win.symmetric())
       return {at::convolution(x, w, b, win.strides, win.pads_begin, win.dilations, false, zeros, group)};
