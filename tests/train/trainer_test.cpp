@@ -123,3 +123,29 @@ TEST(Trainer, LearnsFashionMnistAndEvaluateAgreesWithTraining) {
   EXPECT_EQ(total, 10000);
   EXPECT_EQ(g.metadata.count("shrink.input_mean"), 1u);
 }
+
+// Keep-best restores the best epoch's weights and BatchNorm statistics together:
+// evaluating the result gives exactly the best epoch's test accuracy. The check needs a
+// run whose best epoch is not the last; seeds are tried in order until one is.
+TEST(Trainer, KeepBestRestoresWeightsAndBatchNormStatistics) {
+  data::Dataset train_set = quadrants(256, 5), test_set = quadrants(256, 6);
+  bool checked = false;
+  for (uint64_t seed = 0; seed < 8 && !checked; ++seed) {
+    zoo::ModelOptions mo;
+    mo.input = {1, 8, 8};
+    mo.classes = 4;
+    mo.width = 0.25;
+    mo.seed = seed;
+    ir::Graph g = zoo::build_model("resnet20", mo);
+    train::TrainOptions o = quiet(5);
+    o.keep_best = true;
+    o.seed = seed;
+    o.lr = 0.5;  // noisy on purpose
+    o.schedule.kind = "constant";
+    train::TrainResult r = train::train(g, train_set, test_set, o);
+    if (r.best_epoch == o.epochs) continue;
+    EXPECT_DOUBLE_EQ(train::evaluate(g, test_set).accuracy, r.best_accuracy) << "seed " << seed;
+    checked = true;
+  }
+  EXPECT_TRUE(checked) << "no seed gave a best epoch before the last";
+}

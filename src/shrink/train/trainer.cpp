@@ -57,6 +57,15 @@ std::vector<std::pair<std::string, at::Tensor>> parameters(const ir::Graph& g) {
   return params;
 }
 
+// Everything an epoch's model is: trained parameters and BatchNorm statistics. Keep-best
+// must restore both, or the best weights run with the last epoch's statistics.
+std::vector<std::pair<std::string, at::Tensor>> model_state(const ir::Graph& g) {
+  std::vector<std::pair<std::string, at::Tensor>> state;
+  for (const auto& [name, init] : g.initializers())
+    if (init.kind != ir::InitKind::Constant && init.tensor.is_floating_point()) state.emplace_back(name, init.tensor);
+  return state;
+}
+
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o, std::vector<at::Tensor> params) {
   if (o.optimizer == "sgd")
     return std::make_unique<torch::optim::SGD>(
@@ -140,7 +149,7 @@ void load_checkpoint(const std::string& path, ir::Graph& g, torch::optim::Optimi
   generator.set_state(rng);
   torch::serialize::InputArchive best;
   archive.read("best", best);
-  for (const auto& [name, t] : parameters(g)) {
+  for (const auto& [name, t] : model_state(g)) {
     at::Tensor b;
     if (best.try_read(name, b)) p.best[name] = b;
   }
@@ -298,7 +307,7 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
       p.result.best_accuracy = test.accuracy;
       p.result.best_epoch = e.epoch;
       if (o.keep_best)
-        for (auto& [name, t] : named) p.best[name] = t.detach().clone();
+        for (auto& [name, t] : model_state(graph)) p.best[name] = t.detach().clone();
     }
     std::ostringstream text;
     text << std::fixed << std::setprecision(4) << "loss " << e.train_loss << " train " << std::setprecision(2)
@@ -313,7 +322,7 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
   }
   if (o.keep_best && !p.best.empty()) {
     at::NoGradGuard no_grad;
-    for (auto& [name, t] : named) t.copy_(p.best.at(name));
+    for (auto& [name, t] : model_state(graph)) t.copy_(p.best.at(name));
   }
   p.result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
   return p.result;
