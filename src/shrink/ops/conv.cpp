@@ -68,8 +68,9 @@ Kernel make_conv(const ir::Node& node) {
     const at::Tensor& w = in[1];
     at::Tensor b = in.size() > 2 ? in[2] : at::Tensor();
     SHRINK_CHECK(x.dim() == w.dim(), "input rank ", x.dim(), " differs from weight rank ", w.dim());
-    Window win = fixed ? *fixed : read_window(attrs, spatial_of(w.sizes().vec()));
-    if (win.auto_pad != AutoPad::NotSet) win = win.resolved(spatial_of(x.sizes().vec()));
+    Window read, resolved;
+    const Window& base = fixed ? *fixed : (read = read_window(attrs, spatial_of(w.sizes().vec())));
+    const Window& win = base.for_input(x.sizes().slice(2), resolved);
     if (!ctx.training && can_pack(x, w, win)) {
       if (cache->source != w.unsafeGetTensorImpl() || cache->version != static_cast<int64_t>(w._version())) {
         cache->packed = at::mkldnn_reorder_conv2d_weight(w.detach().to_mkldnn(), win.pads_begin, win.strides, win.dilations, group);

@@ -88,7 +88,8 @@ Kernel make_max_pool(const ir::Node& node) {
   return [=](const KernelContext&, const Tensors& in) -> Tensors {
     at::Tensor x = in[0];
     std::vector<int64_t> spatial(x.sizes().begin() + 2, x.sizes().end());
-    Window w = base.resolved(spatial);
+    Window scratch;
+    const Window& w = base.for_input(spatial, scratch);
     bool padded = !torch_can_pad(w);
     std::vector<int64_t> pads = w.pads_begin;
     if (padded) {
@@ -130,7 +131,8 @@ Kernel make_avg_pool(const ir::Node& node) {
   bool include_pad = node.attrs.get_int("count_include_pad", 0) != 0;
   return [=](const KernelContext&, const Tensors& in) -> Tensors {
     const at::Tensor& x = in[0];
-    Window w = base.resolved({x.sizes().begin() + 2, x.sizes().end()});
+    Window scratch;
+    const Window& w = base.for_input(x.sizes().slice(2), scratch);
     if (torch_can_pad(w)) return {avg_pool(x, w, w.pads_begin, ceil_mode, include_pad)};
     // Pads PyTorch cannot take: pad with zeros, pool, and divide by the share of
     // real (unpadded) elements in each window when padding is not counted.

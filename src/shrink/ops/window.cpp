@@ -50,6 +50,12 @@ Window Window::resolved(const std::vector<int64_t>& spatial_in) const {
   return w;
 }
 
+const Window& Window::for_input(c10::IntArrayRef spatial_in, Window& scratch) const {
+  if (auto_pad == AutoPad::NotSet) return *this;
+  scratch = resolved(spatial_in.vec());
+  return scratch;
+}
+
 int64_t Window::output_extent(size_t i, int64_t in, bool ceil_mode) const {
   if (in == ir::kDynamic || pads_begin[i] == ir::kDynamic) return ir::kDynamic;
   int64_t span = in + pads_begin[i] + pads_end[i] - extent(i);

@@ -22,6 +22,9 @@ struct Window {
   // Resolves SAME_UPPER / SAME_LOWER / VALID pads for these input extents
   // (an unknown extent, kDynamic, leaves its pads unresolved).
   Window resolved(const std::vector<int64_t>& spatial_in) const;
+  // This window for an input with these spatial extents: itself when auto_pad is
+  // NOTSET (no copy on a kernel's hot path), else resolved into `scratch`.
+  const Window& for_input(c10::IntArrayRef spatial_in, Window& scratch) const;
   // Output extent for input extent `in` (floor or ceil division); kDynamic stays.
   int64_t output_extent(size_t i, int64_t in, bool ceil_mode) const;
   // Pads in at::constant_pad_nd order: last dimension first, (begin, end) pairs.

@@ -4,6 +4,7 @@
 #include <torch/optim.h>
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cmath>
@@ -49,21 +50,23 @@ std::string to_csv(const std::vector<double>& v) {
   return out.str();
 }
 
-// Trained parameters in a fixed order (initializer names are sorted).
-std::vector<std::pair<std::string, at::Tensor>> parameters(const ir::Graph& g) {
-  std::vector<std::pair<std::string, at::Tensor>> params;
+// Float initializers with one of `kinds`, in a fixed order (names are sorted).
+// Parameters alone are what the optimizer steps; parameters plus buffers (BatchNorm
+// statistics) are what keep-best must restore together.
+std::vector<std::pair<std::string, at::Tensor>> tensors_of(const ir::Graph& g, std::initializer_list<ir::InitKind> kinds) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& [name, init] : g.initializers())
-    if (init.kind == ir::InitKind::Parameter && init.tensor.is_floating_point()) params.emplace_back(name, init.tensor);
-  return params;
+    if (init.tensor.is_floating_point() && std::find(kinds.begin(), kinds.end(), init.kind) != kinds.end())
+      out.emplace_back(name, init.tensor);
+  return out;
 }
 
-// Everything an epoch's model is: trained parameters and BatchNorm statistics. Keep-best
-// must restore both, or the best weights run with the last epoch's statistics.
+std::vector<std::pair<std::string, at::Tensor>> parameters(const ir::Graph& g) {
+  return tensors_of(g, {ir::InitKind::Parameter});
+}
+
 std::vector<std::pair<std::string, at::Tensor>> model_state(const ir::Graph& g) {
-  std::vector<std::pair<std::string, at::Tensor>> state;
-  for (const auto& [name, init] : g.initializers())
-    if (init.kind != ir::InitKind::Constant && init.tensor.is_floating_point()) state.emplace_back(name, init.tensor);
-  return state;
+  return tensors_of(g, {ir::InitKind::Parameter, ir::InitKind::Buffer});
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o, std::vector<at::Tensor> params) {
