@@ -45,6 +45,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--width", opt->width, "zoo width multiplier")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--checkpoint", t.checkpoint, "checkpoint file, written every epoch and on Ctrl-C");
   cmd->add_flag("--resume", t.resume, "continue from --checkpoint");
+  cmd->add_option("--shards", opt->train.shards,
+                  "split each batch across this many threads, each running the whole step (0: automatic, "
+                  "for small conv nets without BatchNorm or Dropout; 1: never)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-keep-best", opt->no_keep_best, "keep the last epoch's weights instead of the best");
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt] {
@@ -78,7 +82,7 @@ void add_train_command(CLI::App& app) {
     nlohmann::json j = {{"model", opt->model}, {"output", opt->output}, {"dataset", opt->data.dataset},
                         {"epochs", o.epochs}, {"seed", o.seed}, {"seconds", r.seconds},
                         {"test_accuracy", final_eval.accuracy}, {"test_loss", final_eval.loss},
-                        {"best_epoch", r.best_epoch}};
+                        {"best_epoch", r.best_epoch}, {"shards", r.shards}};
     for (const auto& e : r.history)
       j["history"].push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
                               {"test_accuracy", e.test_accuracy}, {"lr", e.lr}, {"images_per_second", e.images_per_second}});

@@ -1,5 +1,8 @@
 #include "shrink/data/loader.h"
 
+#include <ATen/Parallel.h>
+#include <omp.h>
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -124,6 +127,9 @@ void DataLoader::start_epoch(int64_t epoch, int64_t first) {
     error_ = nullptr;
   }
   worker_ = std::thread([this, epoch, first] {
+    // One OpenMP thread here: a team of its own would spin on the cores training uses.
+    at::internal::lazy_init_num_threads();
+    omp_set_num_threads(1);
     try {
       std::vector<int64_t> ord = order(epoch);
       for (int64_t i = first; i < batches_per_epoch(); ++i) {

@@ -1,6 +1,7 @@
 #include "shrink/train/trainer.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/optim.h>
 #include <torch/serialize.h>
 
@@ -18,6 +19,7 @@
 #include "shrink/exec/session.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
+#include "shrink/train/step.h"
 
 namespace shrink::train {
 namespace {
@@ -251,7 +253,12 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
   lo.horizontal_flip = o.horizontal_flip;
   lo.normalization = norm;
   data::DataLoader loader(train_set, lo);
-  exec::Session session(graph, {true, {}});
+  int shards = o.shards > 0 ? o.shards : auto_shards(graph, at::get_num_threads(), o.batch_size);
+  TrainStep step(graph, params, shards);
+  p.result.shards = shards;
+  const LossFn cross_entropy = [&](const at::Tensor& logits, const at::Tensor& labels, int64_t) {
+    return at::cross_entropy_loss(logits, labels, {}, at::Reduction::Mean, -100, o.label_smoothing);
+  };
   InterruptGuard guard;
   int64_t steps_per_epoch = loader.batches_per_epoch();
   int64_t steps_this_run = 0;
@@ -267,14 +274,12 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
     while (loader.next(batch)) {
       lr = learning_rate(o.schedule, o.lr, p.epoch + static_cast<double>(batch.index) / steps_per_epoch, o.epochs);
       for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
-      at::Tensor logits = session.run({batch.images})[0];
-      at::Tensor loss = at::cross_entropy_loss(logits, batch.labels, {}, at::Reduction::Mean, -100, o.label_smoothing);
-      double loss_value = loss.item<double>();
+      TrainStep::Result out = step.run(batch.images, batch.labels, cross_entropy);
+      const at::Tensor& logits = out.logits;
+      double loss_value = out.loss;
       SHRINK_CHECK(std::isfinite(loss_value), "training diverged at step ", p.epoch * steps_per_epoch + batch.index,
                    " (epoch ", p.epoch + 1, ", batch ", batch.index + 1, "): loss is ", loss_value,
                    "; lower --lr or check the data");
-      optimizer->zero_grad();
-      loss.backward();
       optimizer->step();
       int64_t n = batch.labels.size(0);
       p.loss_sum += loss_value * n;

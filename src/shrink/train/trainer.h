@@ -29,6 +29,7 @@ struct TrainOptions {
   std::string checkpoint;          // saved after every epoch and on interruption ("" = none)
   bool resume = false;             // continue from `checkpoint`
   bool progress = true;
+  int shards = 0;                  // batch shards run on parallel threads (0 = choose, see step.h)
   int64_t stop_after_steps = -1;   // stop as if interrupted after this many steps (tests)
 };
 
@@ -44,6 +45,7 @@ struct TrainResult {
   int best_epoch = -1;
   bool interrupted = false;
   double seconds = 0;
+  int shards = 1;  // batch shards per step (see step.h)
 };
 
 struct EvalResult {
