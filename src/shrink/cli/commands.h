@@ -12,5 +12,6 @@ void add_bench_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_zoo_command(CLI::App& app);
+void add_prune_command(CLI::App& app);
 
 }  // namespace shrink::cli

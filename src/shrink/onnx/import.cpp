@@ -321,7 +321,22 @@ class Importer {
           if (kind == ir::InitKind::Parameter) init->tensor.requires_grad_(true);
         }
       };
-      for (int slot : def.param_inputs) mark(slot, ir::InitKind::Parameter);
+      for (int slot : def.param_inputs) {
+        mark(slot, ir::InitKind::Parameter);
+        // A soft pruning mask: Mul(weight, weight_mask) feeding the weight slot.
+        ir::Value* v = node->input(slot);
+        ir::Node* mul = v ? v->producer : nullptr;
+        if (mul && mul->op_type == "Mul" && mul->inputs().size() == 2 && g_.is_initializer(mul->input(0)) &&
+            g_.is_initializer(mul->input(1)) && mul->input(1)->name == mul->input(0)->name + "_mask") {
+          for (auto [value, kind] : {std::pair{mul->input(0), ir::InitKind::Parameter}, {mul->input(1), ir::InitKind::Buffer}}) {
+            ir::Initializer* init = g_.initializer(value->name);
+            if (init->tensor.is_floating_point() && init->kind == ir::InitKind::Constant) {
+              init->kind = kind;
+              if (kind == ir::InitKind::Parameter) init->tensor.requires_grad_(true);
+            }
+          }
+        }
+      }
       for (int slot : def.buffer_inputs) mark(slot, ir::InitKind::Buffer);
       // The bias of a linear layer exported as MatMul + Add.
       if (node->op_type == "Add")

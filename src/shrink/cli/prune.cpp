@@ -1,0 +1,176 @@
+// shrink prune MODEL -o OUT --method l1|random|global --amount A [--schedule oneshot|iterative:N]
+//   [--finetune EPOCHS] [--soft]: unstructured pruning with optional prune-retrain rounds,
+//   and a before/after summary (parameters, non-zeros, bytes on disk, MACs, accuracy).
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "shrink/cli/commands.h"
+#include "shrink/cli/data_options.h"
+#include "shrink/core/error.h"
+#include "shrink/onnx/export.h"
+#include "shrink/onnx/import.h"
+#include "shrink/prune/unstructured.h"
+#include "shrink/report/model_stats.h"
+#include "shrink/train/trainer.h"
+
+namespace shrink::cli {
+namespace {
+
+std::vector<std::string> split_names(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+int parse_rounds(const std::string& schedule) {
+  if (schedule == "oneshot") return 1;
+  const std::string prefix = "iterative:";
+  if (schedule.rfind(prefix, 0) == 0) {
+    try {
+      size_t used = 0;
+      int n = std::stoi(schedule.substr(prefix.size()), &used);
+      if (used == schedule.size() - prefix.size() && n >= 1) return n;
+    } catch (const std::exception&) {
+    }
+  }
+  fail("--schedule: '", schedule, "' is not oneshot or iterative:N (N >= 1 rounds)");
+}
+
+struct Snapshot {
+  report::ModelStats stats;
+  int64_t file_bytes = 0;
+  double accuracy = -1;
+};
+
+nlohmann::json snapshot_json(const Snapshot& s) {
+  nlohmann::json j = {{"parameters", s.stats.parameters}, {"nonzeros", s.stats.nonzeros},
+                      {"bytes_on_disk", s.file_bytes}, {"macs", s.stats.macs}};
+  if (s.accuracy >= 0) j["test_accuracy"] = s.accuracy;
+  return j;
+}
+
+}  // namespace
+
+void add_prune_command(CLI::App& app) {
+  struct Options {
+    std::string input, output, layers, ignored, schedule = "oneshot";
+    prune::UnstructuredOptions prune;
+    int finetune = 0;
+    double lr = 0.01;
+    int64_t batch = 128;
+    bool json = false, no_eval = false;
+    DataOptions data;
+  };
+  auto opt = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("prune", "Prune a model's weights (optionally with fine-tuning) and export it");
+  cmd->add_option("model", opt->input, "ONNX model")->required();
+  cmd->add_option("-o,--output", opt->output, "pruned model (ONNX)")->required();
+  cmd->add_option("--method", opt->prune.method,
+                  "l1 (magnitude, per layer), random (per layer), global (magnitude across all layers)")
+      ->check(CLI::IsMember({"l1", "random", "global"}))
+      ->capture_default_str();
+  cmd->add_option("--amount", opt->prune.amount, "fraction of the weights to remove, in [0, 1)")->capture_default_str();
+  cmd->add_option("--schedule", opt->schedule,
+                  "oneshot, or iterative:N (N prune/fine-tune rounds, each removing 1-(1-amount)^(1/N) of the "
+                  "weights still alive; Han et al. 2015)")
+      ->capture_default_str();
+  cmd->add_option("--finetune", opt->finetune, "fine-tuning epochs after each round (masked weights stay zero)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lr", opt->lr, "fine-tuning learning rate (SGD, cosine)")->capture_default_str();
+  cmd->add_option("--batch", opt->batch, "fine-tuning batch size")->capture_default_str();
+  cmd->add_option("--layers", opt->layers, "comma-separated layer (node) names to prune (default: all)");
+  cmd->add_option("--ignore", opt->ignored, "comma-separated layer (node) names to leave dense");
+  cmd->add_option("--min-keep", opt->prune.min_keep, "global: fraction of each layer always kept")->capture_default_str();
+  cmd->add_option("--seed", opt->prune.seed, "seed for random pruning and fine-tuning")->capture_default_str();
+  cmd->add_flag("--soft", opt->prune.soft,
+                "keep the masks in the model (Mul(weight, weight_mask)) instead of baking zeros into the weights");
+  cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");
+  opt->data.add_to(cmd);
+  cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
+  cmd->callback([opt] {
+    Options& o = *opt;
+    SHRINK_CHECK(o.prune.amount >= 0.0 && o.prune.amount < 1.0, "--amount must be in [0, 1), got ", o.prune.amount);
+    int rounds = parse_rounds(o.schedule);
+    o.prune.layers = split_names(o.layers);
+    o.prune.ignored = split_names(o.ignored);
+    ir::Graph g = onnx_io::import_model(o.input);
+
+    bool need_data = !o.no_eval || o.finetune > 0;
+    data::Dataset train_set, test_set;
+    if (need_data) {
+      test_set = o.data.load(false);
+      if (o.finetune > 0) train_set = o.data.load(true);
+    }
+    Snapshot before;
+    before.stats = report::model_stats(g);
+    before.file_bytes = static_cast<int64_t>(std::filesystem::file_size(o.input));
+    if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
+
+    prune::UnstructuredOptions po = o.prune;
+    po.amount = prune::amount_per_round(o.prune.amount, rounds);
+    po.soft = o.prune.soft || o.finetune > 0;  // fine-tuning trains through the masks
+    nlohmann::json round_log = nlohmann::json::array();
+    std::vector<prune::LayerReport> last;
+    for (int r = 0; r < rounds; ++r) {
+      last = prune::prune_unstructured(g, po);
+      nlohmann::json jr = {{"round", r + 1}, {"amount", po.amount}};
+      if (o.finetune > 0) {
+        train::TrainOptions to;
+        to.epochs = o.finetune;
+        to.lr = o.lr;
+        to.batch_size = o.batch;
+        to.seed = o.prune.seed + r;
+        to.progress = !o.json;
+        train::TrainResult tr = train::train(g, train_set, test_set, to);
+        jr["finetune_accuracy"] = tr.history.empty() ? 0.0 : tr.history.back().test_accuracy;
+        jr["best_accuracy"] = tr.best_accuracy;
+      }
+      round_log.push_back(jr);
+      if (!o.json && rounds > 1)
+        std::cerr << "round " << r + 1 << "/" << rounds << ": pruned " << po.amount * 100 << "% of the alive weights\n";
+    }
+    if (!o.prune.soft) prune::make_permanent(g);
+    onnx_io::export_model(g, o.output);
+
+    Snapshot after;
+    after.stats = report::model_stats(g);
+    after.file_bytes = static_cast<int64_t>(std::filesystem::file_size(o.output));
+    if (!o.no_eval) after.accuracy = train::evaluate(g, test_set).accuracy;
+
+    nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"method", o.prune.method},
+                        {"amount", o.prune.amount}, {"schedule", o.schedule}, {"finetune_epochs", o.finetune},
+                        {"soft", o.prune.soft}, {"before", snapshot_json(before)}, {"after", snapshot_json(after)},
+                        {"rounds", round_log}};
+    for (const auto& l : last)
+      j["layers"].push_back({{"node", l.node}, {"weight", l.weight}, {"weights", l.total}, {"alive", l.alive_after}});
+    if (o.json) {
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::printf("%-28s %12s %12s %8s\n", "layer", "weights", "non-zero", "sparsity");
+    for (const auto& l : last)
+      std::printf("%-28s %12lld %12lld %7.1f%%\n", l.node.c_str(), static_cast<long long>(l.total),
+                  static_cast<long long>(l.alive_after), 100.0 * (l.total - l.alive_after) / std::max<int64_t>(1, l.total));
+    auto row = [](const char* what, double a, double b, const char* fmt) {
+      std::printf("%-16s ", what);
+      std::printf(fmt, a);
+      std::printf(" -> ");
+      std::printf(fmt, b);
+      std::printf("\n");
+    };
+    std::printf("\n");
+    row("parameters", before.stats.parameters, after.stats.parameters, "%.0f");
+    row("non-zeros", before.stats.nonzeros, after.stats.nonzeros, "%.0f");
+    std::printf("%-16s %.2fx fewer\n", "", static_cast<double>(before.stats.nonzeros) / std::max<int64_t>(1, after.stats.nonzeros));
+    row("bytes on disk", before.file_bytes, after.file_bytes, "%.0f");
+    row("MACs/sample", before.stats.macs, after.stats.macs, "%.0f");
+    if (!o.no_eval) row("test accuracy %", 100 * before.accuracy, 100 * after.accuracy, "%.2f");
+    std::printf("wrote %s\n", o.output.c_str());
+  });
+}
+
+}  // namespace shrink::cli
