@@ -80,7 +80,7 @@ TEST(Cli, ConvertAppliesPassesAndBenchReportsLatency) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* sub : {"run", "info", "convert", "bench", "train", "eval", "zoo"}) {
+  for (const char* sub : {"run", "info", "convert", "bench", "train", "eval", "zoo", "prune"}) {
     auto r = run_command(shrink_cli() + " " + sub + " --help");
     EXPECT_EQ(r.status, 0) << sub;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << r.output;
@@ -167,4 +167,31 @@ TEST(Cli, TrainEvalAndZoo) {
   EXPECT_EQ(zj.size(), 7u);
   EXPECT_EQ(zj[0]["name"], "mlp");
   EXPECT_EQ(zj[0]["parameters"], 101770);
+}
+
+TEST(Cli, PruneZeroesTheSmallestWeightsAndRejectsBadRequests) {
+  test_support::TempDir dir;
+  std::string model = gemm_model(dir);  // W = [[0, 1, 2], [3, 4, 5]]: five alive
+  std::string out = dir.file("pruned.onnx");
+  auto r = run_command(shrink_cli() + " prune " + model + " --amount 0.5 --no-eval --json -o " + out);
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["layers"][0]["alive"], 3);  // round(2.5) = 2 removed: 1 and 2
+  EXPECT_EQ(j["before"]["nonzeros"], 5);
+  EXPECT_EQ(j["after"]["nonzeros"], 3);
+  io::write_npy(dir.file("x.npy"), at::ones({1, 3}));
+  auto run = run_command(shrink_cli() + " run " + out + " -i " + dir.file("x.npy") + " -o " + dir.file("y.npy"));
+  ASSERT_EQ(run.status, 0) << run.output;
+  EXPECT_TRUE(at::equal(io::read_npy(dir.file("y.npy")), at::tensor({0.0f, 12.0f}).view({1, 2})));
+
+  auto amount = run_command(shrink_cli() + " prune " + model + " --amount 1 --no-eval -o " + out);
+  EXPECT_EQ(amount.status, 1);
+  EXPECT_EQ(amount.output, "shrink: error: --amount must be in [0, 1), got 1\n");
+  auto schedule = run_command(shrink_cli() + " prune " + model + " --schedule iterative:0 --no-eval -o " + out);
+  EXPECT_EQ(schedule.status, 1);
+  EXPECT_NE(schedule.output.find("--schedule: 'iterative:0'"), std::string::npos) << schedule.output;
+  auto layer = run_command(shrink_cli() + " prune " + model + " --layers nope --no-eval -o " + out);
+  EXPECT_EQ(layer.status, 1);
+  EXPECT_NE(layer.output.find("--layers: 'nope' is not a prunable layer of the model (layers: fc)"), std::string::npos)
+      << layer.output;
 }
