@@ -13,5 +13,6 @@ void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_zoo_command(CLI::App& app);
 void add_prune_command(CLI::App& app);
+void add_sensitivity_command(CLI::App& app);
 
 }  // namespace shrink::cli
