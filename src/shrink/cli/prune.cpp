@@ -11,6 +11,7 @@
 #include "shrink/core/error.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
+#include "shrink/prune/gradual.h"
 #include "shrink/prune/unstructured.h"
 #include "shrink/report/model_stats.h"
 #include "shrink/train/trainer.h"
@@ -27,7 +28,7 @@ std::vector<std::string> split_names(const std::string& s) {
 }
 
 int parse_rounds(const std::string& schedule) {
-  if (schedule == "oneshot") return 1;
+  if (schedule == "oneshot" || schedule == "agp") return 1;
   const std::string prefix = "iterative:";
   if (schedule.rfind(prefix, 0) == 0) {
     try {
@@ -37,7 +38,7 @@ int parse_rounds(const std::string& schedule) {
     } catch (const std::exception&) {
     }
   }
-  fail("--schedule: '", schedule, "' is not oneshot or iterative:N (N >= 1 rounds)");
+  fail("--schedule: '", schedule, "' is not oneshot, iterative:N (N >= 1 rounds) or agp");
 }
 
 struct Snapshot {
@@ -60,6 +61,8 @@ void add_prune_command(CLI::App& app) {
     std::string input, output, layers, ignored, schedule = "oneshot";
     prune::UnstructuredOptions prune;
     int finetune = 0;
+    double agp_end = 0.75;
+    int64_t agp_every = 50;
     double lr = 0.01;
     int64_t batch = 128;
     bool json = false, no_eval = false;
@@ -76,10 +79,17 @@ void add_prune_command(CLI::App& app) {
   cmd->add_option("--amount", opt->prune.amount, "fraction of the weights to remove, in [0, 1)")->capture_default_str();
   cmd->add_option("--schedule", opt->schedule,
                   "oneshot, or iterative:N (N prune/fine-tune rounds, each removing 1-(1-amount)^(1/N) of the "
-                  "weights still alive; Han et al. 2015)")
+                  "weights still alive; Han et al. 2015), or agp (gradual pruning during the --finetune "
+                  "epochs on the cubic schedule of Zhu & Gupta 2017)")
       ->capture_default_str();
   cmd->add_option("--finetune", opt->finetune, "fine-tuning epochs after each round (masked weights stay zero)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--agp-end", opt->agp_end, "agp: fraction of the fine-tuning epochs by which the final sparsity is reached")
+      ->check(CLI::Range(0.01, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--agp-every", opt->agp_every, "agp: training steps between mask updates")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--lr", opt->lr, "fine-tuning learning rate (SGD, cosine)")->capture_default_str();
   cmd->add_option("--batch", opt->batch, "fine-tuning batch size")->capture_default_str();
   cmd->add_option("--layers", opt->layers, "comma-separated layer (node) names to prune (default: all)");
@@ -95,6 +105,8 @@ void add_prune_command(CLI::App& app) {
     Options& o = *opt;
     SHRINK_CHECK(o.prune.amount >= 0.0 && o.prune.amount < 1.0, "--amount must be in [0, 1), got ", o.prune.amount);
     int rounds = parse_rounds(o.schedule);
+    const bool agp = o.schedule == "agp";
+    SHRINK_CHECK(!agp || o.finetune > 0, "--schedule agp prunes during training: give --finetune EPOCHS");
     o.prune.layers = split_names(o.layers);
     o.prune.ignored = split_names(o.ignored);
     ir::Graph g = onnx_io::import_model(o.input);
@@ -116,7 +128,11 @@ void add_prune_command(CLI::App& app) {
     nlohmann::json round_log = nlohmann::json::array();
     std::vector<prune::LayerReport> last;
     for (int r = 0; r < rounds; ++r) {
-      last = prune::prune_unstructured(g, po);
+      std::unique_ptr<prune::GradualPruner> gradual;
+      if (agp)
+        gradual = std::make_unique<prune::GradualPruner>(g, po, 0.0, o.agp_end * o.finetune, o.agp_every);
+      else
+        last = prune::prune_unstructured(g, po);
       nlohmann::json jr = {{"round", r + 1}, {"amount", po.amount}};
       if (o.finetune > 0) {
         train::TrainOptions to;
@@ -125,9 +141,21 @@ void add_prune_command(CLI::App& app) {
         to.batch_size = o.batch;
         to.seed = o.prune.seed + r;
         to.progress = !o.json;
+        if (gradual) {
+          to.keep_best = false;  // an early epoch's weights would be less sparse
+          to.after_step = [&](int64_t step, double epoch) { gradual->after_step(step, epoch); };
+        }
         train::TrainResult tr = train::train(g, train_set, test_set, to);
         jr["finetune_accuracy"] = tr.history.empty() ? 0.0 : tr.history.back().test_accuracy;
         jr["best_accuracy"] = tr.best_accuracy;
+      }
+      if (gradual) {
+        jr["mask_updates"] = gradual->updates();
+        for (const auto& w : prune::prunable_weights(g)) {
+          if (w.mask.empty()) continue;
+          at::Tensor m = prune::alive_mask(g, w);
+          last.push_back({w.node->name, w.weight, m.numel(), m.numel(), m.sum().item<int64_t>()});
+        }
       }
       round_log.push_back(jr);
       if (!o.json && rounds > 1)

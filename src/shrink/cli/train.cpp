@@ -45,6 +45,12 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--width", opt->width, "zoo width multiplier")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--checkpoint", t.checkpoint, "checkpoint file, written every epoch and on Ctrl-C");
   cmd->add_flag("--resume", t.resume, "continue from --checkpoint");
+  cmd->add_option("--l1", opt->train.l1, "L1 sparsity regularisation on Conv/Gemm/MatMul weights (adds l1*sign(w) to the gradient)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--l2", opt->train.l2, "L2 regularisation on Conv/Gemm/MatMul weights (adds l2*w to the gradient)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--bn-l1", opt->train.bn_l1, "L1 on BatchNorm scales (network slimming, Liu et al. 2017)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--shards", opt->train.shards,
                   "split each batch across this many threads, each running the whole step (0: automatic, "
                   "for small conv nets without BatchNorm or Dropout; 1: never)")

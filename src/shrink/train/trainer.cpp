@@ -259,6 +259,38 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
   const LossFn cross_entropy = [&](const at::Tensor& logits, const at::Tensor& labels, int64_t) {
     return at::cross_entropy_loss(logits, labels, {}, at::Reduction::Mean, -100, o.label_smoothing);
   };
+  SHRINK_CHECK(o.l1 >= 0 && o.l2 >= 0 && o.bn_l1 >= 0, "regularisation strengths must be non-negative");
+  std::vector<at::Tensor> weights, bn_scales;  // what the regularisers act on
+  for (const auto& node : graph.nodes()) {
+    auto trained = [&](size_t slot) -> at::Tensor {
+      ir::Value* v = node->input(slot);
+      const ir::Initializer* init = v ? graph.initializer(v->name) : nullptr;
+      if (init && init->kind == ir::InitKind::Parameter) return init->tensor;
+      if (v && v->producer && v->producer->op_type == "Mul") {  // a soft pruning mask's weight
+        const ir::Initializer* w = graph.initializer(v->producer->input(0)->name);
+        if (w && w->kind == ir::InitKind::Parameter) return w->tensor;
+      }
+      return {};
+    };
+    const std::string& op = node->op_type;
+    if (op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul") {
+      if (at::Tensor w = trained(1); w.defined()) weights.push_back(w);
+    } else if (op == "BatchNormalization") {
+      if (at::Tensor gamma = trained(1); gamma.defined()) bn_scales.push_back(gamma);
+    }
+  }
+  auto regularize = [&] {
+    if (o.l1 == 0 && o.l2 == 0 && o.bn_l1 == 0) return;
+    at::NoGradGuard no_grad;
+    for (auto& w : weights) {
+      if (!w.grad().defined()) continue;
+      if (o.l1 > 0) w.mutable_grad().add_(w.sign(), o.l1);
+      if (o.l2 > 0) w.mutable_grad().add_(w, o.l2);
+    }
+    if (o.bn_l1 > 0)
+      for (auto& gamma : bn_scales)
+        if (gamma.grad().defined()) gamma.mutable_grad().add_(gamma.sign(), o.bn_l1);
+  };
   InterruptGuard guard;
   int64_t steps_per_epoch = loader.batches_per_epoch();
   int64_t steps_this_run = 0;
@@ -280,7 +312,11 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
       SHRINK_CHECK(std::isfinite(loss_value), "training diverged at step ", p.epoch * steps_per_epoch + batch.index,
                    " (epoch ", p.epoch + 1, ", batch ", batch.index + 1, "): loss is ", loss_value,
                    "; lower --lr or check the data");
+      regularize();
       optimizer->step();
+      if (o.after_step)
+        o.after_step(p.epoch * steps_per_epoch + batch.index + 1,
+                     p.epoch + static_cast<double>(batch.index + 1) / steps_per_epoch);
       int64_t n = batch.labels.size(0);
       p.loss_sum += loss_value * n;
       p.correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();

@@ -29,6 +29,13 @@ struct TrainOptions {
   std::string checkpoint;          // saved after every epoch and on interruption ("" = none)
   bool resume = false;             // continue from `checkpoint`
   bool progress = true;
+  // Sparsity regularisation, added to the gradient of the loss: lambda * sign(w) (L1) and
+  // lambda * w (L2, i.e. the gradient of lambda/2 * w^2) over Conv/Gemm/MatMul weights,
+  // and lambda * sign(gamma) over BatchNorm scales (network slimming, Liu et al. 2017).
+  double l1 = 0, l2 = 0, bn_l1 = 0;
+  // Called after every optimizer step with the steps done so far and the position in
+  // training in epochs (e.g. gradual pruning updating its masks).
+  std::function<void(int64_t step, double epoch)> after_step;
   int shards = 0;                  // batch shards run on parallel threads (0 = choose, see step.h)
   int64_t stop_after_steps = -1;   // stop as if interrupted after this many steps (tests)
 };
