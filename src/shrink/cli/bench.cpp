@@ -10,6 +10,7 @@
 #include "shrink/exec/session.h"
 #include "shrink/onnx/import.h"
 #include "shrink/passes/pass.h"
+#include "shrink/report/latency.h"
 
 namespace shrink::cli {
 
@@ -31,34 +32,11 @@ void add_bench_command(CLI::App& app) {
   cmd->callback([opt] {
     ir::Graph g = onnx_io::import_model(opt->model);
     passes::make_pipeline(opt->passes).run(g);
-    std::vector<at::Tensor> inputs;
-    at::manual_seed(0);
-    for (const ir::Value* in : g.inputs()) {
-      SHRINK_CHECK(in->type.has_shape, "input '", in->name, "' has no shape to benchmark with");
-      std::vector<int64_t> dims = in->type.dims;
-      for (size_t i = 0; i < dims.size(); ++i) {
-        if (dims[i] >= 0) continue;
-        SHRINK_CHECK(i == 0, "input '", in->name, "': only the batch dimension may be symbolic, got ",
-                     in->type.to_string());
-        dims[i] = opt->batch;
-      }
-      at::TensorOptions o = at::TensorOptions().dtype(in->type.dtype);
-      inputs.push_back(at::isFloatingType(in->type.dtype) ? at::randn(dims, o) : at::zeros(dims, o));
-    }
-    int64_t batch = inputs.empty() || inputs[0].dim() == 0 ? 1 : inputs[0].size(0);
-    exec::Session session(g);
-    for (int i = 0; i < opt->warmup; ++i) session.run(inputs);
-    std::vector<double> ms;
-    for (int i = 0; i < opt->runs; ++i) {
-      auto t0 = std::chrono::steady_clock::now();
-      session.run(inputs);
-      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(ms.begin(), ms.end());
-    double median = ms[ms.size() / 2], p90 = ms[std::min(ms.size() - 1, ms.size() * 9 / 10)];
-    double throughput = batch / (median / 1000.0);
+    report::Latency l = report::measure_latency(g, opt->batch, opt->runs, opt->warmup);
+    int64_t batch = l.batch;
+    double median = l.median_ms, p90 = l.p90_ms, throughput = l.samples_per_s();
     nlohmann::json j = {{"model", opt->model}, {"batch", batch}, {"threads", current_threads()},
-                        {"runs", opt->runs}, {"median_ms", median}, {"p90_ms", p90}, {"min_ms", ms.front()},
+                        {"runs", opt->runs}, {"median_ms", median}, {"p90_ms", p90}, {"min_ms", l.min_ms},
                         {"samples_per_s", throughput}};
     if (opt->json) {
       std::cout << j.dump(2) << "\n";

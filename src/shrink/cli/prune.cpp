@@ -11,7 +11,10 @@
 #include "shrink/core/error.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
+#include "shrink/core/threads.h"
+#include "shrink/passes/pass.h"
 #include "shrink/prune/gradual.h"
+#include "shrink/report/latency.h"
 #include "shrink/prune/unstructured.h"
 #include "shrink/report/model_stats.h"
 #include "shrink/train/trainer.h"
@@ -45,12 +48,21 @@ struct Snapshot {
   report::ModelStats stats;
   int64_t file_bytes = 0;
   double accuracy = -1;
+  report::Latency latency;
 };
+
+// Latency as deployed: the exported file after the inference passes, batch 64.
+report::Latency deployed_latency(const std::string& path) {
+  ir::Graph g = onnx_io::import_model(path);
+  passes::make_pipeline("inference").run(g);
+  return report::measure_latency(g, 64, 30, 3);
+}
 
 nlohmann::json snapshot_json(const Snapshot& s) {
   nlohmann::json j = {{"parameters", s.stats.parameters}, {"nonzeros", s.stats.nonzeros},
                       {"bytes_on_disk", s.file_bytes}, {"macs", s.stats.macs}};
   if (s.accuracy >= 0) j["test_accuracy"] = s.accuracy;
+  j["latency_ms_batch64"] = s.latency.median_ms;
   return j;
 }
 
@@ -121,6 +133,7 @@ void add_prune_command(CLI::App& app) {
     before.stats = report::model_stats(g);
     before.file_bytes = static_cast<int64_t>(std::filesystem::file_size(o.input));
     if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
+    before.latency = deployed_latency(o.input);
 
     prune::UnstructuredOptions po = o.prune;
     po.amount = prune::amount_per_round(o.prune.amount, rounds);
@@ -168,6 +181,7 @@ void add_prune_command(CLI::App& app) {
     after.stats = report::model_stats(g);
     after.file_bytes = static_cast<int64_t>(std::filesystem::file_size(o.output));
     if (!o.no_eval) after.accuracy = train::evaluate(g, test_set).accuracy;
+    after.latency = deployed_latency(o.output);
 
     nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"method", o.prune.method},
                         {"amount", o.prune.amount}, {"schedule", o.schedule}, {"finetune_epochs", o.finetune},
@@ -196,6 +210,8 @@ void add_prune_command(CLI::App& app) {
     std::printf("%-16s %.2fx fewer\n", "", static_cast<double>(before.stats.nonzeros) / std::max<int64_t>(1, after.stats.nonzeros));
     row("bytes on disk", before.file_bytes, after.file_bytes, "%.0f");
     row("MACs/sample", before.stats.macs, after.stats.macs, "%.0f");
+    row("latency ms", before.latency.median_ms, after.latency.median_ms, "%.3f");
+    std::printf("%-16s (median, batch 64, %d threads, after the inference passes)\n", "", current_threads());
     if (!o.no_eval) row("test accuracy %", 100 * before.accuracy, 100 * after.accuracy, "%.2f");
     std::printf("wrote %s\n", o.output.c_str());
   });

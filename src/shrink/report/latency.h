@@ -1,0 +1,19 @@
+// Latency of shrink's executor on a graph, with random inputs of the declared shapes
+// (a symbolic batch set to `batch`): median, p90 and minimum over timed runs.
+#pragma once
+#include <cstdint>
+
+#include "shrink/ir/graph.h"
+
+namespace shrink::report {
+
+struct Latency {
+  int64_t batch = 1;
+  int runs = 0;
+  double median_ms = 0, p90_ms = 0, min_ms = 0;
+  double samples_per_s() const { return median_ms > 0 ? batch / (median_ms / 1000.0) : 0; }
+};
+
+Latency measure_latency(const ir::Graph& graph, int64_t batch, int runs, int warmup);
+
+}  // namespace shrink::report
