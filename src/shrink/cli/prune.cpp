@@ -3,6 +3,7 @@
 //   and a before/after summary (parameters, non-zeros, bytes on disk, MACs, accuracy).
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -14,6 +15,7 @@
 #include "shrink/core/threads.h"
 #include "shrink/passes/pass.h"
 #include "shrink/prune/gradual.h"
+#include "shrink/prune/structured.h"
 #include "shrink/report/latency.h"
 #include "shrink/prune/unstructured.h"
 #include "shrink/report/model_stats.h"
@@ -72,7 +74,8 @@ void add_prune_command(CLI::App& app) {
   struct Options {
     std::string input, output, layers, ignored, schedule = "oneshot";
     prune::UnstructuredOptions prune;
-    int finetune = 0;
+    int finetune = 0, norm = 2;
+    int64_t round_to = 1;
     double agp_end = 0.75;
     int64_t agp_every = 50;
     double lr = 0.01;
@@ -85,8 +88,16 @@ void add_prune_command(CLI::App& app) {
   cmd->add_option("model", opt->input, "ONNX model")->required();
   cmd->add_option("-o,--output", opt->output, "pruned model (ONNX)")->required();
   cmd->add_option("--method", opt->prune.method,
-                  "l1 (magnitude, per layer), random (per layer), global (magnitude across all layers)")
-      ->check(CLI::IsMember({"l1", "random", "global"}))
+                  "unstructured: l1 (magnitude, per layer), random (per layer), global (magnitude across all "
+                  "layers); structured (whole channels, physically removed): ln-structured (filter Ln norm, "
+                  "--norm), slim (|BatchNorm scale|), random-structured")
+      ->check(CLI::IsMember({"l1", "random", "global", "ln-structured", "slim", "random-structured"}))
+      ->capture_default_str();
+  cmd->add_option("--norm", opt->norm, "ln-structured: the norm of the filters, 1 or 2")
+      ->check(CLI::IsMember({1, 2}))
+      ->capture_default_str();
+  cmd->add_option("--round-to", opt->round_to, "structured: kept channels rounded up to a multiple of this")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--amount", opt->prune.amount, "fraction of the weights to remove, in [0, 1)")->capture_default_str();
   cmd->add_option("--schedule", opt->schedule,
@@ -118,6 +129,20 @@ void add_prune_command(CLI::App& app) {
     SHRINK_CHECK(o.prune.amount >= 0.0 && o.prune.amount < 1.0, "--amount must be in [0, 1), got ", o.prune.amount);
     int rounds = parse_rounds(o.schedule);
     const bool agp = o.schedule == "agp";
+    const bool structured = o.prune.method == "ln-structured" || o.prune.method == "slim" ||
+                            o.prune.method == "random-structured";
+    SHRINK_CHECK(!structured || !agp, "--schedule agp is for unstructured methods (masks); use iterative:N");
+    SHRINK_CHECK(!structured || !o.prune.soft, "--soft keeps masks; structured pruning removes channels");
+    SHRINK_CHECK(!structured || o.layers.empty(), "--layers is for unstructured methods; use --ignore");
+    prune::StructuredOptions so;
+    so.method = o.prune.method == "ln-structured" ? (o.norm == 1 ? "l1" : "l2")
+                : o.prune.method == "slim"        ? "slim"
+                                                  : "random";
+    so.round_to = o.round_to;
+    so.ignored = split_names(o.ignored);
+    so.seed = o.prune.seed;
+    std::map<std::string, std::pair<int64_t, int64_t>> channels;  // group -> (first before, last after)
+    std::vector<std::string> skipped;
     SHRINK_CHECK(!agp || o.finetune > 0, "--schedule agp prunes during training: give --finetune EPOCHS");
     o.prune.layers = split_names(o.layers);
     o.prune.ignored = split_names(o.ignored);
@@ -142,10 +167,19 @@ void add_prune_command(CLI::App& app) {
     std::vector<prune::LayerReport> last;
     for (int r = 0; r < rounds; ++r) {
       std::unique_ptr<prune::GradualPruner> gradual;
-      if (agp)
+      if (structured) {
+        so.amount = po.amount;
+        prune::StructuredReport sr = prune::prune_structured(g, so);
+        for (const auto& gr : sr.pruned) {
+          if (!channels.count(gr.name)) channels[gr.name].first = gr.before;
+          channels[gr.name].second = gr.after;
+        }
+        skipped = sr.skipped;
+      } else if (agp) {
         gradual = std::make_unique<prune::GradualPruner>(g, po, 0.0, o.agp_end * o.finetune, o.agp_every);
-      else
+      } else {
         last = prune::prune_unstructured(g, po);
+      }
       nlohmann::json jr = {{"round", r + 1}, {"amount", po.amount}};
       if (o.finetune > 0) {
         train::TrainOptions to;
@@ -174,7 +208,7 @@ void add_prune_command(CLI::App& app) {
       if (!o.json && rounds > 1)
         std::cerr << "round " << r + 1 << "/" << rounds << ": pruned " << po.amount * 100 << "% of the alive weights\n";
     }
-    if (!o.prune.soft) prune::make_permanent(g);
+    if (!o.prune.soft && !structured) prune::make_permanent(g);
     onnx_io::export_model(g, o.output);
 
     Snapshot after;
@@ -189,14 +223,25 @@ void add_prune_command(CLI::App& app) {
                         {"rounds", round_log}};
     for (const auto& l : last)
       j["layers"].push_back({{"node", l.node}, {"weight", l.weight}, {"weights", l.total}, {"alive", l.alive_after}});
+    for (const auto& [name, bc] : channels)
+      j["groups"].push_back({{"group", name}, {"channels_before", bc.first}, {"channels_after", bc.second}});
+    if (structured) j["skipped"] = skipped;
     if (o.json) {
       std::cout << j.dump(2) << "\n";
       return;
     }
-    std::printf("%-28s %12s %12s %8s\n", "layer", "weights", "non-zero", "sparsity");
+    if (structured) {
+      std::printf("%-28s %10s %10s\n", "channel group", "before", "after");
+      for (const auto& [name, bc] : channels)
+        std::printf("%-28s %10lld %10lld\n", name.c_str(), static_cast<long long>(bc.first),
+                    static_cast<long long>(bc.second));
+      for (const auto& sk : skipped) std::printf("skipped %s\n", sk.c_str());
+    } else {
+      std::printf("%-28s %12s %12s %8s\n", "layer", "weights", "non-zero", "sparsity");
     for (const auto& l : last)
       std::printf("%-28s %12lld %12lld %7.1f%%\n", l.node.c_str(), static_cast<long long>(l.total),
                   static_cast<long long>(l.alive_after), 100.0 * (l.total - l.alive_after) / std::max<int64_t>(1, l.total));
+    }
     auto row = [](const char* what, double a, double b, const char* fmt) {
       std::printf("%-16s ", what);
       std::printf(fmt, a);
