@@ -8,10 +8,13 @@
 
 #include "shrink/core/error.h"
 #include "shrink/exec/session.h"
+#include "shrink/onnx/export.h"
 #include "shrink/ops/shape_inference.h"
 #include "shrink/prune/structured.h"
 #include "shrink/report/model_stats.h"
 #include "shrink/zoo/zoo.h"
+#include "support/onnx_builder.h"
+#include "support/ort.h"
 
 using namespace shrink;
 
@@ -105,5 +108,10 @@ TEST(StructuredPruning, SmallerGraphEqualsTheOriginalWithChannelsSwitchedOff) {
     at::Tensor expected = exec::run_once(original, {x})[0];
     at::Tensor got = exec::run_once(g, {x})[0];
     EXPECT_TRUE(at::allclose(got, expected, 1e-4, 1e-5)) << name << ": max diff " << (got - expected).abs().max().item<float>();
+    // The smaller graph is plain ONNX: ONNX Runtime computes the same.
+    test_support::TempDir dir;
+    onnx_io::export_model(g, dir.file("pruned.onnx"));
+    at::Tensor ort = test_support::run_onnxruntime(dir.file("pruned.onnx"), {x})[0];
+    EXPECT_TRUE(at::allclose(ort, got, 1e-4, 1e-5)) << name << ": ONNX Runtime differs by " << (ort - got).abs().max().item<float>();
   }
 }
