@@ -74,6 +74,9 @@ void add_prune_command(CLI::App& app) {
   struct Options {
     std::string input, output, layers, ignored, schedule = "oneshot";
     prune::UnstructuredOptions prune;
+    std::string layer_amounts, ranking = "uniform";
+    double max_ratio = 1.0;
+    int64_t taylor_batches = 32;
     int finetune = 0, norm = 2;
     int64_t round_to = 1;
     double agp_end = 0.75;
@@ -90,13 +93,28 @@ void add_prune_command(CLI::App& app) {
   cmd->add_option("--method", opt->prune.method,
                   "unstructured: l1 (magnitude, per layer), random (per layer), global (magnitude across all "
                   "layers); structured (whole channels, physically removed): ln-structured (filter Ln norm, "
-                  "--norm), slim (|BatchNorm scale|), random-structured")
-      ->check(CLI::IsMember({"l1", "random", "global", "ln-structured", "slim", "random-structured"}))
+                  "--norm), slim (|BatchNorm scale|), taylor (first-order Taylor estimate of the loss change on "
+                  "--taylor-batches training batches), random-structured")
+      ->check(CLI::IsMember({"l1", "random", "global", "ln-structured", "slim", "taylor", "random-structured"}))
       ->capture_default_str();
   cmd->add_option("--norm", opt->norm, "ln-structured: the norm of the filters, 1 or 2")
       ->check(CLI::IsMember({1, 2}))
       ->capture_default_str();
   cmd->add_option("--round-to", opt->round_to, "structured: kept channels rounded up to a multiple of this")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--ranking", opt->ranking,
+                  "structured: uniform (each group loses --amount of its channels) or global (channels ranked "
+                  "across groups, scores divided by their group's mean; --amount of all channels removed)")
+      ->check(CLI::IsMember({"uniform", "global"}))
+      ->capture_default_str();
+  cmd->add_option("--max-ratio", opt->max_ratio, "structured: at most this fraction of any group's channels removed")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--layer-amount", opt->layer_amounts,
+                  "structured: per-layer fractions, comma-separated NAME=FRACTION (the group of the layer's output "
+                  "channels)");
+  cmd->add_option("--taylor-batches", opt->taylor_batches, "taylor: training batches the importance is averaged over")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--amount", opt->prune.amount, "fraction of the weights to remove, in [0, 1)")->capture_default_str();
@@ -130,17 +148,34 @@ void add_prune_command(CLI::App& app) {
     int rounds = parse_rounds(o.schedule);
     const bool agp = o.schedule == "agp";
     const bool structured = o.prune.method == "ln-structured" || o.prune.method == "slim" ||
-                            o.prune.method == "random-structured";
+                            o.prune.method == "taylor" || o.prune.method == "random-structured";
     SHRINK_CHECK(!structured || !agp, "--schedule agp is for unstructured methods (masks); use iterative:N");
     SHRINK_CHECK(!structured || !o.prune.soft, "--soft keeps masks; structured pruning removes channels");
-    SHRINK_CHECK(!structured || o.layers.empty(), "--layers is for unstructured methods; use --ignore");
+    SHRINK_CHECK(structured || (o.layer_amounts.empty() && o.ranking == "uniform" && o.max_ratio == 1.0),
+                 "--layer-amount, --ranking and --max-ratio are for structured methods");
     prune::StructuredOptions so;
     so.method = o.prune.method == "ln-structured" ? (o.norm == 1 ? "l1" : "l2")
-                : o.prune.method == "slim"        ? "slim"
-                                                  : "random";
+                : o.prune.method == "slim" || o.prune.method == "taylor" ? o.prune.method
+                                                                         : "random";
     so.round_to = o.round_to;
     so.ignored = split_names(o.ignored);
+    so.layers = split_names(o.layers);
     so.seed = o.prune.seed;
+    so.global = o.ranking == "global";
+    so.max_ratio = o.max_ratio;
+    std::map<std::string, double> layer_totals;  // --layer-amount as given; each round takes its share
+    for (const std::string& item : split_names(o.layer_amounts)) {
+      size_t eq = item.find('=');
+      SHRINK_CHECK(eq != std::string::npos && eq > 0, "--layer-amount: '", item, "' is not NAME=FRACTION");
+      try {
+        size_t used = 0;
+        so.layer_amounts[item.substr(0, eq)] = std::stod(item.substr(eq + 1), &used);
+        SHRINK_CHECK(used == item.size() - eq - 1, "");
+      } catch (const std::exception&) {
+        fail("--layer-amount: '", item, "' is not NAME=FRACTION");
+      }
+    }
+    layer_totals = so.layer_amounts;
     std::map<std::string, std::pair<int64_t, int64_t>> channels;  // group -> (first before, last after)
     std::vector<std::string> skipped;
     SHRINK_CHECK(!agp || o.finetune > 0, "--schedule agp prunes during training: give --finetune EPOCHS");
@@ -148,11 +183,11 @@ void add_prune_command(CLI::App& app) {
     o.prune.ignored = split_names(o.ignored);
     ir::Graph g = onnx_io::import_model(o.input);
 
-    bool need_data = !o.no_eval || o.finetune > 0;
+    bool need_data = !o.no_eval || o.finetune > 0 || o.prune.method == "taylor";
     data::Dataset train_set, test_set;
     if (need_data) {
       test_set = o.data.load(false);
-      if (o.finetune > 0) train_set = o.data.load(true);
+      if (o.finetune > 0 || o.prune.method == "taylor") train_set = o.data.load(true);
     }
     Snapshot before;
     before.stats = report::model_stats(g);
@@ -169,6 +204,11 @@ void add_prune_command(CLI::App& app) {
       std::unique_ptr<prune::GradualPruner> gradual;
       if (structured) {
         so.amount = po.amount;
+        for (auto& [name, amt] : so.layer_amounts) amt = prune::amount_per_round(layer_totals.at(name), rounds);
+        if (so.method == "taylor")
+          so.gradients = [&](const prune::GradientVisitor& visit) {
+            train::for_each_gradient(g, train_set, o.taylor_batches, o.batch, o.prune.seed + r, visit);
+          };
         prune::StructuredReport sr = prune::prune_structured(g, so);
         for (const auto& gr : sr.pruned) {
           if (!channels.count(gr.name)) channels[gr.name].first = gr.before;

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
+#include <numeric>
 #include <set>
 
 #include "shrink/core/error.h"
@@ -15,230 +15,635 @@ namespace {
 const std::set<std::string> kChannelwise = {"Relu",      "Clip",        "LeakyRelu",         "Sigmoid",
                                             "Tanh",      "HardSigmoid", "HardSwish",         "Elu",
                                             "Selu",      "Softplus",    "MaxPool",           "AveragePool",
-                                            "Identity",  "Dropout",     "GlobalAveragePool", "GlobalMaxPool"};
-
-struct Analysis {
-  std::map<const ir::Value*, const ir::Value*> parent;
-  std::map<const ir::Value*, std::string> blocked;  // root -> reason
-  std::map<const ir::Value*, ChannelGroup> groups;   // root -> group (filled at the end)
-
-  const ir::Value* find(const ir::Value* v) {
-    if (!parent.count(v)) parent[v] = v;
-    while (parent[v] != v) v = parent[v] = parent[parent[v]];
-    return v;
-  }
-  void unite(const ir::Value* a, const ir::Value* b) {
-    a = find(a), b = find(b);
-    if (a == b) return;
-    parent[b] = a;
-    if (blocked.count(b) && !blocked.count(a)) blocked[a] = blocked[b];
-  }
-  void block(const ir::Value* v, const std::string& why) {
-    const ir::Value* r = find(v);
-    if (!blocked.count(r)) blocked[r] = why;
-  }
-};
+                                            "Identity",  "Dropout",     "GlobalAveragePool", "GlobalMaxPool",
+                                            "Neg",       "Abs",         "Exp",               "Sqrt",
+                                            "Mish",      "Gelu",        "LpPool",            "GlobalLpPool"};
 
 bool has_channels(const ir::Value* v) { return v && v->type.has_shape && v->type.rank() >= 2 && v->type.dims[1] > 0; }
 
-const ir::Initializer* trained(const ir::Graph& g, const ir::Value* v) {
-  const ir::Initializer* init = v ? g.initializer(v->name) : nullptr;
-  return init && init->kind == ir::InitKind::Parameter ? init : nullptr;
+int64_t channels_of(const ir::Value* v) { return v->type.dims[1]; }
+
+// What a parameter's slice along `axis` is to the channels of `value`.
+enum class Role { OwnerWeight, OwnerBias, Scale, Shift, Statistic, DepthwiseWeight, DepthwiseBias, Consumer, ChannelParam };
+
+struct ParamUse {
+  std::string init;
+  int64_t axis;
+  const ir::Value* value;
+  int64_t block;  // consecutive elements per channel along the axis (H*W after a Flatten)
+  Role role;
+};
+
+// ShuffleNet's channel shuffle: Reshape [N, g, C/g, H, W] -> Transpose (0 2 1 3 4) -> Reshape [N, C, H, W].
+struct Shuffle {
+  ir::Node* split;
+  ir::Node* swap;
+  ir::Node* merge;
+  int64_t groups;
+  // Output channel j reads input channel (j % g) * (C / g) + j / g.
+  int64_t source(int64_t j, int64_t c) const { return (j % groups) * (c / groups) + j / groups; }
+};
+
+struct GroupInfo {
+  ChannelGroup info;
+  std::vector<int64_t> clusters;  // dense cluster ids
+};
+
+class Analysis {
+ public:
+  explicit Analysis(const ir::Graph& graph);
+
+  const ir::Graph& g;
+  std::vector<ParamUse> params;
+  std::vector<ir::Node*> depthwise, splits;
+  std::vector<Shuffle> shuffles;
+  std::map<const ir::Value*, std::pair<const ir::Value*, int64_t>> flattened;  // Flatten output -> (source, H*W)
+  std::vector<GroupInfo> groups;
+  int64_t clusters = 0;
+  std::vector<char> removable;    // per cluster
+  std::vector<std::string> why;   // per cluster: why it is fixed
+
+  bool tracked(const ir::Value* v) const { return base_.count(v) > 0; }
+  // Cluster id of each channel of a tracked value.
+  std::vector<int64_t> ids(const ir::Value* v) const {
+    int64_t b = base_.at(v);
+    return std::vector<int64_t>(cluster_.begin() + b, cluster_.begin() + b + channels_of(v));
+  }
+  std::vector<const ir::Value*> values() const {
+    std::vector<const ir::Value*> out;
+    for (auto& [v, b] : base_) out.push_back(v);
+    return out;
+  }
+
+ private:
+  int64_t slots(const ir::Value* v) {
+    auto it = base_.find(v);
+    if (it != base_.end()) return it->second;
+    int64_t b = static_cast<int64_t>(parent_.size());
+    base_[v] = b;
+    for (int64_t i = 0; i < channels_of(v); ++i) {
+      parent_.push_back(b + i);
+      fixed_.emplace_back();
+      owned_.push_back(0);
+    }
+    return b;
+  }
+  int64_t find(int64_t s) {
+    while (parent_[s] != s) s = parent_[s] = parent_[parent_[s]];
+    return s;
+  }
+  void unite(int64_t a, int64_t b) {
+    a = find(a), b = find(b);
+    if (a == b) return;
+    parent_[b] = a;
+    if (fixed_[a].empty()) fixed_[a] = fixed_[b];
+    owned_[a] = owned_[a] || owned_[b];
+  }
+  void unite_values(const ir::Value* x, const ir::Value* y) {
+    int64_t bx = slots(x), by = slots(y);
+    for (int64_t i = 0; i < channels_of(x); ++i) unite(bx + i, by + i);
+  }
+  void fix(const ir::Value* v, const std::string& reason) {
+    if (auto it = flattened.find(v); it != flattened.end()) v = it->second.first;
+    if (!has_channels(v) || g.is_initializer(v)) return;
+    int64_t b = slots(v);
+    for (int64_t i = 0; i < channels_of(v); ++i) {
+      int64_t r = find(b + i);
+      if (fixed_[r].empty()) fixed_[r] = reason;
+    }
+  }
+  void fix_node(const ir::Node& n, const std::string& reason) {
+    for (ir::Value* v : n.inputs()) fix(v, reason);
+    for (ir::Value* v : n.outputs()) fix(v, reason);
+  }
+  void own(const ir::Value* y) {
+    int64_t b = slots(y);
+    for (int64_t i = 0; i < channels_of(y); ++i) owned_[find(b + i)] = 1;
+  }
+  // A trained initializer that only this use reads (so slicing it changes nothing else).
+  bool sliceable(const ir::Value* v, bool trained) const {
+    const ir::Initializer* init = v ? g.initializer(v->name) : nullptr;
+    return init && (!trained || init->kind == ir::InitKind::Parameter) && v->users.size() == 1;
+  }
+  // The channels a Gemm/MatMul input carries: its own (rank 2) or a Flatten's source in H*W blocks.
+  bool features(const ir::Value* x, const ir::Value*& source, int64_t& block) const {
+    if (auto it = flattened.find(x); it != flattened.end()) {
+      source = it->second.first, block = it->second.second;
+      return true;
+    }
+    source = x, block = 1;
+    return has_channels(x) && x->type.rank() == 2 && !g.is_initializer(x);
+  }
+  bool match_shuffle(ir::Node& reshape, Shuffle& s) const;
+  void visit(ir::Node& n, std::set<const ir::Node*>& handled);
+  void finish();
+
+  std::map<const ir::Value*, int64_t> base_;
+  std::vector<int64_t> parent_;
+  std::vector<std::string> fixed_;
+  std::vector<char> owned_;
+  std::vector<int64_t> cluster_;  // slot -> dense cluster id
+};
+
+Analysis::Analysis(const ir::Graph& graph) : g(graph) {
+  std::set<const ir::Node*> handled;
+  for (const auto& np : g.nodes())
+    if (!handled.count(np.get())) visit(*np, handled);
+  for (ir::Value* v : g.inputs()) fix(v, "graph input '" + v->name + "'");
+  for (ir::Value* v : g.outputs()) fix(v, "graph output '" + v->name + "'");
+  finish();
+}
+
+bool Analysis::match_shuffle(ir::Node& r1, Shuffle& s) const {
+  ir::Value* x = r1.input(0);
+  ir::Value* mid = r1.output(0);
+  if (!has_channels(x) || x->type.rank() != 4 || !mid->type.has_shape || mid->type.rank() != 5) return false;
+  if (!sliceable(r1.input(1), false) || mid->users.size() != 1 || g.is_graph_output(mid)) return false;
+  const auto& d = mid->type.dims;
+  if (d[1] <= 0 || d[2] <= 0 || d[1] * d[2] != channels_of(x) || d[3] != x->type.dims[2] || d[4] != x->type.dims[3])
+    return false;
+  ir::Node* t = mid->users[0];
+  if (t->op_type != "Transpose" || t->attrs.get_ints("perm") != std::vector<int64_t>{0, 2, 1, 3, 4}) return false;
+  ir::Value* swapped = t->output(0);
+  if (swapped->users.size() != 1 || g.is_graph_output(swapped)) return false;
+  ir::Node* r2 = swapped->users[0];
+  if (r2->op_type != "Reshape" || r2->input(0) != swapped || !sliceable(r2->input(1), false)) return false;
+  if (!r2->output(0)->type.has_shape || r2->output(0)->type.dims != x->type.dims) return false;
+  s = {&r1, t, r2, d[1]};
+  return true;
+}
+
+void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
+  const std::string& op = n.op_type;
+  bool reads_activation = false;
+  for (ir::Value* v : n.inputs()) reads_activation = reads_activation || (v && !g.is_initializer(v));
+  if (!reads_activation) return;  // constant subgraph (e.g. a soft mask's Mul(weight, mask))
+  ir::Value* x = n.input(0);
+  ir::Value* y = n.output(0);
+  const std::string no_rule = n.describe() + " has no channel rule";
+
+  if (op == "Conv" || op == "ConvTranspose") {
+    bool ok = has_channels(x) && has_channels(y) && !g.is_initializer(x) && sliceable(n.input(1), true) &&
+              (!n.input(2) || sliceable(n.input(2), true));
+    if (!ok) return fix_node(n, n.describe() + ": weight not a trained initializer of its own");
+    int64_t group = n.attrs.get_int("group", 1);
+    bool transposed = op == "ConvTranspose";
+    if (group == 1) {
+      own(y);
+      slots(x);
+      params.push_back({n.input(1)->name, transposed ? 1 : 0, y, 1, Role::OwnerWeight});
+      if (n.input(2)) params.push_back({n.input(2)->name, 0, y, 1, Role::OwnerBias});
+      params.push_back({n.input(1)->name, transposed ? 0 : 1, x, 1, Role::Consumer});
+    } else if (!transposed && group == channels_of(x) && group == channels_of(y)) {
+      unite_values(x, y);  // depthwise: channel i in, channel i out
+      depthwise.push_back(&n);
+      params.push_back({n.input(1)->name, 0, y, 1, Role::DepthwiseWeight});
+      if (n.input(2)) params.push_back({n.input(2)->name, 0, y, 1, Role::DepthwiseBias});
+    } else {
+      fix_node(n, n.describe() + " is a grouped convolution");
+    }
+  } else if (op == "Gemm" || op == "MatMul") {
+    const ir::Value* source = nullptr;
+    int64_t block = 1;
+    bool ok = features(x, source, block) && has_channels(y) && y->type.rank() == 2 && sliceable(n.input(1), true) &&
+              n.input(1)->type.rank() == 2;
+    bool transposed = false;  // weight stored [out, in]
+    if (op == "Gemm") {
+      transposed = n.attrs.get_int("transB", 0) != 0;
+      ok = ok && n.attrs.get_int("transA", 0) == 0 &&
+           (!n.input(2) || (sliceable(n.input(2), true) && n.input(2)->type.rank() == 1 &&
+                            n.input(2)->type.dims[0] == channels_of(y)));
+    }
+    if (!ok) return fix_node(n, n.describe() + ": not a layer with a trained weight of its own on [batch, features]");
+    own(y);
+    slots(source);
+    params.push_back({n.input(1)->name, transposed ? 0 : 1, y, 1, Role::OwnerWeight});
+    if (n.input(2)) params.push_back({n.input(2)->name, 0, y, 1, Role::OwnerBias});
+    params.push_back({n.input(1)->name, transposed ? 1 : 0, source, block, Role::Consumer});
+  } else if (op == "Flatten") {
+    bool ok = has_channels(x) && x->type.rank() == 4 && n.attrs.get_int("axis", 1) == 1 && x->type.dims[2] > 0 &&
+              x->type.dims[3] > 0 && !y->users.empty() && !g.is_graph_output(y);
+    for (ir::Node* u : y->users) ok = ok && (u->op_type == "Gemm" || u->op_type == "MatMul") && u->input(0) == y;
+    if (!ok) return fix(x, n.describe() + " feeds something other than a Gemm or MatMul");
+    slots(x);
+    flattened[y] = {x, x->type.dims[2] * x->type.dims[3]};
+  } else if (op == "BatchNormalization" || op == "InstanceNormalization") {
+    int last = op == "BatchNormalization" ? 4 : 2;
+    bool ok = has_channels(x) && has_channels(y);
+    for (int i = 1; i <= last; ++i) ok = ok && sliceable(n.input(i), false);
+    if (!ok) return fix_node(n, n.describe() + ": parameters not initializers of its own");
+    unite_values(x, y);
+    const Role roles[] = {Role::Scale, Role::Shift, Role::Statistic, Role::Statistic};
+    for (int i = 1; i <= last; ++i) params.push_back({n.input(i)->name, 0, y, 1, roles[i - 1]});
+    for (size_t i = 1; i < n.outputs().size(); ++i) fix(n.output(i), n.describe() + " exposes its statistics");
+  } else if (kChannelwise.count(op) && has_channels(x) && has_channels(y) && channels_of(x) == channels_of(y)) {
+    unite_values(x, y);
+    for (size_t i = 1; i < n.outputs().size(); ++i)
+      if (!n.output(i)->users.empty() || g.is_graph_output(n.output(i))) fix_node(n, n.describe() + ": second output used");
+  } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+    ir::Value* a = n.input(0);
+    ir::Value* b = n.input(1);
+    if (!g.is_initializer(a) && !g.is_initializer(b)) {
+      if (has_channels(a) && has_channels(b) && a->type.dims == b->type.dims && y->type.dims == a->type.dims) {
+        unite_values(a, b);
+        unite_values(a, y);
+      } else {
+        fix_node(n, n.describe() + ": operands of different shapes");
+      }
+      return;
+    }
+    ir::Value* act = g.is_initializer(a) ? b : a;
+    ir::Value* c = g.is_initializer(a) ? a : b;
+    if (!has_channels(act) || !has_channels(y) || act->type.dims != y->type.dims) return fix_node(n, no_rule);
+    const at::Tensor& t = g.initializer(c->name)->tensor;
+    if (t.numel() == 1) return unite_values(act, y);
+    // A per-channel constant (a bias [C], or [C, 1, 1] on images): sliced with the channels.
+    int64_t axis = 1 - (act->type.rank() - t.dim());
+    bool per_channel = axis >= 0 && t.size(axis) == channels_of(act) && sliceable(c, false);
+    for (int64_t i = 0; per_channel && i < t.dim(); ++i) per_channel = i == axis || t.size(i) == 1;
+    if (!per_channel) return fix_node(n, n.describe() + ": constant operand does not broadcast per channel");
+    unite_values(act, y);
+    params.push_back({c->name, axis, y, 1, Role::ChannelParam});
+  } else if (op == "Concat") {
+    bool ok = has_channels(y);
+    for (ir::Value* v : n.inputs())
+      ok = ok && has_channels(v) && !g.is_initializer(v) && v->type.rank() == y->type.rank();
+    int64_t axis = n.attrs.get_int("axis", 0);
+    if (ok && axis < 0) axis += y->type.rank();
+    if (!ok || axis != 1) return fix_node(n, n.describe() + (ok ? " is not on the channel axis" : ": operands without channels"));
+    int64_t by = slots(y), offset = 0;
+    for (ir::Value* v : n.inputs()) {
+      int64_t bv = slots(v);
+      for (int64_t i = 0; i < channels_of(v); ++i) unite(bv + i, by + offset + i);
+      offset += channels_of(v);
+    }
+    SHRINK_CHECK(offset == channels_of(y), n.describe(), ": output has ", channels_of(y), " channels, inputs ", offset);
+  } else if (op == "Split") {
+    int64_t axis = n.attrs.get_int("axis", 0);
+    bool ok = has_channels(x) && !g.is_initializer(x) && (!n.input(1) || sliceable(n.input(1), false));
+    if (ok && axis < 0) axis += x->type.rank();
+    int64_t offset = 0;
+    for (ir::Value* v : n.outputs()) ok = ok && has_channels(v) && (offset += channels_of(v), true);
+    if (!ok || axis != 1 || offset != channels_of(x))
+      return fix_node(n, n.describe() + " does not split the channels into known parts");
+    int64_t bx = slots(x);
+    offset = 0;
+    for (ir::Value* v : n.outputs()) {
+      int64_t bv = slots(v);
+      for (int64_t i = 0; i < channels_of(v); ++i) unite(bx + offset + i, bv + i);
+      offset += channels_of(v);
+    }
+    splits.push_back(&n);
+  } else if (Shuffle s; op == "Reshape" && match_shuffle(n, s)) {
+    ir::Value* out = s.merge->output(0);
+    int64_t bx = slots(x), by = slots(out), c = channels_of(x);
+    for (int64_t j = 0; j < c; ++j) unite(bx + s.source(j, c), by + j);
+    shuffles.push_back(s);
+    handled.insert(s.swap);
+    handled.insert(s.merge);
+  } else {
+    fix_node(n, no_rule);
+  }
+}
+
+void Analysis::finish() {
+  // Dense cluster ids.
+  std::map<int64_t, int64_t> id_of_root;
+  cluster_.resize(parent_.size());
+  for (size_t s = 0; s < parent_.size(); ++s) {
+    int64_t r = find(static_cast<int64_t>(s));
+    auto [it, fresh] = id_of_root.try_emplace(r, static_cast<int64_t>(id_of_root.size()));
+    cluster_[s] = it->second;
+    if (fresh) {
+      bool ok = owned_[r] && fixed_[r].empty();
+      removable.push_back(ok);
+      why.push_back(!fixed_[r].empty() ? fixed_[r] : owned_[r] ? "" : "no Conv, Gemm or MatMul creates these channels");
+    }
+  }
+  clusters = static_cast<int64_t>(id_of_root.size());
+
+  // Groups: values joined through shared clusters.
+  std::vector<const ir::Value*> vals = values();
+  std::map<const ir::Value*, size_t> index;
+  for (size_t i = 0; i < vals.size(); ++i) index[vals[i]] = i;
+  std::vector<size_t> up(vals.size());
+  std::iota(up.begin(), up.end(), 0);
+  auto root = [&](size_t i) {
+    while (up[i] != i) i = up[i] = up[up[i]];
+    return i;
+  };
+  std::vector<int64_t> first_value(clusters, -1);
+  for (size_t i = 0; i < vals.size(); ++i)
+    for (int64_t c : ids(vals[i])) {
+      if (first_value[c] < 0) first_value[c] = static_cast<int64_t>(i);
+      up[root(i)] = root(static_cast<size_t>(first_value[c]));
+    }
+  std::map<const ir::Node*, size_t> pos;
+  for (size_t i = 0; i < g.nodes().size(); ++i) pos[g.nodes()[i].get()] = i;
+  std::map<size_t, GroupInfo> by_root;
+  for (size_t i = 0; i < vals.size(); ++i) by_root[root(i)].info.values.push_back(const_cast<ir::Value*>(vals[i]));
+  std::map<const ir::Value*, size_t> group_of_value;
+  for (size_t i = 0; i < vals.size(); ++i) group_of_value[vals[i]] = root(i);
+  std::set<std::pair<size_t, const ir::Node*>> owner_seen;
+  for (const ParamUse& p : params) {
+    if (p.role != Role::OwnerWeight) continue;
+    ir::Node* owner = p.value->producer;
+    size_t gi = group_of_value.at(p.value);
+    if (owner_seen.insert({gi, owner}).second) by_root[gi].info.owners.push_back(owner);
+  }
+  for (int64_t c = 0; c < clusters; ++c) by_root[root(static_cast<size_t>(first_value[c]))].clusters.push_back(c);
+  for (auto& [r, grp] : by_root) {
+    ChannelGroup& info = grp.info;
+    std::sort(info.owners.begin(), info.owners.end(), [&](auto* l, auto* r2) { return pos[l] < pos[r2]; });
+    std::sort(info.values.begin(), info.values.end(), [](auto* l, auto* r2) { return l->name < r2->name; });
+    info.name = info.owners.empty() ? info.values.front()->name : info.owners.front()->name;
+    info.clusters = static_cast<int64_t>(grp.clusters.size());
+    for (int64_t c : grp.clusters) {
+      info.removable += removable[c];
+      if (!removable[c] && info.reason.empty()) info.reason = why[c];
+    }
+    groups.push_back(std::move(grp));
+  }
+  auto key = [&](const GroupInfo& gi) { return gi.info.owners.empty() ? g.nodes().size() : pos[gi.info.owners.front()]; };
+  std::stable_sort(groups.begin(), groups.end(), [&](const GroupInfo& l, const GroupInfo& r) { return key(l) < key(r); });
+}
+
+// Sum of a tensor over everything but `axis`, per channel (channels * block elements on the axis).
+at::Tensor per_channel(const at::Tensor& t, int64_t axis, int64_t channels) {
+  return t.transpose(0, axis).reshape({channels, -1}).sum(1);
+}
+
+std::vector<int64_t> expand(const std::vector<int64_t>& keep, int64_t block) {
+  std::vector<int64_t> out;
+  out.reserve(keep.size() * block);
+  for (int64_t i : keep)
+    for (int64_t j = 0; j < block; ++j) out.push_back(i * block + j);
+  return out;
+}
+
+bool is_owner_of_group(const GroupInfo& grp, const std::string& name) {
+  for (ir::Node* n : grp.info.owners)
+    if (n->name == name) return true;
+  return false;
 }
 
 }  // namespace
 
-std::string ChannelGroup::name() const { return owners.empty() ? "?" : owners.front()->name; }
-
 std::vector<ChannelGroup> channel_groups(const ir::Graph& g) {
-  Analysis a;
-  std::map<const ir::Value*, std::vector<std::pair<ir::Node*, int64_t>>> consumers;  // value -> (node, block)
-  std::map<const ir::Value*, std::vector<ir::Node*>> owners, bns, dws;
-  std::map<const ir::Value*, std::vector<ir::Value*>> flats;  // channel value -> Flatten outputs
-
-  auto block_all = [&](const ir::Node& n, const std::string& why) {
-    for (ir::Value* v : n.inputs())
-      if (has_channels(v) && !g.is_initializer(v)) a.block(v, why);
-    for (ir::Value* v : n.outputs())
-      if (has_channels(v)) a.block(v, why);
-  };
-  for (ir::Value* v : g.inputs())
-    if (has_channels(v)) a.block(v, "graph input '" + v->name + "'");
-
-  for (const auto& np : g.nodes()) {
-    ir::Node& n = *np;
-    const std::string& op = n.op_type;
-    ir::Value* x = n.input(0);
-    ir::Value* y = n.output(0);
-    if (op == "Conv" && has_channels(x) && has_channels(y) && trained(g, n.input(1))) {
-      int64_t group = n.attrs.get_int("group", 1);
-      if (group == 1) {
-        owners[y].push_back(&n);
-        a.find(y);
-        consumers[x].push_back({&n, 1});
-      } else if (group == x->type.dims[1] && group == y->type.dims[1]) {
-        a.unite(x, y);
-        dws[y].push_back(&n);
-      } else {
-        block_all(n, n.describe() + " is a grouped convolution");
-      }
-    } else if (op == "Gemm" && has_channels(x) && has_channels(y) && trained(g, n.input(1)) &&
-               n.attrs.get_int("transA", 0) == 0 &&
-               (!n.input(2) || (g.is_initializer(n.input(2)) && n.input(2)->type.rank() == 1))) {
-      owners[y].push_back(&n);
-      a.find(y);
-      consumers[x].push_back({&n, 1});
-    } else if (op == "Flatten" && has_channels(x) && x->type.rank() == 4 && n.attrs.get_int("axis", 1) == 1 &&
-               x->type.dims[2] > 0 && x->type.dims[3] > 0) {
-      bool only_gemm = !y->users.empty() && !g.is_graph_output(y);
-      for (ir::Node* u : y->users) only_gemm = only_gemm && u->op_type == "Gemm" && u->input(0) == y;
-      if (only_gemm) {
-        flats[x].push_back(y);
-        a.find(x);
-      } else {
-        block_all(n, n.describe() + " feeds something other than Gemm");
-      }
-    } else if (op == "BatchNormalization" && has_channels(x)) {
-      a.unite(x, y);
-      bns[y].push_back(&n);
-    } else if (kChannelwise.count(op) && has_channels(x) && has_channels(y)) {
-      a.unite(x, y);
-    } else if ((op == "Add" || op == "Sub" || op == "Mul" || op == "Div") && has_channels(n.input(0)) &&
-               has_channels(n.input(1)) && !g.is_initializer(n.input(0)) && !g.is_initializer(n.input(1)) &&
-               n.input(0)->type.dims == n.input(1)->type.dims) {
-      a.unite(n.input(0), n.input(1));
-      a.unite(n.input(0), y);
-    } else {
-      block_all(n, n.describe() + " has no channel rule");
-    }
-  }
-  for (ir::Value* v : g.outputs())
-    if (has_channels(v)) a.block(v, "graph output '" + v->name + "'");
-
-  // Gemm inputs that come from a Flatten: the Gemm consumes the Flatten's source channels.
-  std::map<const ir::Value*, const ir::Value*> flat_source;
-  for (auto& [src, outs] : flats)
-    for (ir::Value* f : outs) flat_source[f] = src;
-
-  std::map<const ir::Value*, ChannelGroup> groups;
-  for (auto& [v, p] : a.parent) {
-    const ir::Value* root = a.find(v);
-    ChannelGroup& grp = groups[root];
-    grp.channels = root->type.dims[1];
-    grp.values.push_back(const_cast<ir::Value*>(v));
-    if (a.blocked.count(root)) grp.prunable = false, grp.reason = a.blocked[root];
-  }
-  for (auto& [v, list] : owners) groups[a.find(v)].owners.insert(groups[a.find(v)].owners.end(), list.begin(), list.end());
-  for (auto& [v, list] : bns) groups[a.find(v)].batch_norms.insert(groups[a.find(v)].batch_norms.end(), list.begin(), list.end());
-  for (auto& [v, list] : dws) groups[a.find(v)].depthwise.insert(groups[a.find(v)].depthwise.end(), list.begin(), list.end());
-  for (auto& [v, list] : consumers) {
-    if (flat_source.count(v)) {
-      const ir::Value* src = flat_source[v];
-      int64_t block = src->type.dims[2] * src->type.dims[3];
-      for (auto& [node, b] : list) groups[a.find(src)].consumers.push_back({node, block});
-      groups[a.find(src)].flattened.push_back(const_cast<ir::Value*>(v));
-      continue;
-    }
-    if (!a.parent.count(v)) continue;  // a graph input's channels: nothing to tie
-    for (auto& [node, b] : list) groups[a.find(v)].consumers.push_back({node, b});
-  }
-  // Node lists in graph order (the maps above are keyed by pointers).
-  std::map<const ir::Node*, size_t> pos;
-  for (size_t i = 0; i < g.nodes().size(); ++i) pos[g.nodes()[i].get()] = i;
-  auto by_pos = [&](std::vector<ir::Node*>& v) {
-    std::sort(v.begin(), v.end(), [&](const ir::Node* l, const ir::Node* r) { return pos[l] < pos[r]; });
-  };
+  Analysis a(g);
   std::vector<ChannelGroup> out;
-  for (auto& [root, grp] : groups) {
-    by_pos(grp.owners);
-    by_pos(grp.batch_norms);
-    by_pos(grp.depthwise);
-    std::sort(grp.consumers.begin(), grp.consumers.end(),
-              [&](const auto& l, const auto& r) { return pos[l.node] < pos[r.node]; });
-    if (grp.prunable && grp.owners.empty()) grp.prunable = false, grp.reason = "no Conv or Gemm creates these channels";
-    if (grp.prunable && grp.consumers.empty()) grp.prunable = false, grp.reason = "nothing reads these channels";
-    std::sort(grp.values.begin(), grp.values.end(), [](auto* l, auto* r) { return l->name < r->name; });
-    out.push_back(std::move(grp));
-  }
-  // A stable order: by the first owner's position in the graph.
-  auto key = [&](const ChannelGroup& c) { return c.owners.empty() ? g.nodes().size() : pos[c.owners.front()]; };
-  std::stable_sort(out.begin(), out.end(), [&](const ChannelGroup& l, const ChannelGroup& r) { return key(l) < key(r); });
+  for (auto& grp : a.groups) out.push_back(grp.info);
   return out;
 }
 
 StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
   SHRINK_CHECK(o.amount >= 0.0 && o.amount < 1.0, "--amount must be in [0, 1), got ", o.amount);
-  SHRINK_CHECK(o.method == "l1" || o.method == "l2" || o.method == "slim" || o.method == "random", "--method: '",
-               o.method, "' is not a structured method (l1, l2, slim, random)");
+  SHRINK_CHECK(o.method == "l1" || o.method == "l2" || o.method == "slim" || o.method == "taylor" || o.method == "random",
+               "--method: '", o.method, "' is not a structured method (l1, l2, slim, taylor, random)");
   SHRINK_CHECK(o.round_to >= 1, "--round-to must be at least 1, got ", o.round_to);
+  SHRINK_CHECK(o.max_ratio > 0.0 && o.max_ratio <= 1.0, "--max-ratio must be in (0, 1], got ", o.max_ratio);
+  SHRINK_CHECK(o.method != "taylor" || o.gradients, "taylor importance needs gradients (training data)");
+  for (const auto& [name, amount] : o.layer_amounts)
+    SHRINK_CHECK(amount >= 0.0 && amount < 1.0, "--layer-amount: ", name, "=", amount, " is not in [0, 1)");
+  for (const auto& name : o.ignored)
+    SHRINK_CHECK(g.find_node(name), "--ignore: no node named '", name, "' in the model");
+
+  Analysis a(g);
   StructuredReport report;
-  at::Generator gen = at::detail::createCPUGenerator(o.seed);
-  at::NoGradGuard no_grad;
-  for (ChannelGroup& grp : channel_groups(g)) {
-    if (!grp.prunable) {
-      if (!grp.owners.empty()) report.skipped.push_back("group '" + grp.name() + "': " + grp.reason);
-      continue;
-    }
-    bool ignored = false;
-    for (ir::Node* n : grp.owners)
-      ignored = ignored || std::count(o.ignored.begin(), o.ignored.end(), n->name) > 0;
-    if (ignored) {
-      report.skipped.push_back("group '" + grp.name() + "': ignored");
-      continue;
-    }
-    const int64_t c = grp.channels;
-    int64_t keep_n = c - static_cast<int64_t>(std::nearbyint(o.amount * c));
-    keep_n = std::min(c, (keep_n + o.round_to - 1) / o.round_to * o.round_to);
-    keep_n = std::max<int64_t>(1, keep_n);
-    if (keep_n == c) continue;
 
-    // Channel importance, summed over everything that defines the channels.
-    at::Tensor score = at::zeros({c}, at::kDouble);
-    if (o.method == "random") {
-      score = at::rand({c}, gen, at::kDouble);
-    } else if (o.method == "slim") {
-      if (grp.batch_norms.empty()) {
-        report.skipped.push_back("group '" + grp.name() + "': slim needs a BatchNorm, none follows");
-        continue;
-      }
-      for (ir::Node* bn : grp.batch_norms) score += g.initializer(bn->input(1)->name)->tensor.detach().abs().to(at::kDouble);
-    } else {
-      for (ir::Node* n : grp.owners) {
-        at::Tensor w = g.initializer(n->input(1)->name)->tensor.detach().to(at::kDouble);
-        if (n->op_type == "Gemm" && n->attrs.get_int("transB", 0) == 0) w = w.t();
-        w = w.reshape({c, -1});
-        score += o.method == "l1" ? w.abs().sum(1) : w.pow(2).sum(1).sqrt();
-      }
+  // Which groups are pruned, and by how much.
+  std::vector<double> amount(a.groups.size(), o.amount);
+  std::vector<char> eligible(a.groups.size(), 1);
+  auto check_named = [&](const std::string& flag, const std::string& name) -> size_t {
+    SHRINK_CHECK(g.find_node(name), flag, ": no node named '", name, "' in the model");
+    for (size_t i = 0; i < a.groups.size(); ++i) {
+      if (!is_owner_of_group(a.groups[i], name)) continue;
+      SHRINK_CHECK(a.groups[i].info.prunable(), flag, ": cannot prune the output channels of '", name,
+                   "': they are fixed by ", a.groups[i].info.reason);
+      return i;
     }
-    at::Tensor keep = std::get<0>(std::get<1>(at::topk(score, keep_n, 0, true, true)).sort());
-    std::vector<int64_t> idx(keep.data_ptr<int64_t>(), keep.data_ptr<int64_t>() + keep_n);
-
-    auto slice = [&](ir::Value* v, int64_t axis, const std::vector<int64_t>& ix) {
-      if (v && g.is_initializer(v)) g.slice_initializer(v->name, axis, ix);
-    };
-    for (ir::Node* n : grp.owners) {
-      bool gemm_t = n->op_type == "Gemm" && n->attrs.get_int("transB", 0) == 0;
-      slice(n->input(1), gemm_t ? 1 : 0, idx);
-      slice(n->input(2), 0, idx);
-    }
-    for (ir::Node* n : grp.batch_norms)
-      for (int i = 1; i <= 4; ++i) slice(n->input(i), 0, idx);
-    for (ir::Node* n : grp.depthwise) {
-      slice(n->input(1), 0, idx);
-      slice(n->input(2), 0, idx);
-      n->attrs.set("group", ir::Attribute(keep_n));
-    }
-    for (auto& [n, block] : grp.consumers) {
-      std::vector<int64_t> cols;
-      for (int64_t i : idx)
-        for (int64_t j = 0; j < block; ++j) cols.push_back(i * block + j);
-      bool gemm_t = n->op_type == "Gemm" && n->attrs.get_int("transB", 0) == 0;
-      slice(n->input(1), n->op_type == "Gemm" ? (gemm_t ? 0 : 1) : 1, cols);
-    }
-    for (ir::Value* v : grp.values) v->type.dims[1] = keep_n;
-    for (ir::Value* v : grp.flattened) v->type.dims[1] = v->type.dims[1] / c * keep_n;
-    report.pruned.push_back({grp.name(), c, keep_n, idx});
+    fail(flag, ": '", name, "' is not a Conv, ConvTranspose, Gemm or MatMul layer with a trained weight");
+  };
+  if (!o.layers.empty()) {
+    std::fill(eligible.begin(), eligible.end(), 0);
+    for (const auto& name : o.layers) eligible[check_named("--layers", name)] = 1;
   }
+  for (const auto& [name, amt] : o.layer_amounts) {
+    size_t i = check_named("--layer-amount", name);
+    amount[i] = amt;
+    eligible[i] = 1;
+  }
+  for (size_t i = 0; i < a.groups.size(); ++i) {
+    const ChannelGroup& info = a.groups[i].info;
+    if (info.owners.empty()) {
+      eligible[i] = 0;
+      continue;
+    }
+    if (!info.prunable()) {
+      report.skipped.push_back("group '" + info.name + "': " + info.reason);
+      eligible[i] = 0;
+    } else if (info.removable < info.clusters) {
+      report.skipped.push_back("group '" + info.name + "': " + std::to_string(info.clusters - info.removable) + " of " +
+                               std::to_string(info.clusters) + " channels left alone: " + info.reason);
+    }
+    for (const auto& name : o.ignored)
+      if (eligible[i] && is_owner_of_group(a.groups[i], name)) {
+        report.skipped.push_back("group '" + info.name + "': ignored");
+        eligible[i] = 0;
+      }
+  }
+
+  // Channel importance per cluster.
+  at::NoGradGuard no_grad;
+  at::Tensor score = at::zeros({a.clusters}, at::kDouble);
+  auto tensor = [&](const std::string& name) { return g.initializer(name)->tensor.detach().to(at::kDouble); };
+  auto add = [&](const ParamUse& p, const at::Tensor& per_element, at::Tensor& into) {
+    std::vector<int64_t> ids = a.ids(p.value);
+    into.index_add_(0, at::tensor(ids, at::kLong), per_channel(per_element, p.axis, static_cast<int64_t>(ids.size())));
+  };
+  if (o.method == "random") {
+    at::Generator gen = at::detail::createCPUGenerator(o.seed);
+    score = at::rand({a.clusters}, gen, at::kDouble);
+  } else if (o.method == "l1" || o.method == "l2") {
+    for (const ParamUse& p : a.params)
+      if (p.role == Role::OwnerWeight) add(p, o.method == "l1" ? tensor(p.init).abs() : tensor(p.init).pow(2), score);
+    if (o.method == "l2") score.sqrt_();
+  } else if (o.method == "slim") {
+    for (const ParamUse& p : a.params)
+      if (p.role == Role::Scale) add(p, tensor(p.init).abs(), score);
+    for (size_t i = 0; i < a.groups.size(); ++i) {
+      bool has_bn = false;
+      for (int64_t c : a.groups[i].clusters) has_bn = has_bn || score[c].item<double>() != 0.0;
+      if (eligible[i] && !has_bn) {
+        report.skipped.push_back("group '" + a.groups[i].info.name + "': slim needs a BatchNorm, none follows");
+        eligible[i] = 0;
+      }
+    }
+  } else {  // taylor
+    int64_t batches = 0;
+    o.gradients([&](const std::map<std::string, at::Tensor>& grads) {
+      at::Tensor first_order = at::zeros({a.clusters}, at::kDouble);
+      for (const ParamUse& p : a.params) {
+        if (p.role == Role::Consumer || p.role == Role::Statistic) continue;
+        auto it = grads.find(p.init);
+        if (it == grads.end() || !it->second.defined()) continue;
+        add(p, tensor(p.init) * it->second.detach().to(at::kDouble), first_order);
+      }
+      score += first_order.pow(2);
+      ++batches;
+    });
+    SHRINK_CHECK(batches > 0, "taylor importance: no batch of gradients to estimate with");
+    score /= static_cast<double>(batches);
+  }
+
+  // Selection: which clusters go.
+  std::vector<char> removed(a.clusters, 0);
+  auto cap = [&](size_t i) {
+    int64_t n = a.groups[i].info.clusters;
+    return std::min<int64_t>(n - 1, static_cast<int64_t>(std::floor(o.max_ratio * n + 1e-9)));
+  };
+  std::vector<int64_t> removed_in(a.groups.size(), 0);
+  score = score.contiguous();
+  const std::vector<double> scores(score.data_ptr<double>(), score.data_ptr<double>() + a.clusters);
+  auto ascending = [&](std::vector<int64_t>& ids, const std::vector<double>& s) {
+    std::stable_sort(ids.begin(), ids.end(), [&](int64_t l, int64_t r) { return s[l] < s[r]; });
+  };
+  if (!o.global) {
+    for (size_t i = 0; i < a.groups.size(); ++i) {
+      if (!eligible[i]) continue;
+      std::vector<int64_t> free;
+      for (int64_t c : a.groups[i].clusters)
+        if (a.removable[c]) free.push_back(c);
+      ascending(free, scores);
+      int64_t target = std::min<int64_t>(static_cast<int64_t>(std::nearbyint(amount[i] * a.groups[i].info.clusters)), cap(i));
+      for (int64_t k = 0; k < std::min<int64_t>(target, static_cast<int64_t>(free.size())); ++k) removed[free[k]] = 1, ++removed_in[i];
+    }
+  } else {
+    // Scores on a common scale: each group's divided by its mean.
+    std::vector<double> normalized = scores;
+    std::vector<int64_t> pool;
+    int64_t total = 0;
+    std::vector<size_t> group_of(a.clusters, 0);
+    for (size_t i = 0; i < a.groups.size(); ++i) {
+      if (!eligible[i]) continue;
+      const auto& ids = a.groups[i].clusters;
+      double mean = 0;
+      for (int64_t c : ids) mean += scores[c] / static_cast<double>(ids.size());
+      if (mean > 0)
+        for (int64_t c : ids) normalized[c] = scores[c] / mean;
+      total += static_cast<int64_t>(ids.size());
+      for (int64_t c : ids) {
+        group_of[c] = i;
+        if (a.removable[c]) pool.push_back(c);
+      }
+    }
+    ascending(pool, normalized);
+    int64_t target = static_cast<int64_t>(std::nearbyint(o.amount * total)), done = 0;
+    for (int64_t c : pool) {
+      if (done >= target) break;
+      size_t i = group_of[c];
+      if (removed_in[i] >= cap(i)) continue;
+      removed[c] = 1, ++removed_in[i], ++done;
+    }
+  }
+  // Round each group's kept channels up to a multiple of round_to, then keep at least one
+  // channel in every value: the best-scoring removed clusters come back first.
+  for (size_t i = 0; i < a.groups.size(); ++i) {
+    if (!removed_in[i]) continue;
+    std::vector<int64_t> gone;
+    for (int64_t c : a.groups[i].clusters)
+      if (removed[c]) gone.push_back(c);
+    ascending(gone, scores);
+    int64_t n = a.groups[i].info.clusters, kept = n - removed_in[i];
+    int64_t want = std::min(n, (kept + o.round_to - 1) / o.round_to * o.round_to);
+    for (int64_t k = 0; k < want - kept; ++k) removed[gone[gone.size() - 1 - k]] = 0, --removed_in[i];
+  }
+  for (const ir::Value* v : a.values()) {
+    std::vector<int64_t> ids = a.ids(v);
+    bool any = false;
+    for (int64_t c : ids) any = any || !removed[c];
+    if (any) continue;
+    int64_t best = *std::max_element(ids.begin(), ids.end(), [&](int64_t l, int64_t r) { return scores[l] < scores[r]; });
+    removed[best] = 0;
+  }
+
+  // Removal.
+  std::map<const ir::Value*, std::vector<int64_t>> keep;
+  for (const ir::Value* v : a.values()) {
+    std::vector<int64_t> ids = a.ids(v), k;
+    for (int64_t i = 0; i < static_cast<int64_t>(ids.size()); ++i)
+      if (!removed[ids[i]]) k.push_back(i);
+    if (k.size() != ids.size()) keep[v] = std::move(k);
+  }
+  for (size_t i = 0; i < a.groups.size(); ++i) {
+    int64_t gone = 0;
+    for (int64_t c : a.groups[i].clusters) gone += removed[c];
+    if (gone) report.pruned.push_back({a.groups[i].info.name, a.groups[i].info.clusters, a.groups[i].info.clusters - gone});
+  }
+  for (auto& [v, k] : keep) report.kept[v->name] = k;
+  if (keep.empty()) return report;
+  for (const ParamUse& p : a.params)
+    if (auto it = keep.find(p.value); it != keep.end()) g.slice_initializer(p.init, p.axis, expand(it->second, p.block));
+  for (ir::Node* n : a.depthwise)
+    if (auto it = keep.find(n->output(0)); it != keep.end()) n->attrs.set("group", ir::Attribute(static_cast<int64_t>(it->second.size())));
+  for (ir::Node* n : a.splits) {
+    std::vector<int64_t> sizes;
+    bool changed = false;
+    for (ir::Value* v : n->outputs()) {
+      auto it = keep.find(v);
+      changed = changed || it != keep.end();
+      sizes.push_back(it != keep.end() ? static_cast<int64_t>(it->second.size()) : channels_of(v));
+    }
+    if (!changed) continue;
+    ir::Value* s = g.add_initializer(g.unique_name(n->name + ".split"), at::tensor(sizes, at::kLong), ir::InitKind::Constant);
+    ir::Attributes attrs = n->attrs;
+    attrs.erase("split");
+    attrs.erase("num_outputs");
+    g.replace_node(n, "Split", {n->input(0), s}, attrs);
+  }
+  for (const Shuffle& s : a.shuffles) {
+    ir::Value* x = s.split->input(0);
+    ir::Value* y = s.merge->output(0);
+    if (!keep.count(x)) continue;
+    const std::vector<int64_t>& kx = keep.at(x);
+    const std::vector<int64_t>& ky = keep.at(y);
+    const int64_t c = channels_of(x), per_group = c / s.groups;
+    // Still a shuffle when the same positions survive in every group of the input.
+    std::vector<int64_t> positions;
+    for (int64_t i : kx)
+      if (i < per_group) positions.push_back(i);
+    std::vector<int64_t> regular;
+    for (int64_t grp = 0; grp < s.groups; ++grp)
+      for (int64_t p : positions) regular.push_back(grp * per_group + p);
+    if (regular == kx) {
+      const int64_t per = static_cast<int64_t>(positions.size());
+      at::Tensor s1 = g.initializer(s.split->input(1)->name)->tensor.clone();
+      at::Tensor s2 = g.initializer(s.merge->input(1)->name)->tensor.clone();
+      if (s1[2].item<int64_t>() > 0) s1[2] = per;
+      if (s2[1].item<int64_t>() > 0) s2[1] = per * s.groups;
+      g.set_initializer_tensor(s.split->input(1)->name, s1);
+      g.set_initializer_tensor(s.merge->input(1)->name, s2);
+      s.split->output(0)->type.dims[2] = per;
+      s.swap->output(0)->type.dims[1] = per;
+    } else {
+      std::map<int64_t, int64_t> new_index;
+      for (size_t i = 0; i < kx.size(); ++i) new_index[kx[i]] = static_cast<int64_t>(i);
+      std::vector<int64_t> perm;
+      for (int64_t j : ky) perm.push_back(new_index.at(s.source(j, c)));
+      ir::Value* idx = g.add_initializer(g.unique_name(s.merge->name + ".perm"), at::tensor(perm, at::kLong),
+                                         ir::InitKind::Constant);
+      ir::Attributes attrs;
+      attrs.set("axis", int64_t{1});
+      g.replace_node(s.merge, "Gather", {x, idx}, attrs);
+      g.remove_node(s.swap);
+      g.remove_node(s.split);
+    }
+  }
+  for (auto& [v, k] : keep) const_cast<ir::Value*>(v)->type.dims[1] = static_cast<int64_t>(k.size());
+  for (auto& [flat, src] : a.flattened)
+    if (auto it = keep.find(src.first); it != keep.end())
+      const_cast<ir::Value*>(flat)->type.dims[1] = static_cast<int64_t>(it->second.size()) * src.second;
+  g.remove_unused_values();
   return report;
 }
 

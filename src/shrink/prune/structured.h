@@ -1,15 +1,26 @@
 // Structured (channel) pruning on dependency groups computed from the graph.
 //
-// Values that must keep the same channels (axis 1) are tied together: a Conv's output,
-// the BatchNorm and activations and pools after it, both sides of a residual Add, a
-// depthwise Conv's input and output. A group is prunable when its channels are created
-// by Conv (group 1) or Gemm layers ("owners", whose output rows are removed) and read
-// by Conv or Gemm layers ("consumers", whose input columns are removed; through a
-// Flatten, each channel's H*W block). Anything else that touches a group (an op whose
-// channel behaviour is not modelled, a graph input or output) leaves it alone: groups
-// are never guessed. Removal is physical: the result is a smaller dense graph.
+// Every value that carries channels on axis 1 has one slot per channel, and the graph's
+// ops tie slots together: a Conv's output channel to the BatchNorm, activation and pool
+// channels after it, both sides of a residual Add, a depthwise Conv's input and output
+// channel, a Concat input's channel to its place in the output, a Split output's channel
+// to its place in the input, and ShuffleNet's channel shuffle (Reshape -> Transpose ->
+// Reshape) through its index permutation. Slots tied together form a *cluster*: one
+// channel as seen everywhere, removed as a whole. Clusters that share values form a
+// *group*, within which the channels are ranked and a fraction removed.
+//
+// A cluster can be removed when a Conv (group 1), ConvTranspose, Gemm or MatMul
+// ("owner") creates it and every op that touches it has a known channel rule. Anything
+// else - an op whose channel behaviour is not modelled, a graph input or output, a
+// grouped convolution - leaves the clusters it touches alone: they are never guessed.
+// Removal is physical: the result is a smaller dense graph (a shuffle whose surviving
+// channels no longer form a shuffle becomes a Gather of the surviving permutation).
 #pragma once
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,41 +29,48 @@
 namespace shrink::prune {
 
 struct ChannelGroup {
-  int64_t channels = 0;
-  std::vector<ir::Node*> owners;      // Conv (group 1) / Gemm whose output channels these are
-  std::vector<ir::Node*> batch_norms;
-  std::vector<ir::Node*> depthwise;   // Conv with group == channels (in and out coupled)
-  struct Consumer {
-    ir::Node* node;
-    int64_t block;  // features per channel as the consumer sees them (H*W after a Flatten)
-  };
-  std::vector<Consumer> consumers;
-  std::vector<ir::Value*> values;     // values carrying the channels on axis 1
-  std::vector<ir::Value*> flattened;  // Flatten outputs carrying them as channel-major blocks
-  bool prunable = true;
-  std::string reason;                 // why not, when not
-  std::string name() const;           // the first owner's name
+  std::string name;                  // the first owner's name
+  std::vector<ir::Node*> owners;     // layers creating some of the group's channels
+  std::vector<ir::Value*> values;    // values carrying the group's channels on axis 1
+  int64_t clusters = 0;              // independent channels in the group
+  int64_t removable = 0;             // clusters that may be removed
+  std::string reason;                // why some clusters are fixed (empty when none is)
+  bool prunable() const { return removable > 0; }
 };
 
 std::vector<ChannelGroup> channel_groups(const ir::Graph& g);
 
+// Calls `visit` once per batch with the gradients of the loss with respect to the
+// graph's parameters, by initializer name.
+using GradientVisitor = std::function<void(const std::map<std::string, at::Tensor>& grads)>;
+using GradientSource = std::function<void(const GradientVisitor& visit)>;
+
 struct StructuredOptions {
-  std::string method = "l1";  // l1, l2 (filter norms, Li et al. 2017), slim (|BatchNorm scale|), random
-  double amount = 0.5;        // fraction of each group's channels to remove, in [0, 1)
-  int64_t round_to = 1;       // kept channels rounded up to a multiple of this
-  std::vector<std::string> ignored;  // owner node names whose groups are left alone
+  // l1, l2: filter norms (Li et al. 2017); slim: |BatchNorm scale| (Liu et al. 2017);
+  // taylor: first-order Taylor estimate of the loss change, (sum of w * dL/dw over the
+  // channel's parameters)^2 averaged over batches (Molchanov et al. 2019); random.
+  std::string method = "l1";
+  double amount = 0.5;               // fraction of the channels to remove, in [0, 1)
+  std::map<std::string, double> layer_amounts;  // owner name -> its group's own fraction
+  std::vector<std::string> layers;   // owner names whose groups are pruned (empty: all)
+  std::vector<std::string> ignored;  // owner names whose groups are left alone
+  double max_ratio = 1.0;            // at most this fraction of any group removed
+  bool global = false;               // rank channels across groups (scores normalised by each group's mean)
+  int64_t round_to = 1;              // kept channels per group rounded up to a multiple of this
   uint64_t seed = 0;
+  GradientSource gradients;          // taylor: the batches to estimate with
 };
 
 struct GroupReport {
   std::string name;
-  int64_t before = 0, after = 0;
-  std::vector<int64_t> kept;  // the surviving channels' original indices, ascending
+  int64_t before = 0, after = 0;  // clusters (channels) of the group
 };
 
 struct StructuredReport {
   std::vector<GroupReport> pruned;
-  std::vector<std::string> skipped;  // "group 'name': reason"
+  // Every value whose channels changed: the surviving channels' original indices, ascending.
+  std::map<std::string, std::vector<int64_t>> kept;
+  std::vector<std::string> skipped;  // "group 'name': reason" for groups (or parts) left alone
 };
 
 StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o);

@@ -224,6 +224,38 @@ EvalResult evaluate(const ir::Graph& graph, const data::Dataset& data, int64_t b
   return r;
 }
 
+void for_each_gradient(const ir::Graph& graph, const data::Dataset& data, int64_t batches, int64_t batch_size,
+                       uint64_t seed, const std::function<void(const std::map<std::string, at::Tensor>&)>& visit) {
+  SHRINK_CHECK(batches > 0, "gradient batches must be positive, got ", batches);
+  check_input_fits(graph, data);
+  ir::Graph copy = graph.clone();
+  std::vector<std::pair<std::string, at::Tensor>> named = parameters(copy);
+  SHRINK_CHECK(!named.empty(), "model '", graph.name, "' has no trainable parameters");
+  std::vector<at::Tensor> params;
+  for (auto& [n, t] : named) params.push_back(t);
+  data::LoaderOptions lo;
+  lo.batch_size = batch_size;
+  lo.seed = seed;
+  lo.normalization = normalization_for(graph, data);
+  data::DataLoader loader(data, lo);
+  TrainStep step(copy, params, 1);
+  const LossFn cross_entropy = [](const at::Tensor& logits, const at::Tensor& labels, int64_t) {
+    return at::cross_entropy_loss(logits, labels);
+  };
+  int64_t done = 0;
+  for (int64_t epoch = 0; done < batches; ++epoch) {
+    loader.start_epoch(epoch);
+    data::Batch batch;
+    while (done < batches && loader.next(batch)) {
+      step.run(batch.images, batch.labels, cross_entropy);
+      std::map<std::string, at::Tensor> grads;
+      for (auto& [n, t] : named) grads[n] = t.grad();
+      visit(grads);
+      ++done;
+    }
+  }
+}
+
 TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::Dataset& test_set,
                   const TrainOptions& o) {
   validate_schedule(o.schedule);

@@ -4,6 +4,7 @@
 // saving a checkpoint before exiting, and a stop naming the step on a NaN/Inf loss.
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,12 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
                   const TrainOptions& options);
 
 EvalResult evaluate(const ir::Graph& graph, const data::Dataset& data, int64_t batch_size = 256);
+
+// Gradients of the batch-mean cross-entropy with respect to every parameter (by
+// initializer name), on `batches` shuffled training batches: `visit` is called once per
+// batch. Runs in training mode on a copy, so the graph's BatchNorm statistics are untouched.
+void for_each_gradient(const ir::Graph& graph, const data::Dataset& data, int64_t batches, int64_t batch_size,
+                       uint64_t seed, const std::function<void(const std::map<std::string, at::Tensor>&)>& visit);
 
 // The graph stored in a checkpoint.
 ir::Graph load_checkpoint_graph(const std::string& path);
