@@ -26,6 +26,22 @@ std::string gemm_model(const test_support::TempDir& dir) {
   return b.save(dir.file("gemm.onnx"));
 }
 
+// A tiny IDX dataset in MNIST layout: 64 train and 32 test images of side x side pixels, 3 classes.
+void write_tiny_idx(const test_support::TempDir& dir, int64_t side) {
+  auto write_idx = [&](const std::string& name, const at::Tensor& t) {
+    std::string s = {0, 0, 0x08, static_cast<char>(t.dim())};
+    for (int64_t d : t.sizes())
+      for (int shift : {24, 16, 8, 0}) s.push_back(static_cast<char>((d >> shift) & 0xff));
+    s.append(static_cast<const char*>(t.data_ptr()), t.numel());
+    std::ofstream(dir.file(name), std::ios::binary) << s;
+  };
+  at::manual_seed(0);
+  write_idx("train-images-idx3-ubyte", at::randint(0, 256, {64, side, side}, at::kLong).to(at::kByte));
+  write_idx("train-labels-idx1-ubyte", at::randint(0, 3, {64}, at::kLong).to(at::kByte));
+  write_idx("t10k-images-idx3-ubyte", at::randint(0, 256, {32, side, side}, at::kLong).to(at::kByte));
+  write_idx("t10k-labels-idx1-ubyte", (at::arange(32, at::kLong) % 3).to(at::kByte));
+}
+
 }  // namespace
 
 TEST(Cli, RunWritesOutputs) {
@@ -115,19 +131,7 @@ TEST(Cli, ErrorsAreOneLineWithNonZeroExit) {
 
 TEST(Cli, TrainEvalAndZoo) {
   test_support::TempDir dir;
-  // A tiny IDX dataset in MNIST layout: 64 train and 32 test 8x8 images.
-  auto write_idx = [&](const std::string& name, const at::Tensor& t) {
-    std::string s = {0, 0, 0x08, static_cast<char>(t.dim())};
-    for (int64_t d : t.sizes())
-      for (int shift : {24, 16, 8, 0}) s.push_back(static_cast<char>((d >> shift) & 0xff));
-    s.append(static_cast<const char*>(t.data_ptr()), t.numel());
-    std::ofstream(dir.file(name), std::ios::binary) << s;
-  };
-  at::manual_seed(0);
-  write_idx("train-images-idx3-ubyte", at::randint(0, 256, {64, 8, 8}, at::kLong).to(at::kByte));
-  write_idx("train-labels-idx1-ubyte", at::randint(0, 3, {64}, at::kLong).to(at::kByte));
-  write_idx("t10k-images-idx3-ubyte", at::randint(0, 256, {32, 8, 8}, at::kLong).to(at::kByte));
-  write_idx("t10k-labels-idx1-ubyte", (at::arange(32, at::kLong) % 3).to(at::kByte));
+  write_tiny_idx(dir, 8);
   std::string data = " --data " + dir.path;
   auto train = run_command(shrink_cli() + " train --model mlp --epochs 2 --batch 16 --json -o " + dir.file("m.onnx") + data);
   ASSERT_EQ(train.status, 0) << train.output;
@@ -194,4 +198,32 @@ TEST(Cli, PruneZeroesTheSmallestWeightsAndRejectsBadRequests) {
   EXPECT_EQ(layer.status, 1);
   EXPECT_NE(layer.output.find("--layers: 'nope' is not a prunable layer of the model (layers: fc)"), std::string::npos)
       << layer.output;
+}
+
+TEST(Cli, StructuredPruneWithTaylorAndGlobalRanking) {
+  test_support::TempDir dir;
+  write_tiny_idx(dir, 28);
+  std::string data = " --data " + dir.path;
+  auto train = run_command(shrink_cli() + " train --model lenet5 --epochs 1 --batch 16 --json -o " + dir.file("l.onnx") + data);
+  ASSERT_EQ(train.status, 0) << train.output;
+  std::string prune = shrink_cli() + " prune " + dir.file("l.onnx") + " -o " + dir.file("p.onnx") + data;
+  auto r = run_command(prune + " --method taylor --ranking global --amount 0.3 --max-ratio 0.5 --taylor-batches 2 --batch 16 --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  int64_t before = 0, after = 0;
+  for (const auto& grp : j["groups"]) {
+    before += grp["channels_before"].get<int64_t>(), after += grp["channels_after"].get<int64_t>();
+    EXPECT_GE(2 * grp["channels_after"].get<int64_t>(), grp["channels_before"].get<int64_t>()) << grp;
+  }
+  EXPECT_EQ(before - after, 68);  // 30% of 6 + 16 + 120 + 84 channels
+  EXPECT_LT(j["after"]["parameters"].get<int64_t>(), j["before"]["parameters"].get<int64_t>());
+  EXPECT_EQ(j["skipped"][0], "group 'fc2': graph output 'logits'");
+
+  auto output_layer = run_command(prune + " --method ln-structured --layers fc2 --no-eval");
+  EXPECT_EQ(output_layer.status, 1);
+  EXPECT_EQ(output_layer.output,
+            "shrink: error: --layers: cannot prune the output channels of 'fc2': they are fixed by graph output 'logits'\n");
+  auto bad_amount = run_command(prune + " --method ln-structured --layer-amount conv=x --no-eval");
+  EXPECT_EQ(bad_amount.status, 1);
+  EXPECT_NE(bad_amount.output.find("--layer-amount: 'conv=x' is not NAME=FRACTION"), std::string::npos) << bad_amount.output;
 }

@@ -333,3 +333,30 @@ TEST(StructuredPruning, BadRequestsAreClearErrors) {
   o.layer_amounts = {{"conv", 1.5}};
   EXPECT_NE(message(o).find("--layer-amount"), std::string::npos);
 }
+
+TEST(StructuredPruning, UnknownOpsLeaveTheirChannelsAlone) {
+  // conv1 -> Softmax over channels (no channel rule) -> conv2 -> Relu -> conv3 -> output.
+  test_support::TempDir dir;
+  test_support::OnnxBuilder b;
+  b.input("x", {2, 1, 6, 6}).output("y");
+  at::manual_seed(12);
+  b.initializer("w1", at::randn({4, 1, 3, 3})).initializer("w2", at::randn({6, 4, 1, 1}));
+  b.initializer("w3", at::randn({2, 6, 1, 1}));
+  b.node("Conv", {"x", "w1"}, {"a"}, "conv1");
+  test_support::OnnxBuilder::attr(b.node("Softmax", {"a"}, {"s"}, "soft"), "axis", int64_t{1});
+  b.node("Conv", {"s", "w2"}, {"c"}, "conv2");
+  b.node("Relu", {"c"}, {"r"}, "relu");
+  b.node("Conv", {"r", "w3"}, {"y"}, "conv3");
+  ir::Graph g = onnx_io::import_model(b.save(dir.file("m.onnx")));
+  ir::Graph original = g.clone();
+  prune::StructuredOptions o;
+  o.amount = 0.5;
+  prune::StructuredReport r = prune::prune_structured(g, o);
+  ASSERT_EQ(r.pruned.size(), 1u);
+  EXPECT_EQ(r.pruned[0].name, "conv2");
+  EXPECT_EQ(r.pruned[0].after, 3);
+  ASSERT_EQ(r.skipped.size(), 2u);
+  EXPECT_EQ(r.skipped[0], "group 'conv1': node 'soft' (Softmax) has no channel rule");
+  EXPECT_EQ(r.skipped[1], "group 'conv3': graph output 'y'");
+  expect_same_as_switched_off(g, std::move(original), r, at::randn({2, 1, 6, 6}), "unknown op");
+}

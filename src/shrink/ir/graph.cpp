@@ -292,6 +292,7 @@ Graph Graph::clone() const {
   for (Value* in : inputs_) g.add_input(in->name, in->type);
   for (const auto& [n, init] : initializers_) {
     at::Tensor t = init.tensor.detach().clone();
+    if (init.tensor.requires_grad()) t.requires_grad_(true);  // a trainable copy stays trainable
     g.add_initializer(n, t, init.kind);
   }
   for (const auto& node : nodes_) {

@@ -481,6 +481,7 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
     }
   } else {  // taylor
     int64_t batches = 0;
+    at::AutoGradMode grad_on(true);  // the source runs training steps
     o.gradients([&](const std::map<std::string, at::Tensor>& grads) {
       at::Tensor first_order = at::zeros({a.clusters}, at::kDouble);
       for (const ParamUse& p : a.params) {
