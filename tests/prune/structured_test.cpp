@@ -360,3 +360,29 @@ TEST(StructuredPruning, UnknownOpsLeaveTheirChannelsAlone) {
   EXPECT_EQ(r.skipped[1], "group 'conv3': graph output 'y'");
   expect_same_as_switched_off(g, std::move(original), r, at::randn({2, 1, 6, 6}), "unknown op");
 }
+
+TEST(StructuredPruning, GroupedConvolutionsLoseWholeGroups) {
+  // conv (8) -> relu -> grouped conv (8 -> 12, 4 groups of 2 in / 3 out) -> relu -> conv (4) -> logits.
+  ir::Graph g;
+  zoo::Builder b(g);
+  ir::Value* x = b.input("input", {1, 6, 6});
+  x = b.relu(b.conv(x, 8, 3, 1, 1));
+  x = b.relu(b.conv(x, 12, 3, 1, 1, 4));
+  b.output(b.flatten(b.global_avg_pool(b.conv(x, 4, 1))));
+  ir::Graph original = g.clone();
+  auto groups = prune::channel_groups(g);
+  ASSERT_TRUE(group_named(groups, g.nodes()[0]->name));
+  EXPECT_EQ(group_named(groups, g.nodes()[0]->name)->clusters, 4);  // one per convolution group
+  prune::StructuredOptions o;
+  o.amount = 0.5;
+  o.layers = {g.nodes()[0]->name};
+  prune::StructuredReport r = prune::prune_structured(g, o);
+  ASSERT_EQ(r.pruned.size(), 1u);
+  EXPECT_EQ(r.pruned[0].after, 2);
+  const ir::Node* grouped = g.nodes()[2].get();
+  EXPECT_EQ(grouped->attrs.get_int("group"), 2);
+  EXPECT_EQ(grouped->output(0)->type.dims[1], 6);
+  EXPECT_EQ(g.nodes()[0]->output(0)->type.dims[1], 4);
+  at::manual_seed(13);
+  expect_same_as_switched_off(g, std::move(original), r, at::randn({2, 1, 6, 6}), "grouped conv");
+}

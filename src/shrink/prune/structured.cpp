@@ -55,7 +55,8 @@ class Analysis {
 
   const ir::Graph& g;
   std::vector<ParamUse> params;
-  std::vector<ir::Node*> depthwise, splits;
+  std::vector<std::pair<ir::Node*, int64_t>> grouped;  // grouped/depthwise Conv, output channels per group
+  std::vector<ir::Node*> splits;
   std::vector<Shuffle> shuffles;
   std::map<const ir::Value*, std::pair<const ir::Value*, int64_t>> flattened;  // Flatten output -> (source, H*W)
   std::vector<GroupInfo> groups;
@@ -194,13 +195,20 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
       params.push_back({n.input(1)->name, transposed ? 1 : 0, y, 1, Role::OwnerWeight});
       if (n.input(2)) params.push_back({n.input(2)->name, 0, y, 1, Role::OwnerBias});
       params.push_back({n.input(1)->name, transposed ? 0 : 1, x, 1, Role::Consumer});
-    } else if (!transposed && group == channels_of(x) && group == channels_of(y)) {
-      unite_values(x, y);  // depthwise: channel i in, channel i out
-      depthwise.push_back(&n);
+    } else if (!transposed && channels_of(x) % group == 0 && channels_of(y) % group == 0) {
+      // Grouped (depthwise when each group has one channel): a group's input and output
+      // channels live and die together, and the conv keeps as many groups as survive.
+      int64_t in_per = channels_of(x) / group, out_per = channels_of(y) / group;
+      int64_t bx = slots(x), by = slots(y);
+      for (int64_t grp = 0; grp < group; ++grp) {
+        for (int64_t i = 0; i < in_per; ++i) unite(by + grp * out_per, bx + grp * in_per + i);
+        for (int64_t o = 1; o < out_per; ++o) unite(by + grp * out_per, by + grp * out_per + o);
+      }
+      grouped.push_back({&n, out_per});
       params.push_back({n.input(1)->name, 0, y, 1, Role::DepthwiseWeight});
       if (n.input(2)) params.push_back({n.input(2)->name, 0, y, 1, Role::DepthwiseBias});
     } else {
-      fix_node(n, n.describe() + " is a grouped convolution");
+      fix_node(n, n.describe() + " is a grouped transposed convolution");
     }
   } else if (op == "Gemm" || op == "MatMul") {
     const ir::Value* source = nullptr;
@@ -585,8 +593,9 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
   if (keep.empty()) return report;
   for (const ParamUse& p : a.params)
     if (auto it = keep.find(p.value); it != keep.end()) g.slice_initializer(p.init, p.axis, expand(it->second, p.block));
-  for (ir::Node* n : a.depthwise)
-    if (auto it = keep.find(n->output(0)); it != keep.end()) n->attrs.set("group", ir::Attribute(static_cast<int64_t>(it->second.size())));
+  for (auto [n, out_per] : a.grouped)
+    if (auto it = keep.find(n->output(0)); it != keep.end())
+      n->attrs.set("group", ir::Attribute(static_cast<int64_t>(it->second.size()) / out_per));
   for (ir::Node* n : a.splits) {
     std::vector<int64_t> sizes;
     bool changed = false;

@@ -2,8 +2,8 @@
 //
 // Every value that carries channels on axis 1 has one slot per channel, and the graph's
 // ops tie slots together: a Conv's output channel to the BatchNorm, activation and pool
-// channels after it, both sides of a residual Add, a depthwise Conv's input and output
-// channel, a Concat input's channel to its place in the output, a Split output's channel
+// channels after it, both sides of a residual Add, all input and output channels of one
+// group of a grouped or depthwise Conv (whole groups go), a Concat input's channel to its place in the output, a Split output's channel
 // to its place in the input, and ShuffleNet's channel shuffle (Reshape -> Transpose ->
 // Reshape) through its index permutation. Slots tied together form a *cluster*: one
 // channel as seen everywhere, removed as a whole. Clusters that share values form a
@@ -12,7 +12,7 @@
 // A cluster can be removed when a Conv (group 1), ConvTranspose, Gemm or MatMul
 // ("owner") creates it and every op that touches it has a known channel rule. Anything
 // else - an op whose channel behaviour is not modelled, a graph input or output, a
-// grouped convolution - leaves the clusters it touches alone: they are never guessed.
+// grouped ConvTranspose - leaves the clusters it touches alone: they are never guessed.
 // Removal is physical: the result is a smaller dense graph (a shuffle whose surviving
 // channels no longer form a shuffle becomes a Gather of the surviving permutation).
 #pragma once
