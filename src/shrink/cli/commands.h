@@ -2,8 +2,20 @@
 // that parses nothing further and calls the library.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
 
 namespace shrink::cli {
+
+// "a,b,,c" -> {"a", "b", "c"}: the comma-separated lists of names flags take.
+inline std::vector<std::string> comma_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
 
 void add_run_command(CLI::App& app);
 void add_info_command(CLI::App& app);
@@ -14,5 +26,6 @@ void add_eval_command(CLI::App& app);
 void add_zoo_command(CLI::App& app);
 void add_prune_command(CLI::App& app);
 void add_sensitivity_command(CLI::App& app);
+void add_factorize_command(CLI::App& app);
 
 }  // namespace shrink::cli

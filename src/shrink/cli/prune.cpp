@@ -1,7 +1,6 @@
 // shrink prune MODEL -o OUT --method l1|random|global --amount A [--schedule oneshot|iterative:N]
 //   [--finetune EPOCHS] [--soft]: unstructured pruning with optional prune-retrain rounds,
 //   and a before/after summary (parameters, non-zeros, bytes on disk, MACs, accuracy).
-#include <filesystem>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -9,11 +8,10 @@
 
 #include "shrink/cli/commands.h"
 #include "shrink/cli/data_options.h"
+#include "shrink/cli/model_summary.h"
 #include "shrink/core/error.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
-#include "shrink/core/threads.h"
-#include "shrink/passes/pass.h"
 #include "shrink/prune/gradual.h"
 #include "shrink/prune/structured.h"
 #include "shrink/report/latency.h"
@@ -23,14 +21,6 @@
 
 namespace shrink::cli {
 namespace {
-
-std::vector<std::string> split_names(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 int parse_rounds(const std::string& schedule) {
   if (schedule == "oneshot" || schedule == "agp") return 1;
@@ -44,28 +34,6 @@ int parse_rounds(const std::string& schedule) {
     }
   }
   fail("--schedule: '", schedule, "' is not oneshot, iterative:N (N >= 1 rounds) or agp");
-}
-
-struct Snapshot {
-  report::ModelStats stats;
-  int64_t file_bytes = 0;
-  double accuracy = -1;
-  report::Latency latency;
-};
-
-// Latency as deployed: the exported file after the inference passes, batch 64.
-report::Latency deployed_latency(const std::string& path) {
-  ir::Graph g = onnx_io::import_model(path);
-  passes::make_pipeline("inference").run(g);
-  return report::measure_latency(g, 64, 30, 3);
-}
-
-nlohmann::json snapshot_json(const Snapshot& s) {
-  nlohmann::json j = {{"parameters", s.stats.parameters}, {"nonzeros", s.stats.nonzeros},
-                      {"bytes_on_disk", s.file_bytes}, {"macs", s.stats.macs}};
-  if (s.accuracy >= 0) j["test_accuracy"] = s.accuracy;
-  j["latency_ms_batch64"] = s.latency.median_ms;
-  return j;
 }
 
 }  // namespace
@@ -158,13 +126,13 @@ void add_prune_command(CLI::App& app) {
                 : o.prune.method == "slim" || o.prune.method == "taylor" ? o.prune.method
                                                                          : "random";
     so.round_to = o.round_to;
-    so.ignored = split_names(o.ignored);
-    so.layers = split_names(o.layers);
+    so.ignored = comma_list(o.ignored);
+    so.layers = comma_list(o.layers);
     so.seed = o.prune.seed;
     so.global = o.ranking == "global";
     so.max_ratio = o.max_ratio;
     std::map<std::string, double> layer_totals;  // --layer-amount as given; each round takes its share
-    for (const std::string& item : split_names(o.layer_amounts)) {
+    for (const std::string& item : comma_list(o.layer_amounts)) {
       size_t eq = item.find('=');
       SHRINK_CHECK(eq != std::string::npos && eq > 0, "--layer-amount: '", item, "' is not NAME=FRACTION");
       try {
@@ -179,8 +147,8 @@ void add_prune_command(CLI::App& app) {
     std::map<std::string, std::pair<int64_t, int64_t>> channels;  // group -> (first before, last after)
     std::vector<std::string> skipped;
     SHRINK_CHECK(!agp || o.finetune > 0, "--schedule agp prunes during training: give --finetune EPOCHS");
-    o.prune.layers = split_names(o.layers);
-    o.prune.ignored = split_names(o.ignored);
+    o.prune.layers = comma_list(o.layers);
+    o.prune.ignored = comma_list(o.ignored);
     ir::Graph g = onnx_io::import_model(o.input);
 
     bool need_data = !o.no_eval || o.finetune > 0 || o.prune.method == "taylor";
@@ -189,11 +157,8 @@ void add_prune_command(CLI::App& app) {
       test_set = o.data.load(false);
       if (o.finetune > 0 || o.prune.method == "taylor") train_set = o.data.load(true);
     }
-    Snapshot before;
-    before.stats = report::model_stats(g);
-    before.file_bytes = static_cast<int64_t>(std::filesystem::file_size(o.input));
+    Snapshot before = snapshot_of(g, o.input);
     if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
-    before.latency = deployed_latency(o.input);
 
     prune::UnstructuredOptions po = o.prune;
     po.amount = prune::amount_per_round(o.prune.amount, rounds);
@@ -251,11 +216,8 @@ void add_prune_command(CLI::App& app) {
     if (!o.prune.soft && !structured) prune::make_permanent(g);
     onnx_io::export_model(g, o.output);
 
-    Snapshot after;
-    after.stats = report::model_stats(g);
-    after.file_bytes = static_cast<int64_t>(std::filesystem::file_size(o.output));
+    Snapshot after = snapshot_of(g, o.output);
     if (!o.no_eval) after.accuracy = train::evaluate(g, test_set).accuracy;
-    after.latency = deployed_latency(o.output);
 
     nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"method", o.prune.method},
                         {"amount", o.prune.amount}, {"schedule", o.schedule}, {"finetune_epochs", o.finetune},
@@ -282,22 +244,7 @@ void add_prune_command(CLI::App& app) {
       std::printf("%-28s %12lld %12lld %7.1f%%\n", l.node.c_str(), static_cast<long long>(l.total),
                   static_cast<long long>(l.alive_after), 100.0 * (l.total - l.alive_after) / std::max<int64_t>(1, l.total));
     }
-    auto row = [](const char* what, double a, double b, const char* fmt) {
-      std::printf("%-16s ", what);
-      std::printf(fmt, a);
-      std::printf(" -> ");
-      std::printf(fmt, b);
-      std::printf("\n");
-    };
-    std::printf("\n");
-    row("parameters", before.stats.parameters, after.stats.parameters, "%.0f");
-    row("non-zeros", before.stats.nonzeros, after.stats.nonzeros, "%.0f");
-    std::printf("%-16s %.2fx fewer\n", "", static_cast<double>(before.stats.nonzeros) / std::max<int64_t>(1, after.stats.nonzeros));
-    row("bytes on disk", before.file_bytes, after.file_bytes, "%.0f");
-    row("MACs/sample", before.stats.macs, after.stats.macs, "%.0f");
-    row("latency ms", before.latency.median_ms, after.latency.median_ms, "%.3f");
-    std::printf("%-16s (median, batch 64, %d threads, after the inference passes)\n", "", current_threads());
-    if (!o.no_eval) row("test accuracy %", 100 * before.accuracy, 100 * after.accuracy, "%.2f");
+    print_before_after(before, after);
     std::printf("wrote %s\n", o.output.c_str());
   });
 }

@@ -1,0 +1,172 @@
+// shrink factorize MODEL -o OUT --method svd|tucker|cp --rank N|vbmf|search | --ratio R | --energy E
+//   [--layers A,B] [--finetune EPOCHS]: low-rank factorization with a per-layer report
+//   (ranks, weights and MACs before/after, reconstruction error) and the model summary.
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "shrink/cli/commands.h"
+#include "shrink/cli/data_options.h"
+#include "shrink/cli/model_summary.h"
+#include "shrink/core/error.h"
+#include "shrink/factorize/factorize.h"
+#include "shrink/onnx/export.h"
+#include "shrink/onnx/import.h"
+#include "shrink/train/trainer.h"
+
+namespace shrink::cli {
+namespace {
+
+// A seeded subset of the training images: the validation set of the rank search.
+data::Dataset validation_subset(const data::Dataset& train, int64_t samples, uint64_t seed) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  at::Tensor idx = at::randperm(train.size(), gen, at::kLong).slice(0, 0, std::min(samples, train.size()));
+  data::Dataset d = train;
+  d.name = train.name + "/validation";
+  d.images = train.images.index_select(0, idx);
+  d.labels = train.labels.index_select(0, idx);
+  return d;
+}
+
+std::string ranks_text(const std::vector<int64_t>& r) {
+  std::string s;
+  for (size_t i = 0; i < r.size(); ++i) s += (i ? "," : "") + std::to_string(r[i]);
+  return s;
+}
+
+}  // namespace
+
+void add_factorize_command(CLI::App& app) {
+  struct Options {
+    std::string input, output, rank, layers;
+    double ratio = 0, energy = 0, tolerance = 1.0, lr = 0.01;
+    int64_t val_samples = 5000, batch = 128;
+    int finetune = 0;
+    bool json = false, no_eval = false;
+    factorize::FactorizeOptions f;
+    DataOptions data;
+  };
+  auto opt = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("factorize", "Replace layers by low-rank factors (SVD, Tucker-2, CP) and export the model");
+  cmd->add_option("model", opt->input, "ONNX model")->required();
+  cmd->add_option("-o,--output", opt->output, "factorized model (ONNX)")->required();
+  cmd->add_option("--method", opt->f.method,
+                  "svd (Gemm, MatMul, Conv: two layers), tucker (kxk Conv: 1x1, kxk core, 1x1; Tucker-1 for few "
+                  "input channels), cp (kxk Conv: 1x1, depthwise kx1 and 1xk, 1x1)")
+      ->check(CLI::IsMember({"svd", "tucker", "cp"}))
+      ->capture_default_str();
+  auto* rank = cmd->add_option("--rank", opt->rank,
+                               "N (the same rank for every layer), vbmf (EVBMF on the weight's unfoldings), or search "
+                               "(per layer, the smallest rank within --tolerance points of validation accuracy)");
+  auto* ratio = cmd->add_option("--ratio", opt->ratio, "ranks giving each layer this many times fewer weights (> 1)");
+  auto* energy = cmd->add_option("--energy", opt->energy, "ranks keeping this fraction of the singular values' energy");
+  rank->excludes(ratio)->excludes(energy);
+  ratio->excludes(energy);
+  cmd->add_option("--layers", opt->layers, "comma-separated node names (default: every layer the method applies to)");
+  cmd->add_option("--tolerance", opt->tolerance, "search: accuracy points the model may lose")->capture_default_str();
+  cmd->add_option("--val-samples", opt->val_samples, "search: training images (seeded subset) used as validation")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-iterations", opt->f.max_iterations, "cp: ALS iteration cap")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--als-tolerance", opt->f.tolerance, "cp/tucker: stop when the relative error moves less than this")
+      ->capture_default_str();
+  cmd->add_option("--finetune", opt->finetune, "fine-tuning epochs after factorizing")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lr", opt->lr, "fine-tuning learning rate (SGD, cosine)")->capture_default_str();
+  cmd->add_option("--batch", opt->batch, "fine-tuning batch size")->capture_default_str();
+  cmd->add_option("--seed", opt->f.seed, "seed (CP initialisation, validation subset, fine-tuning)")->capture_default_str();
+  cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");
+  opt->data.add_to(cmd);
+  cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
+  cmd->callback([opt] {
+    Options& o = *opt;
+    bool search = o.rank == "search";
+    if (!o.rank.empty() && !search) o.f.rule = factorize::parse_rank(o.rank);
+    if (o.ratio != 0) o.f.rule = {factorize::RankRule::Kind::Ratio, o.ratio};
+    if (o.energy != 0) o.f.rule = {factorize::RankRule::Kind::Energy, o.energy};
+    SHRINK_CHECK(o.f.rule.kind != factorize::RankRule::Kind::Ratio || o.ratio > 1.0, "--ratio must be above 1, got ", o.ratio);
+    SHRINK_CHECK(o.f.rule.kind != factorize::RankRule::Kind::Energy || (o.energy > 0 && o.energy <= 1.0),
+                 "--energy must be in (0, 1], got ", o.energy);
+    o.f.layers = comma_list(o.layers);
+    ir::Graph g = onnx_io::import_model(o.input);
+
+    data::Dataset train_set, test_set;
+    if (!o.no_eval) test_set = o.data.load(false);
+    if (o.finetune > 0 || search) train_set = o.data.load(true);
+    if (o.finetune > 0 && o.no_eval) test_set = o.data.load(false);  // the trainer evaluates every epoch
+    Snapshot before = snapshot_of(g, o.input);
+    if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
+
+    std::vector<factorize::LayerResult> layers;
+    if (search) {
+      data::Dataset val = validation_subset(train_set, o.val_samples, o.f.seed);
+      factorize::SearchOptions so;
+      so.tolerance = o.tolerance;
+      so.accuracy = [&](const ir::Graph& m) { return train::evaluate(m, val).accuracy; };
+      if (!o.json) so.progress = [](const std::string& line) { std::cerr << "search: " << line << "\n"; };
+      layers = factorize::factorize_search(g, o.f, so);
+    } else {
+      layers = factorize::factorize(g, o.f);
+    }
+    bool any = false;
+    for (const auto& l : layers) any = any || l.skipped.empty();
+    SHRINK_CHECK(any, o.input, ": no layer was factorized",
+                 layers.empty() ? std::string(" (no Gemm, MatMul or Conv the method applies to)")
+                                : "; first: '" + layers.front().node + "': " + layers.front().skipped);
+    double factorized_accuracy = -1;
+    if (!o.no_eval) factorized_accuracy = train::evaluate(g, test_set).accuracy;
+    nlohmann::json finetune_log;
+    if (o.finetune > 0) {
+      train::TrainOptions to;
+      to.epochs = o.finetune;
+      to.lr = o.lr;
+      to.batch_size = o.batch;
+      to.seed = o.f.seed;
+      to.progress = !o.json;
+      train::TrainResult tr = train::train(g, train_set, test_set, to);
+      finetune_log = {{"epochs", o.finetune}, {"best_accuracy", tr.best_accuracy}, {"best_epoch", tr.best_epoch + 1}};
+    }
+    onnx_io::export_model(g, o.output);
+    Snapshot after = snapshot_of(g, o.output);
+    if (!o.no_eval) after.accuracy = train::evaluate(g, test_set).accuracy;
+
+    nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"method", o.f.method},
+                        {"before", snapshot_json(before)}, {"after", snapshot_json(after)}};
+    if (factorized_accuracy >= 0) j["accuracy_before_finetune"] = factorized_accuracy;
+    if (!finetune_log.is_null()) j["finetune"] = finetune_log;
+    for (const auto& l : layers) {
+      nlohmann::json jl = {{"node", l.node}, {"op", l.op}};
+      if (l.skipped.empty()) {
+        jl.update({{"decomposition", l.method}, {"ranks", l.ranks}, {"weights_before", l.params_before},
+                   {"weights_after", l.params_after}, {"macs_before", l.macs_before}, {"macs_after", l.macs_after},
+                   {"relative_error", l.error}});
+      } else {
+        jl["skipped"] = l.skipped;
+      }
+      j["layers"].push_back(jl);
+    }
+    if (o.json) {
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::printf("%-24s %-8s %-9s %10s %10s %12s %12s %9s\n", "layer", "method", "ranks", "weights", "after", "MACs",
+                "after", "rel.err");
+    for (const auto& l : layers) {
+      if (!l.skipped.empty()) {
+        std::printf("%-24s skipped: %s\n", l.node.c_str(), l.skipped.c_str());
+        continue;
+      }
+      std::printf("%-24s %-8s %-9s %10lld %10lld %12lld %12lld %9.4f\n", l.node.c_str(), l.method.c_str(),
+                  ranks_text(l.ranks).c_str(), static_cast<long long>(l.params_before),
+                  static_cast<long long>(l.params_after), static_cast<long long>(l.macs_before),
+                  static_cast<long long>(l.macs_after), l.error);
+    }
+    print_before_after(before, after);
+    if (factorized_accuracy >= 0 && o.finetune > 0)
+      std::printf("%-16s %.2f before fine-tuning\n", "", 100 * factorized_accuracy);
+    std::printf("wrote %s\n", o.output.c_str());
+  });
+}
+
+}  // namespace shrink::cli

@@ -1,0 +1,32 @@
+// Before/after summaries shared by the compression subcommands (prune, factorize):
+// parameters, non-zeros, bytes on disk, MACs, deployed latency and test accuracy.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "shrink/report/latency.h"
+#include "shrink/report/model_stats.h"
+
+namespace shrink::cli {
+
+struct Snapshot {
+  report::ModelStats stats;
+  int64_t file_bytes = 0;
+  double accuracy = -1;  // < 0: not measured
+  report::Latency latency;
+};
+
+// Latency as deployed: the exported file after the inference passes, batch 64.
+report::Latency deployed_latency(const std::string& path);
+
+// Stats, file size and deployed latency of an ONNX file; accuracy left unmeasured.
+Snapshot snapshot_of(const ir::Graph& g, const std::string& path);
+
+nlohmann::json snapshot_json(const Snapshot& s);
+
+// The before -> after rows (parameters, non-zeros, bytes, MACs, latency, accuracy).
+void print_before_after(const Snapshot& before, const Snapshot& after);
+
+}  // namespace shrink::cli
