@@ -227,3 +227,35 @@ TEST(Cli, StructuredPruneWithTaylorAndGlobalRanking) {
   EXPECT_EQ(bad_amount.status, 1);
   EXPECT_NE(bad_amount.output.find("--layer-amount: 'conv=x' is not NAME=FRACTION"), std::string::npos) << bad_amount.output;
 }
+
+TEST(Cli, FactorizeReportsEachLayerAndRejectsBadRanks) {
+  test_support::TempDir dir;
+  std::string model = gemm_model(dir);  // W [2, 3]: break-even rank 6/5 = 1.2
+  std::string out = dir.file("f.onnx");
+  auto r = run_command(shrink_cli() + " factorize " + model + " --method svd --rank 1 --no-eval --json -o " + out);
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  ASSERT_EQ(j["layers"].size(), 1u);
+  EXPECT_EQ(j["layers"][0]["ranks"], nlohmann::json::array({1}));
+  EXPECT_EQ(j["layers"][0]["weights_before"], 6);
+  EXPECT_EQ(j["layers"][0]["weights_after"], 5);
+  // W = [[0, 1, 2], [3, 4, 5]] has singular values 7.35 and 1.00: rank 1 keeps 98.2% of the energy.
+  EXPECT_NEAR(j["layers"][0]["relative_error"].get<double>(), 1.0 / std::sqrt(55.0), 1e-3);
+  auto info = run_command(shrink_cli() + " info --json " + out);
+  ASSERT_EQ(info.status, 0) << info.output;
+  EXPECT_EQ(nlohmann::json::parse(info.output)["ops"]["Gemm"], 2);
+
+  auto too_big = run_command(shrink_cli() + " factorize " + model + " --rank 2 --no-eval -o " + out);
+  EXPECT_EQ(too_big.status, 1);
+  EXPECT_EQ(too_big.output, "shrink: error: " + model + ": no layer was factorized; first: 'fc': rank 2 gives 10 weights, "
+                            "not fewer than 6 (break-even rank 1.2)\n");
+  auto zero = run_command(shrink_cli() + " factorize " + model + " --rank 0 --no-eval -o " + out);
+  EXPECT_EQ(zero.status, 1);
+  EXPECT_EQ(zero.output, "shrink: error: --rank: '0' is neither a rank (an integer >= 1) nor vbmf\n");
+  auto ratio = run_command(shrink_cli() + " factorize " + model + " --ratio 0.5 --no-eval -o " + out);
+  EXPECT_EQ(ratio.status, 1);
+  EXPECT_EQ(ratio.output, "shrink: error: --ratio must be above 1, got 0.5\n");
+  auto tucker = run_command(shrink_cli() + " factorize " + model + " --method tucker --no-eval -o " + out);
+  EXPECT_EQ(tucker.status, 1);
+  EXPECT_NE(tucker.output.find("'fc': tucker applies to convolutions; use svd for Gemm"), std::string::npos) << tucker.output;
+}

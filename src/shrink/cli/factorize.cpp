@@ -79,15 +79,14 @@ void add_factorize_command(CLI::App& app) {
   cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");
   opt->data.add_to(cmd);
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
-  cmd->callback([opt] {
+  cmd->callback([opt, ratio, energy] {
     Options& o = *opt;
     bool search = o.rank == "search";
     if (!o.rank.empty() && !search) o.f.rule = factorize::parse_rank(o.rank);
-    if (o.ratio != 0) o.f.rule = {factorize::RankRule::Kind::Ratio, o.ratio};
-    if (o.energy != 0) o.f.rule = {factorize::RankRule::Kind::Energy, o.energy};
-    SHRINK_CHECK(o.f.rule.kind != factorize::RankRule::Kind::Ratio || o.ratio > 1.0, "--ratio must be above 1, got ", o.ratio);
-    SHRINK_CHECK(o.f.rule.kind != factorize::RankRule::Kind::Energy || (o.energy > 0 && o.energy <= 1.0),
-                 "--energy must be in (0, 1], got ", o.energy);
+    if (ratio->count()) o.f.rule = {factorize::RankRule::Kind::Ratio, o.ratio};
+    if (energy->count()) o.f.rule = {factorize::RankRule::Kind::Energy, o.energy};
+    SHRINK_CHECK(!ratio->count() || o.ratio > 1.0, "--ratio must be above 1, got ", o.ratio);
+    SHRINK_CHECK(!energy->count() || (o.energy > 0 && o.energy <= 1.0), "--energy must be in (0, 1], got ", o.energy);
     o.f.layers = comma_list(o.layers);
     ir::Graph g = onnx_io::import_model(o.input);
 
