@@ -12,8 +12,15 @@
 namespace shrink::factorize {
 namespace {
 
-// The r leading left singular vectors of m (columns), r <= rows.
+// The r leading left singular vectors of m (columns), r <= rows. A wide matrix (a
+// kernel's unfolding: 512 x 4608) goes through the eigenvectors of m m^T, which is
+// several times faster than its SVD and, in double precision, as accurate for the
+// leading subspace.
 at::Tensor leading_vectors(const at::Tensor& m, int64_t r) {
+  if (m.size(1) > 2 * m.size(0)) {
+    auto [values, vectors] = at::linalg_eigh(m.mm(m.t()));  // ascending
+    return vectors.slice(1, m.size(0) - r, m.size(0)).flip({1}).contiguous();
+  }
   auto [u, s, vh] = at::linalg_svd(m, false);
   return u.slice(1, 0, r).contiguous();
 }
@@ -134,8 +141,9 @@ Tucker2 tucker2(const at::Tensor& w_in, int64_t r_out, int64_t r_in, int max_ite
   // HOOI: each factor in turn the leading subspace of W projected on the other.
   for (int it = 0; it < max_iterations && !fixed_out && !fixed_in; ++it) {  // one fixed side: HOSVD is optimal
     t.u_out = leading_vectors(unfold(at::einsum("ncij,cs->nsij", {w, t.u_in}), 0), r_out);
-    t.u_in = leading_vectors(unfold(at::einsum("ncij,nr->rcij", {w, t.u_out}), 1), r_in);
-    core = core_of();
+    at::Tensor z = at::einsum("ncij,nr->rcij", {w, t.u_out});  // W x0 u_out^T
+    t.u_in = leading_vectors(unfold(z, 1), r_in);
+    core = at::einsum("rcij,cs->rsij", {z, t.u_in});
     double e = error_of(core);
     t.iterations = it + 1;
     bool done = t.error - e < tolerance;
