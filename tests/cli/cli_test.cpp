@@ -96,7 +96,7 @@ TEST(Cli, ConvertAppliesPassesAndBenchReportsLatency) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* sub : {"run", "info", "convert", "bench", "train", "eval", "zoo", "prune", "sensitivity", "factorize"}) {
+  for (const char* sub : {"run", "info", "convert", "bench", "train", "eval", "zoo", "prune", "sensitivity", "factorize", "distill"}) {
     auto r = run_command(shrink_cli() + " " + sub + " --help");
     EXPECT_EQ(r.status, 0) << sub;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << r.output;

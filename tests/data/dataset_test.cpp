@@ -10,10 +10,12 @@
 #include "shrink/data/dataset.h"
 #include "shrink/data/loader.h"
 #include "support/onnx_builder.h"
+#include "support/errors.h"
 #include "support/paths.h"
 #include "support/process.h"
 
 using namespace shrink;
+using test_support::error_of;
 
 namespace {
 
@@ -30,15 +32,6 @@ void write_gz(const std::string& path, const std::string& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
   gzclose(f);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 data::Dataset synthetic(int64_t n) {

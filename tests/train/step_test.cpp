@@ -26,7 +26,8 @@ std::vector<at::Tensor> params_of(const ir::Graph& g) {
   return p;
 }
 
-const train::LossFn kCrossEntropy = [](const at::Tensor& logits, const at::Tensor& labels, int64_t) {
+const train::LossFn kCrossEntropy = [](const std::vector<at::Tensor>& outputs, const at::Tensor& labels, int64_t) {
+  const at::Tensor& logits = outputs[0];
   return at::cross_entropy_loss(logits, labels);
 };
 

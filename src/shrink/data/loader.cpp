@@ -81,6 +81,7 @@ Batch DataLoader::make_batch(int64_t epoch, int64_t index, const std::vector<int
   b.index = index;
   b.images = at::empty({n, c, h, w}, at::kFloat);
   b.labels = at::empty({n}, at::kLong);
+  b.samples = at::tensor(std::vector<int64_t>(order.begin() + begin, order.begin() + end), at::kLong);
   float* dst = b.images.data_ptr<float>();
   int64_t* dst_labels = b.labels.data_ptr<int64_t>();
   std::vector<float> scale(c), shift(c);  // x / 255 normalised = x * scale + shift

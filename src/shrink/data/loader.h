@@ -32,6 +32,7 @@ struct Batch {
   at::Tensor images;  // float32 [B, C, H, W], normalised
   at::Tensor labels;  // int64 [B]
   int64_t index = 0;  // position of the batch in its epoch
+  at::Tensor samples; // int64 [B]: each image's index in the dataset
 };
 
 // Dataset statistics: per-channel mean and std of the images scaled to [0, 1].

@@ -150,6 +150,11 @@ void Graph::set_input(Node* node, size_t index, Value* value) {
   if (value) value->users.push_back(node);
 }
 
+void Graph::remove_output(size_t index) {
+  SHRINK_CHECK(index < outputs_.size(), "graph output index ", index, " out of range");
+  outputs_.erase(outputs_.begin() + static_cast<std::ptrdiff_t>(index));
+}
+
 void Graph::set_output_value(size_t index, Value* value) {
   SHRINK_CHECK(index < outputs_.size(), "graph output index ", index, " out of range");
   outputs_[index] = value;

@@ -99,6 +99,7 @@ class Graph {
   // --- surgery shared by every pass ---
   void set_input(Node* node, size_t index, Value* value);
   void set_output_value(size_t index, Value* value);  // graph output index -> value
+  void remove_output(size_t index);                     // the value stays (drop dead nodes after)
   // Every use of `from` (node inputs and graph outputs) now reads `to`.
   void replace_all_uses(Value* from, Value* to);
   // Removes a node whose outputs are no longer used (the outputs are deleted too).

@@ -117,9 +117,10 @@ TrainStep::Result TrainStep::run(const at::Tensor& images, const at::Tensor& lab
     try {
       at::Tensor x = shards == 1 ? images : images.slice(0, begin[s], begin[s + 1]);
       at::Tensor y = shards == 1 ? labels : labels.slice(0, begin[s], begin[s + 1]);
-      logits[s] = sessions_[s]->run({x})[0];
+      std::vector<at::Tensor> outputs = sessions_[s]->run({x});
+      logits[s] = outputs[0];
       double weight = static_cast<double>(begin[s + 1] - begin[s]) / n;
-      at::Tensor l = loss_fn(logits[s], y, begin[s]);
+      at::Tensor l = loss_fn(outputs, y, begin[s]);
       losses[s] = l.detach() * weight;
       grads[s] = torch::autograd::grad({shards == 1 ? l : l * weight}, params_, {}, false, false, /*allow_unused=*/true);
       logits[s] = logits[s].detach();

@@ -22,9 +22,10 @@ namespace shrink::train {
 
 class ShardPool;
 
-// Loss of one shard: its logits, its labels and the shard's first row in the batch.
-// Reduced as a mean over the shard's samples.
-using LossFn = std::function<at::Tensor(const at::Tensor& logits, const at::Tensor& labels, int64_t begin)>;
+// Loss of one shard: the graph's outputs for it (logits first), its labels and the
+// shard's first row in the batch. Reduced as a mean over the shard's samples.
+using LossFn =
+    std::function<at::Tensor(const std::vector<at::Tensor>& outputs, const at::Tensor& labels, int64_t begin)>;
 
 // How many shards a batch of `batch` is split into with `threads` threads available:
 // 1 when the graph has batch-coupled or random training ops or is large enough for

@@ -239,8 +239,8 @@ void for_each_gradient(const ir::Graph& graph, const data::Dataset& data, int64_
   lo.normalization = normalization_for(graph, data);
   data::DataLoader loader(data, lo);
   TrainStep step(copy, params, 1);
-  const LossFn cross_entropy = [](const at::Tensor& logits, const at::Tensor& labels, int64_t) {
-    return at::cross_entropy_loss(logits, labels);
+  const LossFn cross_entropy = [](const std::vector<at::Tensor>& outputs, const at::Tensor& labels, int64_t) {
+    return at::cross_entropy_loss(outputs[0], labels);
   };
   int64_t done = 0;
   for (int64_t epoch = 0; done < batches; ++epoch) {
@@ -288,8 +288,9 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
   int shards = o.shards > 0 ? o.shards : auto_shards(graph, at::get_num_threads(), o.batch_size);
   TrainStep step(graph, params, shards);
   p.result.shards = shards;
-  const LossFn cross_entropy = [&](const at::Tensor& logits, const at::Tensor& labels, int64_t) {
-    return at::cross_entropy_loss(logits, labels, {}, at::Reduction::Mean, -100, o.label_smoothing);
+  const LossFn cross_entropy = [&](const std::vector<at::Tensor>& outputs, const at::Tensor& labels, int64_t begin) {
+    if (o.loss) return o.loss(outputs, labels, begin);
+    return at::cross_entropy_loss(outputs[0], labels, {}, at::Reduction::Mean, -100, o.label_smoothing);
   };
   SHRINK_CHECK(o.l1 >= 0 && o.l2 >= 0 && o.bn_l1 >= 0, "regularisation strengths must be non-negative");
   std::vector<at::Tensor> weights, bn_scales;  // what the regularisers act on
@@ -338,6 +339,7 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
     while (loader.next(batch)) {
       lr = learning_rate(o.schedule, o.lr, p.epoch + static_cast<double>(batch.index) / steps_per_epoch, o.epochs);
       for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
+      if (o.before_step) o.before_step(batch);
       TrainStep::Result out = step.run(batch.images, batch.labels, cross_entropy);
       const at::Tensor& logits = out.logits;
       double loss_value = out.loss;

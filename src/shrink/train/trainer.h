@@ -38,6 +38,12 @@ struct TrainOptions {
   // training in epochs (e.g. gradual pruning updating its masks).
   std::function<void(int64_t step, double epoch)> after_step;
   int shards = 0;                  // batch shards run on parallel threads (0 = choose, see step.h)
+  // Replaces the cross-entropy (e.g. distillation): the loss of one shard from the graph's
+  // outputs (logits first), the shard's labels and its first row in the batch; may run on
+  // several threads at once (one per shard).
+  std::function<at::Tensor(const std::vector<at::Tensor>& outputs, const at::Tensor& labels, int64_t begin)> loss;
+  // Called with each batch before its step (e.g. to look up the teacher's outputs for it).
+  std::function<void(const data::Batch& batch)> before_step;
   int64_t stop_after_steps = -1;   // stop as if interrupted after this many steps (tests)
 };
 

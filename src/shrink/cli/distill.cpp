@@ -1,0 +1,181 @@
+// shrink distill --teacher T.onnx [--teacher T2.onnx] --student NAME|FILE [--student ...]
+//   --temperature 4 --alpha 0.9 [--hint T:S] [--attention T:S] [--rkd W]
+//   [--mode offline|mutual|self] [--generations N] [--cache DIR] --epochs 10 -o student.onnx
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "shrink/cli/commands.h"
+#include "shrink/cli/data_options.h"
+#include "shrink/cli/train_flags.h"
+#include "shrink/core/error.h"
+#include "shrink/distill/distill.h"
+#include "shrink/onnx/export.h"
+#include "shrink/onnx/import.h"
+#include "shrink/report/model_stats.h"
+
+namespace shrink::cli {
+namespace {
+
+std::vector<distill::Hint> parse_hints(const std::vector<std::string>& specs, const std::string& kind, double weight) {
+  std::vector<distill::Hint> out;
+  for (const auto& s : specs) {
+    size_t colon = s.rfind(':');
+    SHRINK_CHECK(colon != std::string::npos && colon > 0 && colon + 1 < s.size(), "--", kind == "fitnet" ? "hint" : "attention",
+                 ": '", s, "' is not TEACHER_VALUE:STUDENT_VALUE");
+    out.push_back({s.substr(0, colon), s.substr(colon + 1), kind, weight});
+  }
+  return out;
+}
+
+// OUT.onnx -> OUT.<i>.onnx for the i-th extra student of mutual learning.
+std::string nth_output(const std::string& path, size_t i) {
+  if (i == 0) return path;
+  std::filesystem::path p(path);
+  return (p.parent_path() / (p.stem().string() + "." + std::to_string(i) + p.extension().string())).string();
+}
+
+nlohmann::json model_json(const std::string& name, const ir::Graph& g, double accuracy) {
+  report::ModelStats s = report::model_stats(g);
+  return {{"model", name}, {"parameters", s.parameters}, {"macs", s.macs}, {"test_accuracy", accuracy}};
+}
+
+}  // namespace
+
+void add_distill_command(CLI::App& app) {
+  struct Options {
+    std::vector<std::string> teachers, students, hints, attention;
+    std::string output, mode = "offline", teacher_weights;
+    double hint_weight = 1.0, rkd = 0;
+    int generations = 2;
+    bool json = false;
+    distill::DistillOptions d;
+    DataOptions data;
+    TrainFlags flags;
+  };
+  auto opt = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("distill", "Train a student from teachers (knowledge distillation) and export it");
+  cmd->add_option("--teacher", opt->teachers, "teacher ONNX model (repeat for several: soft targets averaged)");
+  cmd->add_option("--teacher-weights", opt->teacher_weights, "comma-separated weights of the teachers' soft targets");
+  cmd->add_option("--student", opt->students, "zoo model name or ONNX file (repeat for --mode mutual)")->required();
+  cmd->add_option("-o,--output", opt->output, "distilled student (ONNX); mutual: OUT.1.onnx, ... for the others")->required();
+  cmd->add_option("--temperature", opt->d.temperature, "softmax temperature T of the soft targets")->capture_default_str();
+  cmd->add_option("--alpha", opt->d.alpha, "weight of the soft-target term (1 - alpha on the labels)")->capture_default_str();
+  cmd->add_option("--hint", opt->hints, "FitNets hint TEACHER_VALUE:STUDENT_VALUE (node outputs; adapter trained, then dropped)");
+  cmd->add_option("--attention", opt->attention, "attention transfer TEACHER_VALUE:STUDENT_VALUE ([N, C, H, W] values)");
+  cmd->add_option("--hint-weight", opt->hint_weight, "weight of each hint / attention term")->capture_default_str();
+  cmd->add_option("--rkd", opt->rkd, "relational KD on the logits: distance weight W, angle weight 2W (Park et al. 2019)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--mode", opt->mode,
+                  "offline (frozen teachers), mutual (students teach each other: Deep Mutual Learning), self "
+                  "(born-again: each generation teaches the next)")
+      ->check(CLI::IsMember({"offline", "mutual", "self"}))
+      ->capture_default_str();
+  cmd->add_option("--generations", opt->generations, "self: student generations after the first teacher")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--cache", opt->d.cache_dir, "directory caching the teachers' outputs per training sample (no --augment)");
+  opt->data.add_to(cmd);
+  opt->flags.add_to(cmd);
+  cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
+  cmd->callback([opt] {
+    Options& o = *opt;
+    distill::DistillOptions d = o.d;
+    d.train = o.flags.resolve(o.json);
+    d.hints = parse_hints(o.hints, "fitnet", o.hint_weight);
+    for (auto& h : parse_hints(o.attention, "attention", o.hint_weight)) d.hints.push_back(h);
+    d.rkd_distance = o.rkd;
+    d.rkd_angle = 2 * o.rkd;
+    for (const auto& w : comma_list(o.teacher_weights)) {
+      try {
+        d.teacher_weights.push_back(std::stod(w));
+      } catch (const std::exception&) {
+        fail("--teacher-weights: '", w, "' is not a number");
+      }
+    }
+    SHRINK_CHECK(o.mode == "mutual" || o.students.size() == 1, "--student: one student for --mode ", o.mode, ", got ",
+                 o.students.size());
+    SHRINK_CHECK(o.mode != "offline" || !o.teachers.empty(), "--mode offline needs --teacher");
+    SHRINK_CHECK(o.mode != "mutual" || o.teachers.empty(), "--mode mutual trains students from each other: no --teacher");
+    SHRINK_CHECK(o.mode != "self" || o.teachers.size() <= 1, "--mode self starts from at most one --teacher");
+
+    data::Dataset train_set = o.data.load(true), test_set = o.data.load(false);
+    std::vector<ir::Graph> teachers;
+    for (const auto& t : o.teachers) {
+      SHRINK_CHECK(std::filesystem::exists(t), "--teacher: no file '", t, "'");
+      teachers.push_back(onnx_io::import_model(t));
+    }
+    std::vector<ir::Graph> students;
+    for (size_t i = 0; i < o.students.size(); ++i)
+      students.push_back(model_from_flag("--student", o.students[i], train_set, o.flags.width, d.train.seed + i));
+    std::vector<const ir::Graph*> tv, sv;
+    for (const auto& t : teachers) tv.push_back(&t);
+    for (const auto& s : students) sv.push_back(&s);
+    distill::check_distillation(tv, sv, d, train_set);  // everything wrong is said before training starts
+
+    nlohmann::json j = {{"mode", o.mode}, {"temperature", d.temperature}, {"alpha", d.alpha}, {"epochs", d.train.epochs},
+                        {"seed", d.train.seed}};
+    for (size_t i = 0; i < teachers.size(); ++i)
+      j["teachers"].push_back(model_json(o.teachers[i], teachers[i], train::evaluate(teachers[i], test_set).accuracy));
+
+    if (o.mode == "mutual") {
+      std::vector<train::EvalResult> r = distill::mutual(students, train_set, test_set, d);
+      for (size_t i = 0; i < students.size(); ++i) {
+        onnx_io::export_model(students[i], nth_output(o.output, i));
+        nlohmann::json js = model_json(o.students[i], students[i], r[i].accuracy);
+        js["output"] = nth_output(o.output, i);
+        j["students"].push_back(js);
+      }
+    } else if (o.mode == "offline") {
+      distill::DistillResult r = distill::distill(students[0], tv, train_set, test_set, d);
+      onnx_io::export_model(students[0], o.output);
+      nlohmann::json js = model_json(o.students[0], students[0], train::evaluate(students[0], test_set).accuracy);
+      js["output"] = o.output;
+      js["seconds"] = r.train.seconds;
+      j["students"].push_back(js);
+      if (!d.cache_dir.empty()) j["cache"] = {{"hit", r.cache_hit}, {"build_seconds", r.cache_seconds}};
+    } else {  // self: generation 0 is the teacher, or the student trained alone
+      ir::Graph previous;
+      if (!teachers.empty()) {
+        previous = std::move(teachers[0]);
+      } else {
+        previous = students[0].clone();
+        train::TrainResult r0 = train::train(previous, train_set, test_set, d.train);
+        j["generations"].push_back({{"generation", 0}, {"test_accuracy", train::evaluate(previous, test_set).accuracy},
+                                    {"seconds", r0.seconds}});
+      }
+      for (int gen = 1; gen <= o.generations; ++gen) {
+        ir::Graph next = model_from_flag("--student", o.students[0], train_set, o.flags.width, d.train.seed + gen);
+        distill::DistillResult r = distill::distill(next, {&previous}, train_set, test_set, d);
+        j["generations"].push_back({{"generation", gen}, {"test_accuracy", train::evaluate(next, test_set).accuracy},
+                                    {"seconds", r.train.seconds}});
+        previous = std::move(next);
+      }
+      onnx_io::export_model(previous, o.output);
+      nlohmann::json js = model_json(o.students[0], previous, j["generations"].back()["test_accuracy"].get<double>());
+      js["output"] = o.output;
+      j["students"].push_back(js);
+    }
+    if (o.json) {
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::printf("%-10s %-36s %12s %12s %10s\n", "role", "model", "parameters", "MACs", "accuracy");
+    for (const auto& t : j["teachers"])
+      std::printf("%-10s %-36s %12lld %12lld %9.2f%%\n", "teacher", t["model"].get<std::string>().c_str(),
+                  t["parameters"].get<long long>(), t["macs"].get<long long>(), 100 * t["test_accuracy"].get<double>());
+    if (j.contains("generations"))
+      for (const auto& g : j["generations"])
+        std::printf("%-10s generation %-25d %12s %12s %9.2f%%\n", "self", g["generation"].get<int>(), "", "",
+                    100 * g["test_accuracy"].get<double>());
+    for (const auto& s : j["students"])
+      std::printf("%-10s %-36s %12lld %12lld %9.2f%%  -> %s\n", "student", s["model"].get<std::string>().c_str(),
+                  s["parameters"].get<long long>(), s["macs"].get<long long>(), 100 * s["test_accuracy"].get<double>(),
+                  s["output"].get<std::string>().c_str());
+    if (j.contains("cache"))
+      std::printf("teacher cache: %s\n", j["cache"]["hit"].get<bool>() ? "read" : "built");
+  });
+}
+
+}  // namespace shrink::cli

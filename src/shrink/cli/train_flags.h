@@ -1,0 +1,28 @@
+// The training flags shared by the subcommands that train (train, distill) and the
+// model argument: a zoo name or an ONNX file.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "shrink/data/dataset.h"
+#include "shrink/ir/graph.h"
+#include "shrink/train/trainer.h"
+
+namespace shrink::cli {
+
+struct TrainFlags {
+  train::TrainOptions train;
+  std::string milestones;
+  double width = 1.0;
+  bool no_keep_best = false, augment = false;
+  // Adds --epochs, --batch, --optimizer, --lr, ..., --checkpoint, --resume to cmd.
+  void add_to(CLI::App* cmd);
+  // The options as given (progress bars off for --json output).
+  train::TrainOptions resolve(bool json) const;
+};
+
+// A zoo model built for the data's image shape and class count, or an imported ONNX file.
+ir::Graph model_from_flag(const std::string& flag, const std::string& model, const data::Dataset& train_set, double width,
+                          uint64_t seed);
+
+}  // namespace shrink::cli

@@ -1,0 +1,57 @@
+// Knowledge distillation on top of the trainer: a student learns from one or more frozen
+// teachers (offline), from its peers (online / Deep Mutual Learning), or from its own
+// previous generation (self / born-again). Teachers are any graphs shrink imports and run
+// in inference mode; their outputs for a training set without augmentation can be cached
+// on disk, keyed by the sample's index.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "shrink/data/dataset.h"
+#include "shrink/ir/graph.h"
+#include "shrink/train/trainer.h"
+
+namespace shrink::distill {
+
+// A feature-based term: a teacher value and a student value, by name (any node output).
+struct Hint {
+  std::string teacher_value, student_value;
+  std::string kind = "fitnet";  // fitnet (adapter + MSE, Romero et al. 2015) or attention (Zagoruyko & Komodakis 2017)
+  double weight = 1.0;
+};
+
+struct DistillOptions {
+  double temperature = 4.0;
+  double alpha = 0.9;                   // weight of the soft-target term; 1 - alpha on the labels
+  std::vector<double> teacher_weights;  // multi-teacher soft targets (empty: equal); normalised
+  std::vector<Hint> hints;              // read from the first teacher
+  double rkd_distance = 0, rkd_angle = 0;  // relational KD weights, on the logits
+  std::string cache_dir;                // cache teacher outputs here ("" = recompute every step)
+  train::TrainOptions train;
+};
+
+// Checks what can be checked before training: T > 0, alpha in [0, 1], one weight per
+// teacher, the same class count everywhere, hint values that exist (errors list the
+// candidates), inputs that take the data.
+void check_distillation(const std::vector<const ir::Graph*>& teachers, const std::vector<const ir::Graph*>& students,
+                        const DistillOptions& o, const data::Dataset& train_set);
+
+struct DistillResult {
+  train::TrainResult train;
+  double cache_seconds = 0;  // time spent building the teacher cache (0 when it was read or unused)
+  bool cache_hit = false;
+};
+
+// Offline KD (response, feature and relation terms) into `student`, in place. Adapters
+// for hints are trained with the student and dropped before it is returned.
+DistillResult distill(ir::Graph& student, const std::vector<const ir::Graph*>& teachers,
+                      const data::Dataset& train_set, const data::Dataset& test_set, const DistillOptions& o);
+
+// Deep Mutual Learning (Zhang et al. 2018): the students train together, each on
+// cross-entropy plus KL(mean of the others' predictions || its own) at temperature T.
+// Returns one result per student (its test accuracy after training in history).
+std::vector<train::EvalResult> mutual(std::vector<ir::Graph>& students, const data::Dataset& train_set,
+                                      const data::Dataset& test_set, const DistillOptions& o);
+
+}  // namespace shrink::distill

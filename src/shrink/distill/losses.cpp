@@ -1,0 +1,87 @@
+#include "shrink/distill/losses.h"
+
+#include <ATen/ATen.h>
+
+#include "shrink/core/error.h"
+
+namespace shrink::distill {
+namespace {
+
+at::Tensor resize_to(const at::Tensor& x, const at::Tensor& like) {
+  if (x.dim() != 4 || (x.size(2) == like.size(2) && x.size(3) == like.size(3))) return x;
+  return at::upsample_bilinear2d(x, {like.size(2), like.size(3)}, false);
+}
+
+at::Tensor pairwise_distances(const at::Tensor& e) {
+  at::Tensor sq = e.pow(2).sum(1);
+  at::Tensor d = (sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * e.mm(e.t())).clamp_min(1e-12).sqrt();
+  return d * (1 - at::eye(e.size(0), e.options()));  // zero diagonal
+}
+
+at::Tensor normalized_distances(const at::Tensor& e) {
+  at::Tensor d = pairwise_distances(e);
+  at::Tensor positive = d.gt(0);
+  at::Tensor mean = d.masked_select(positive).mean();
+  return d / mean;
+}
+
+at::Tensor triplet_angles(const at::Tensor& e) {
+  at::Tensor diff = e.unsqueeze(0) - e.unsqueeze(1);  // [B, B, D]
+  at::Tensor unit = diff / diff.norm(2, {2}, true).clamp_min(1e-12);
+  return at::bmm(unit, unit.transpose(1, 2)).reshape({-1});
+}
+
+}  // namespace
+
+at::Tensor soft_targets(const std::vector<at::Tensor>& teacher_logits, const std::vector<double>& weights,
+                        double temperature) {
+  SHRINK_CHECK(!teacher_logits.empty() && teacher_logits.size() == weights.size(), "one weight per teacher");
+  at::Tensor p;
+  for (size_t i = 0; i < teacher_logits.size(); ++i) {
+    at::Tensor q = at::softmax(teacher_logits[i].detach().to(at::kFloat) / temperature, 1) * weights[i];
+    p = p.defined() ? p + q : q;
+  }
+  return p;
+}
+
+at::Tensor kd_loss(const at::Tensor& student_logits, const at::Tensor& targets, const at::Tensor& labels,
+                   double temperature, double alpha) {
+  at::Tensor log_p = at::log_softmax(student_logits / temperature, 1);
+  // KL(targets || p) with batch-mean reduction, as torch.nn.functional.kl_div(..., 'batchmean').
+  at::Tensor kl = (at::xlogy(targets, targets) - targets * log_p).sum() / student_logits.size(0);
+  at::Tensor loss = kl * (alpha * temperature * temperature);
+  if (alpha < 1.0) loss = loss + (1.0 - alpha) * at::cross_entropy_loss(student_logits, labels);
+  return loss;
+}
+
+at::Tensor hint_loss(const at::Tensor& student, const at::Tensor& teacher) {
+  at::Tensor s = resize_to(student, teacher);
+  SHRINK_CHECK(s.sizes() == teacher.sizes(), "hint: student value ", s.sizes(), " does not match the teacher's ",
+               teacher.sizes());
+  return at::mse_loss(s, teacher.detach());
+}
+
+at::Tensor attention_loss(const at::Tensor& student, const at::Tensor& teacher) {
+  SHRINK_CHECK(student.dim() == 4 && teacher.dim() == 4, "attention transfer needs [N, C, H, W] values");
+  auto map = [](const at::Tensor& x, const at::Tensor& like) {
+    at::Tensor a = resize_to(x.pow(2).mean(1, true), like);
+    a = a.reshape({x.size(0), -1});
+    return a / a.norm(2, {1}, true).clamp_min(1e-12);
+  };
+  at::Tensor t = teacher.detach();
+  return (map(student, t) - map(t, t)).pow(2).mean();
+}
+
+at::Tensor rkd_distance_loss(const at::Tensor& student, const at::Tensor& teacher) {
+  at::Tensor t = normalized_distances(teacher.detach().reshape({teacher.size(0), -1}));
+  at::Tensor s = normalized_distances(student.reshape({student.size(0), -1}));
+  return at::smooth_l1_loss(s, t);
+}
+
+at::Tensor rkd_angle_loss(const at::Tensor& student, const at::Tensor& teacher) {
+  at::Tensor t = triplet_angles(teacher.detach().reshape({teacher.size(0), -1}));
+  at::Tensor s = triplet_angles(student.reshape({student.size(0), -1}));
+  return at::smooth_l1_loss(s, t);
+}
+
+}  // namespace shrink::distill

@@ -1,0 +1,33 @@
+// Distillation losses, each on a batch (differentiable in the student's tensors; the
+// teacher's side is treated as a constant).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+namespace shrink::distill {
+
+// Soft targets of one or more teachers: sum_i w_i softmax(t_i / T), weights summing to 1.
+at::Tensor soft_targets(const std::vector<at::Tensor>& teacher_logits, const std::vector<double>& weights,
+                        double temperature);
+
+// Hinton et al. 2015: alpha * T^2 * KL(targets || softmax(s / T)) (batch mean)
+//                    + (1 - alpha) * CE(s, labels).
+at::Tensor kd_loss(const at::Tensor& student_logits, const at::Tensor& targets, const at::Tensor& labels,
+                   double temperature, double alpha);
+
+// FitNets hint: mean squared error between the student's adapted value and the teacher's,
+// the student's resized (bilinear) to the teacher's spatial size when they differ.
+at::Tensor hint_loss(const at::Tensor& student, const at::Tensor& teacher);
+
+// Attention transfer (Zagoruyko & Komodakis 2017): the mean over channels of the squared
+// activations, flattened and L2-normalised per sample; mean squared difference. Maps of
+// different sizes are compared at the teacher's size.
+at::Tensor attention_loss(const at::Tensor& student, const at::Tensor& teacher);
+
+// Relational KD (Park et al. 2019) on per-sample embeddings [B, D]: pairwise distances
+// normalised by their mean, and the angles of all triplets; smooth L1 against the teacher's.
+at::Tensor rkd_distance_loss(const at::Tensor& student, const at::Tensor& teacher);
+at::Tensor rkd_angle_loss(const at::Tensor& student, const at::Tensor& teacher);
+
+}  // namespace shrink::distill

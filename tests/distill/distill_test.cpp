@@ -1,0 +1,194 @@
+// Distillation: the loss terms against PyTorch on the same tensors (/usr/bin/python3), the
+// checks that run before any training, hint adapters trained then dropped, the teacher
+// cache written once and read back, multi-teacher soft targets, and mutual learning.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "shrink/core/error.h"
+#include "shrink/distill/distill.h"
+#include "shrink/distill/losses.h"
+#include "shrink/io/npy.h"
+#include "shrink/zoo/zoo.h"
+#include "support/onnx_builder.h"
+#include "support/errors.h"
+#include "support/paths.h"
+#include "support/process.h"
+
+using namespace shrink;
+using test_support::error_of;
+
+namespace {
+
+// A small random dataset in Fashion-MNIST's shape: 96 train and 32 test images, 10 classes.
+data::Dataset tiny(int64_t n, uint64_t seed) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  data::Dataset d;
+  d.name = "tiny";
+  d.classes = 10;
+  d.images = at::randint(0, 256, {n, 1, 28, 28}, gen, at::kLong).to(at::kByte);
+  d.labels = at::randint(0, 10, {n}, gen, at::kLong);
+  return d;
+}
+
+ir::Graph model(const std::string& name, uint64_t seed) {
+  zoo::ModelOptions o;
+  o.input = {1, 28, 28};
+  o.classes = 10;
+  o.seed = seed;
+  return zoo::build_model(name, o);
+}
+
+distill::DistillOptions quick() {
+  distill::DistillOptions o;
+  o.train.epochs = 1;
+  o.train.batch_size = 32;
+  o.train.progress = false;
+  return o;
+}
+
+}  // namespace
+
+TEST(DistillLosses, MatchPyTorch) {
+  test_support::TempDir dir;
+  at::manual_seed(1);
+  at::Tensor s = at::randn({8, 10}) * 3, t1 = at::randn({8, 10}) * 3, t2 = at::randn({8, 10}) * 3;
+  at::Tensor y = at::randint(0, 10, {8}, at::kLong);
+  at::Tensor fs = at::randn({8, 6, 5, 5}), ft = at::randn({8, 12, 10, 10});
+  at::Tensor es = at::randn({8, 16}), et = at::randn({8, 32});
+  for (auto& [name, t] : std::vector<std::pair<std::string, at::Tensor>>{
+           {"s", s}, {"t1", t1}, {"t2", t2}, {"y", y}, {"fs", fs}, {"ft", ft}, {"es", es}, {"et", et}})
+    io::write_npy(dir.file(name + ".npy"), t);
+  std::ofstream(dir.file("ref.py")) << R"(import sys, numpy as np, torch, torch.nn.functional as F
+d = sys.argv[1]
+L = lambda n: torch.from_numpy(np.load(f"{d}/{n}.npy"))
+s, t1, t2, y, fs, ft, es, et = [L(n) for n in ["s", "t1", "t2", "y", "fs", "ft", "es", "et"]]
+T, alpha = 4.0, 0.7
+p = 0.25 * F.softmax(t1 / T, 1) + 0.75 * F.softmax(t2 / T, 1)
+kd = alpha * T * T * F.kl_div(F.log_softmax(s / T, 1), p, reduction="batchmean") + (1 - alpha) * F.cross_entropy(s, y)
+def at(x, size):
+    a = x.pow(2).mean(1, keepdim=True)
+    a = F.interpolate(a, size=size, mode="bilinear", align_corners=False)
+    return F.normalize(a.view(x.size(0), -1))
+att = (at(fs, ft.shape[2:]) - at(ft, ft.shape[2:])).pow(2).mean()
+def pdist(e):
+    sq = e.pow(2).sum(1)
+    r = (sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * e @ e.t()).clamp(min=1e-12).sqrt().clone()
+    r[range(len(e)), range(len(e))] = 0
+    return r
+td = pdist(et); td = td / td[td > 0].mean()
+sd = pdist(es); sd = sd / sd[sd > 0].mean()
+dist = F.smooth_l1_loss(sd, td)
+def angles(e):
+    v = F.normalize(e.unsqueeze(0) - e.unsqueeze(1), p=2, dim=2)
+    return torch.bmm(v, v.transpose(1, 2)).view(-1)
+ang = F.smooth_l1_loss(angles(es), angles(et))
+np.save(f"{d}/ref.npy", np.array([kd.item(), att.item(), dist.item(), ang.item()], dtype=np.float64))
+)";
+  auto r = test_support::run_command(test_support::python() + " " + dir.file("ref.py") + " " + dir.path);
+  ASSERT_EQ(r.status, 0) << r.output;
+  at::Tensor ref = io::read_npy(dir.file("ref.npy"));
+  at::Tensor p = distill::soft_targets({t1, t2}, {0.25, 0.75}, 4.0);
+  double kd = distill::kd_loss(s, p, y, 4.0, 0.7).item<double>();
+  EXPECT_NEAR(kd, ref[0].item<double>(), 1e-5 * std::abs(ref[0].item<double>()));
+  EXPECT_NEAR(distill::attention_loss(fs, ft).item<double>(), ref[1].item<double>(), 1e-7);
+  EXPECT_NEAR(distill::rkd_distance_loss(es, et).item<double>(), ref[2].item<double>(), 1e-6);
+  EXPECT_NEAR(distill::rkd_angle_loss(es, et).item<double>(), ref[3].item<double>(), 1e-6);
+  // alpha = 1 is the soft term alone; identical distributions give zero.
+  EXPECT_NEAR(distill::kd_loss(t1, distill::soft_targets({t1}, {1.0}, 2.0), y, 2.0, 1.0).item<double>(), 0.0, 1e-6);
+}
+
+TEST(Distill, BadRequestsFailBeforeTraining) {
+  data::Dataset train = tiny(64, 2);
+  ir::Graph teacher = model("lenet5", 1), student = model("mlp", 2);
+  distill::DistillOptions o = quick();
+  o.temperature = 0;
+  EXPECT_NE(error_of([&] { distill::check_distillation({&teacher}, {&student}, o, train); }).find("--temperature must be positive"),
+            std::string::npos);
+  o = quick();
+  o.alpha = 1.5;
+  EXPECT_NE(error_of([&] { distill::check_distillation({&teacher}, {&student}, o, train); }).find("--alpha must be in [0, 1]"),
+            std::string::npos);
+  o = quick();
+  o.hints = {{"nope", "relu"}};
+  std::string e = error_of([&] { distill::check_distillation({&teacher}, {&student}, o, train); });
+  EXPECT_NE(e.find("the teacher has no value 'nope'; candidates: "), std::string::npos) << e;
+  EXPECT_NE(e.find("conv.out"), std::string::npos) << e;  // the candidates name the teacher's values
+  zoo::ModelOptions five;
+  five.input = {1, 28, 28};
+  five.classes = 5;
+  ir::Graph other = zoo::build_model("lenet5", five);
+  o = quick();
+  e = error_of([&] { distill::check_distillation({&other}, {&student}, o, train); });
+  EXPECT_NE(e.find("teacher 1 gives 5 class scores, the student 10"), std::string::npos) << e;
+}
+
+TEST(Distill, HintsTrainAdaptersThatAreDropped) {
+  data::Dataset train = tiny(96, 3), test = tiny(32, 4);
+  ir::Graph teacher = model("lenet5", 1), student = model("lenet5", 5);
+  const size_t nodes = student.nodes().size();
+  distill::DistillOptions o = quick();
+  std::string t_value, s_value;
+  for (const auto& n : teacher.nodes())
+    if (n->op_type == "MaxPool" && t_value.empty()) t_value = n->output(0)->name;
+  s_value = t_value;
+  o.hints = {{t_value, s_value, "fitnet", 1.0}, {t_value, s_value, "attention", 1.0}};
+  o.rkd_distance = 1.0;
+  o.rkd_angle = 2.0;
+  ir::Graph before = student.clone();
+  distill::DistillResult r = distill::distill(student, {&teacher}, train, test, o);
+  EXPECT_EQ(r.train.history.size(), 1u);
+  EXPECT_EQ(student.nodes().size(), nodes);  // adapters and extra outputs gone
+  EXPECT_EQ(student.outputs().size(), 1u);
+  for (const auto& [name, init] : student.initializers()) EXPECT_EQ(name.find("kd_"), std::string::npos) << name;
+  // The student did learn: its weights moved.
+  EXPECT_FALSE(at::equal(student.initializer(student.nodes()[0]->input(1)->name)->tensor,
+                         before.initializer(before.nodes()[0]->input(1)->name)->tensor));
+}
+
+TEST(Distill, TeacherCacheIsWrittenOnceAndReadBack) {
+  test_support::TempDir dir;
+  data::Dataset train = tiny(96, 6), test = tiny(32, 7);
+  ir::Graph teacher = model("lenet5", 1);
+  distill::DistillOptions o = quick();
+  o.cache_dir = dir.file("cache");
+  ir::Graph a = model("mlp", 8), b = model("mlp", 8), c = model("mlp", 8);
+  distill::DistillResult first = distill::distill(a, {&teacher}, train, test, o);
+  EXPECT_FALSE(first.cache_hit);
+  distill::DistillResult second = distill::distill(b, {&teacher}, train, test, o);
+  EXPECT_TRUE(second.cache_hit);
+  // Cached and recomputed teacher outputs train the same student.
+  o.cache_dir.clear();
+  distill::distill(c, {&teacher}, train, test, o);
+  for (const auto& [name, init] : a.initializers()) {
+    EXPECT_TRUE(at::allclose(init.tensor, b.initializer(name)->tensor)) << name;
+    EXPECT_TRUE(at::allclose(init.tensor, c.initializer(name)->tensor, 1e-4, 1e-5)) << name;
+  }
+  o.cache_dir = dir.file("cache");
+  o.train.horizontal_flip = true;
+  EXPECT_NE(error_of([&] { distill::distill(a, {&teacher}, train, test, o); }).find("without augmentation"),
+            std::string::npos);
+}
+
+TEST(Distill, MutualLearningTrainsEveryStudent) {
+  data::Dataset train = tiny(96, 9), test = tiny(32, 10);
+  std::vector<ir::Graph> students;
+  students.push_back(model("mlp", 11));
+  students.push_back(model("lenet5", 12));
+  ir::Graph mlp0 = students[0].clone(), lenet0 = students[1].clone();
+  distill::DistillOptions o = quick();
+  o.temperature = 1.0;
+  o.alpha = 0.5;
+  auto results = distill::mutual(students, train, test, o);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].samples, 32);
+  auto moved = [](const ir::Graph& a, const ir::Graph& b) {
+    for (const auto& [name, init] : a.initializers())
+      if (init.kind == ir::InitKind::Parameter && !at::equal(init.tensor, b.initializer(name)->tensor)) return true;
+    return false;
+  };
+  EXPECT_TRUE(moved(students[0], mlp0));
+  EXPECT_TRUE(moved(students[1], lenet0));
+}
