@@ -18,6 +18,10 @@ echo "== what it is made of"
 echo "== pruning 91% of its weights: 4 rounds of global magnitude pruning, 3 fine-tuning epochs each"
 "$SHRINK" prune "$OUT/lenet5.onnx" --method global --amount 0.91 --schedule iterative:4 --finetune 3 --lr 0.02 \
   -o "$OUT/lenet5_pruned.onnx"
+echo "== distilling it into a half-width LeNet-5 (T=4, alpha=0.9, 10 epochs), beside the same student trained alone"
+"$SHRINK" train --model lenet5 --width 0.5 --epochs 10 --lr 0.05 --seed 0 -o "$OUT/lenet5_half_alone.onnx"
+"$SHRINK" distill --teacher "$OUT/lenet5.onnx" --student lenet5 --width 0.5 --temperature 4 --alpha 0.9 \
+  --epochs 10 --lr 0.05 --seed 0 --cache "$OUT/teacher-cache" -o "$OUT/lenet5_half_distilled.onnx"
 echo "== inference speed (batch 64)"
 "$SHRINK" convert "$OUT/lenet5.onnx" -o "$OUT/lenet5_inference.onnx" >/dev/null
 "$SHRINK" bench "$OUT/lenet5_inference.onnx" --batch 64

@@ -39,7 +39,7 @@ std::string ranks_text(const std::vector<int64_t>& r) {
 void add_factorize_command(CLI::App& app) {
   struct Options {
     std::string input, output, rank, layers;
-    double ratio = 0, energy = 0, tolerance = 1.0, lr = 0.01;
+    double ratio = 0, energy = 0, tolerance = 1.0, lr = 0.01, vbmf_weaken = 1.0;
     int64_t val_samples = 5000, batch = 128;
     int finetune = 0;
     bool json = false, no_eval = false;
@@ -62,6 +62,10 @@ void add_factorize_command(CLI::App& app) {
   auto* energy = cmd->add_option("--energy", opt->energy, "ranks keeping this fraction of the singular values' energy");
   rank->excludes(ratio)->excludes(energy);
   ratio->excludes(energy);
+  cmd->add_option("--vbmf-weaken", opt->vbmf_weaken,
+                  "vbmf: 1 keeps EVBMF's ranks; w < 1 takes full - w (full - vbmf) (weakened VBMF, Gusak et al. 2019)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_option("--layers", opt->layers, "comma-separated node names (default: every layer the method applies to)");
   cmd->add_option("--tolerance", opt->tolerance, "search: accuracy points the model may lose")->capture_default_str();
   cmd->add_option("--val-samples", opt->val_samples, "search: training images (seeded subset) used as validation")
@@ -83,6 +87,7 @@ void add_factorize_command(CLI::App& app) {
     Options& o = *opt;
     bool search = o.rank == "search";
     if (!o.rank.empty() && !search) o.f.rule = factorize::parse_rank(o.rank);
+    o.f.rule.vbmf_weaken = o.vbmf_weaken;
     if (ratio->count()) o.f.rule = {factorize::RankRule::Kind::Ratio, o.ratio};
     if (energy->count()) o.f.rule = {factorize::RankRule::Kind::Energy, o.energy};
     SHRINK_CHECK(!ratio->count() || o.ratio > 1.0, "--ratio must be above 1, got ", o.ratio);

@@ -60,6 +60,12 @@ std::string inspect(const ir::Graph& g, ir::Node& n, const std::string& method, 
 
 int64_t clamp_rank(double r, int64_t hi) { return std::clamp<int64_t>(static_cast<int64_t>(r), 1, hi); }
 
+// EVBMF's rank of a matrix, weakened toward its full rank, at least 1.
+int64_t vbmf_rank(const at::Tensor& m, const RankRule& rule) {
+  int64_t full = std::min(m.size(0), m.size(1)), r = evbmf_rank(m);
+  return clamp_rank(std::lround(static_cast<double>(full) - rule.vbmf_weaken * static_cast<double>(full - r)), full);
+}
+
 // Ranks for the rule: svd {r}, tucker {R3, R4}, cp {R}.
 std::vector<int64_t> choose_ranks(const Layer& l, const std::string& method, const RankRule& rule) {
   using K = RankRule::Kind;
@@ -70,7 +76,7 @@ std::vector<int64_t> choose_ranks(const Layer& l, const std::string& method, con
       case K::Rank: return {clamp_rank(rule.value, full)};
       case K::Ratio: return {clamp_rank(std::floor(l.out * l.in / (rule.value * (l.out + l.in))), full)};
       case K::Energy: return {energy_rank(singular_values(m), rule.value)};
-      case K::Vbmf: return {std::max<int64_t>(1, evbmf_rank(m))};
+      case K::Vbmf: return {vbmf_rank(m, rule)};
     }
   }
   const int64_t n = l.weight.size(0), c = l.weight.size(1), kh = l.weight.size(2), kw = l.weight.size(3);
@@ -93,7 +99,7 @@ std::vector<int64_t> choose_ranks(const Layer& l, const std::string& method, con
              energy_rank(singular_values(unfold(l.weight, 0)), rule.value)};
         break;
       case K::Vbmf:
-        r = {std::max<int64_t>(1, evbmf_rank(unfold(l.weight, 1))), std::max<int64_t>(1, evbmf_rank(unfold(l.weight, 0)))};
+        r = {vbmf_rank(unfold(l.weight, 1), rule), vbmf_rank(unfold(l.weight, 0), rule)};
         break;
     }
     if (tucker1) r[0] = c;
@@ -108,7 +114,7 @@ std::vector<int64_t> choose_ranks(const Layer& l, const std::string& method, con
       return {std::max(energy_rank(singular_values(unfold(l.weight, 0)), rule.value),
                        energy_rank(singular_values(unfold(l.weight, 1)), rule.value))};
     case K::Vbmf:
-      return {std::max<int64_t>(1, std::max(evbmf_rank(unfold(l.weight, 0)), evbmf_rank(unfold(l.weight, 1))))};
+      return {std::max(vbmf_rank(unfold(l.weight, 0), rule), vbmf_rank(unfold(l.weight, 1), rule))};
   }
   return {1};
 }

@@ -22,6 +22,9 @@ struct RankRule {
   enum class Kind { Rank, Ratio, Energy, Vbmf };
   Kind kind = Kind::Energy;
   double value = 0.9;  // rank, compression ratio (> 1) of the layer's weights, or retained energy in (0, 1]
+  // vbmf: 1 keeps EVBMF's rank; below 1 moves it toward the full rank, rank = full - w (full - vbmf)
+  // ("weakened VBMF", Gusak et al. 2019), for layers whose EVBMF rank is too low to fine-tune back.
+  double vbmf_weaken = 1.0;
 };
 
 // "8" (a rank), "vbmf"; or with kind chosen by the flag: --ratio 4, --energy 0.9.

@@ -11,7 +11,7 @@ namespace shrink::zoo {
 struct ModelOptions {
   std::vector<int64_t> input = {1, 28, 28};  // C, H, W
   int64_t classes = 10;
-  double width = 1.0;  // width multiplier (resnet20, mobilenetv2, shufflenetv2)
+  double width = 1.0;  // width multiplier (every model but squeezenet: hidden layers / channels scaled)
   uint64_t seed = 0;   // initialisation
 };
 
