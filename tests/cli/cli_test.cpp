@@ -259,3 +259,42 @@ TEST(Cli, FactorizeReportsEachLayerAndRejectsBadRanks) {
   EXPECT_EQ(tucker.status, 1);
   EXPECT_NE(tucker.output.find("'fc': tucker applies to convolutions; use svd for Gemm"), std::string::npos) << tucker.output;
 }
+
+TEST(Cli, DistillOfflineMutualAndBadRequests) {
+  test_support::TempDir dir;
+  write_tiny_idx(dir, 28);
+  std::string data = " --data " + dir.path;
+  auto teacher = run_command(shrink_cli() + " train --model lenet5 --epochs 1 --batch 16 --json -o " + dir.file("t.onnx") + data);
+  ASSERT_EQ(teacher.status, 0) << teacher.output;
+  std::string distill = shrink_cli() + " distill --epochs 1 --batch 16 --json" + data;
+  auto r = run_command(distill + " --teacher " + dir.file("t.onnx") + " --student lenet5 --width 0.5 --cache " +
+                       dir.file("cache") + " -o " + dir.file("s.onnx"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["teachers"][0]["parameters"], 61111);  // LeNet-5 with 3 classes
+  EXPECT_LT(j["students"][0]["parameters"].get<int64_t>(), 20000);  // half width
+  EXPECT_EQ(j["cache"]["hit"], false);
+  auto again = run_command(distill + " --teacher " + dir.file("t.onnx") + " --student lenet5 --width 0.5 --cache " +
+                           dir.file("cache") + " -o " + dir.file("s.onnx"));
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_EQ(nlohmann::json::parse(again.output)["cache"]["hit"], true);
+
+  auto mutual = run_command(distill + " --mode mutual --student mlp --student lenet5 -o " + dir.file("m.onnx"));
+  ASSERT_EQ(mutual.status, 0) << mutual.output;
+  EXPECT_EQ(nlohmann::json::parse(mutual.output)["students"].size(), 2u);
+  EXPECT_TRUE(std::ifstream(dir.file("m.onnx")).good());
+  EXPECT_TRUE(std::ifstream(dir.file("m.1.onnx")).good());
+
+  std::string offline = distill + " --teacher " + dir.file("t.onnx") + " --student mlp -o " + dir.file("x.onnx");
+  auto temperature = run_command(offline + " --temperature 0");
+  EXPECT_EQ(temperature.status, 1);
+  EXPECT_EQ(temperature.output, "shrink: error: --temperature must be positive, got 0\n");
+  auto hint = run_command(offline + " --hint nope:relu.out");
+  EXPECT_EQ(hint.status, 1);
+  EXPECT_NE(hint.output.find("hint: the teacher has no value 'nope'; candidates: conv.out, relu.out"), std::string::npos)
+      << hint.output;
+  EXPECT_FALSE(std::ifstream(dir.file("x.onnx")).good());  // nothing trained, nothing written
+  auto no_teacher = run_command(distill + " --student mlp -o " + dir.file("x.onnx"));
+  EXPECT_EQ(no_teacher.status, 1);
+  EXPECT_EQ(no_teacher.output, "shrink: error: --mode offline needs --teacher\n");
+}
