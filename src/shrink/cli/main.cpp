@@ -1,10 +1,12 @@
 #include <iostream>
 
 #include "shrink/cli/commands.h"
+#include "shrink/core/allocator.h"
 #include "shrink/core/error.h"
 #include "shrink/core/threads.h"
 
 int main(int argc, char** argv) {
+  shrink::tune_allocator();
   CLI::App app{"shrink: make trained neural networks smaller and faster"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("shrink ") + SHRINK_VERSION);

@@ -6,6 +6,7 @@
 #include <optional>
 #include <unordered_set>
 
+#include "shrink/core/allocator.h"
 #include "shrink/core/error.h"
 #include "shrink/core/threads.h"
 
@@ -19,6 +20,7 @@ int Session::slot_of(const ir::Value* value) const {
 }
 
 Session::Session(const ir::Graph& graph, SessionOptions options) : graph_(&graph) {
+  tune_allocator();
   ensure_default_threads();
   context_.training = options.training;
   auto add_slot = [this](const ir::Value* v) {
