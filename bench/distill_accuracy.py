@@ -29,8 +29,8 @@ def main():
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--temperature", type=float, default=4.0)
-    p.add_argument("--alpha", type=float, default=0.9)
+    p.add_argument("--temperature", type=float, default=2.0)
+    p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--variants", action="store_true", help="also hint, attention, RKD and mutual learning (seed 0)")
     p.add_argument("--hint", default="layer3.2.relu1.out:relu1.out", help="TEACHER_VALUE:STUDENT_VALUE (lenet5)")
     a = p.parse_args()
@@ -61,7 +61,8 @@ def main():
         s = a.students.split(",")[0]
         seed = str(seeds[0])
         base = ["distill", "--teacher", a.teacher, "--student", s, "--seed", seed, "--cache", cache, "-o", out] + common + kd
-        for name, extra in [("hint", ["--hint", a.hint]), ("attention", ["--attention", a.hint]), ("rkd", ["--rkd", "1"])]:
+        for name, extra in [("hint", ["--hint", a.hint, "--hint-weight", "0.1"]), ("attention", ["--attention", a.hint]),
+                            ("rkd", ["--rkd", "0.1"])]:
             r = run(a.shrink, base + extra)
             print(f"{s} + {name:9} (seed {seed}): {100 * r['students'][0]['test_accuracy']:.2f}% "
                   f"(alone {100 * solo[s][0]:.2f}%)", flush=True)

@@ -94,8 +94,9 @@ np.save(f"{d}/ref.npy", np.array([kd.item(), att.item(), dist.item(), ang.item()
   double kd = distill::kd_loss(s, p, y, 4.0, 0.7).item<double>();
   EXPECT_NEAR(kd, ref[0].item<double>(), 1e-5 * std::abs(ref[0].item<double>()));
   EXPECT_NEAR(distill::attention_loss(fs, ft).item<double>(), ref[1].item<double>(), 1e-7);
-  EXPECT_NEAR(distill::rkd_distance_loss(es, et).item<double>(), ref[2].item<double>(), 1e-6);
-  EXPECT_NEAR(distill::rkd_angle_loss(es, et).item<double>(), ref[3].item<double>(), 1e-6);
+  // (shrink adds 1e-8 under the square roots so coinciding samples keep a finite gradient)
+  EXPECT_NEAR(distill::rkd_distance_loss(es, et).item<double>(), ref[2].item<double>(), 1e-5);
+  EXPECT_NEAR(distill::rkd_angle_loss(es, et).item<double>(), ref[3].item<double>(), 1e-5);
   // alpha = 1 is the soft term alone; identical distributions give zero.
   EXPECT_NEAR(distill::kd_loss(t1, distill::soft_targets({t1}, {1.0}, 2.0), y, 2.0, 1.0).item<double>(), 0.0, 1e-6);
 }

@@ -14,7 +14,9 @@ at::Tensor resize_to(const at::Tensor& x, const at::Tensor& like) {
 
 at::Tensor pairwise_distances(const at::Tensor& e) {
   at::Tensor sq = e.pow(2).sum(1);
-  at::Tensor d = (sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * e.mm(e.t())).clamp_min(1e-12).sqrt();
+  // sqrt(x + eps) keeps the gradient finite where two samples coincide (dead units give
+  // identical logits), which a clamped sqrt does not: it reaches 1/(2 sqrt(1e-12)) and overflows.
+  at::Tensor d = ((sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * e.mm(e.t())).clamp_min(0) + 1e-8).sqrt();
   return d * (1 - at::eye(e.size(0), e.options()));  // zero diagonal
 }
 
@@ -27,7 +29,9 @@ at::Tensor normalized_distances(const at::Tensor& e) {
 
 at::Tensor triplet_angles(const at::Tensor& e) {
   at::Tensor diff = e.unsqueeze(0) - e.unsqueeze(1);  // [B, B, D]
-  at::Tensor unit = diff / diff.norm(2, {2}, true).clamp_min(1e-12);
+  // sqrt(|d|^2 + eps) rather than a clamped norm: the norm's gradient is 0/0 on the zero
+  // diagonal and overflows for coinciding samples.
+  at::Tensor unit = diff / (diff.pow(2).sum(2, true) + 1e-8).sqrt();
   return at::bmm(unit, unit.transpose(1, 2)).reshape({-1});
 }
 
