@@ -241,6 +241,10 @@ TEST(Cli, FactorizeReportsEachLayerAndRejectsBadRanks) {
   EXPECT_EQ(j["layers"][0]["weights_after"], 5);
   // W = [[0, 1, 2], [3, 4, 5]] has singular values 7.35 and 1.00: rank 1 keeps 98.2% of the energy.
   EXPECT_NEAR(j["layers"][0]["relative_error"].get<double>(), 1.0 / std::sqrt(55.0), 1e-3);
+  // The factors, the first new and the last keeping the layer's name, each timed alone.
+  EXPECT_EQ(j["layers"][0]["nodes"], nlohmann::json::array({"fc.f0", "fc"}));
+  EXPECT_GT(j["layers"][0]["latency_ms_before"].get<double>(), 0);
+  EXPECT_GT(j["layers"][0]["latency_ms_after"].get<double>(), 0);
   auto info = run_command(shrink_cli() + " info --json " + out);
   ASSERT_EQ(info.status, 0) << info.output;
   EXPECT_EQ(nlohmann::json::parse(info.output)["ops"]["Gemm"], 2);

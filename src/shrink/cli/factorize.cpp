@@ -2,6 +2,7 @@
 //   [--layers A,B] [--finetune EPOCHS]: low-rank factorization with a per-layer report
 //   (ranks, weights and MACs before/after, reconstruction error) and the model summary.
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -102,6 +103,7 @@ void add_factorize_command(CLI::App& app) {
     Snapshot before = snapshot_of(g, o.input);
     if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
 
+    ir::Graph original = g.clone();
     std::vector<factorize::LayerResult> layers;
     if (search) {
       data::Dataset val = validation_subset(train_set, o.val_samples, o.f.seed);
@@ -118,6 +120,13 @@ void add_factorize_command(CLI::App& app) {
     SHRINK_CHECK(any, o.input, ": no layer was factorized",
                  layers.empty() ? std::string(" (no Gemm, MatMul or Conv the method applies to)")
                                 : "; first: '" + layers.front().node + "': " + layers.front().skipped);
+    // Each factorized layer timed alone, before and after (batch 64, its recorded input shape).
+    std::map<std::string, std::pair<double, double>> layer_ms;
+    for (const auto& l : layers) {
+      if (!l.skipped.empty()) continue;
+      layer_ms[l.node] = {report::measure_nodes_latency(original, {l.node}, 64, 20, 3).median_ms,
+                          report::measure_nodes_latency(g, l.nodes_after, 64, 20, 3).median_ms};
+    }
     double factorized_accuracy = -1;
     if (!o.no_eval) factorized_accuracy = train::evaluate(g, test_set).accuracy;
     nlohmann::json finetune_log;
@@ -144,7 +153,8 @@ void add_factorize_command(CLI::App& app) {
       if (l.skipped.empty()) {
         jl.update({{"decomposition", l.method}, {"ranks", l.ranks}, {"weights_before", l.params_before},
                    {"weights_after", l.params_after}, {"macs_before", l.macs_before}, {"macs_after", l.macs_after},
-                   {"relative_error", l.error}});
+                   {"relative_error", l.error}, {"nodes", l.nodes_after},
+                   {"latency_ms_before", layer_ms.at(l.node).first}, {"latency_ms_after", layer_ms.at(l.node).second}});
       } else {
         jl["skipped"] = l.skipped;
       }
@@ -154,18 +164,19 @@ void add_factorize_command(CLI::App& app) {
       std::cout << j.dump(2) << "\n";
       return;
     }
-    std::printf("%-24s %-8s %-9s %10s %10s %12s %12s %9s\n", "layer", "method", "ranks", "weights", "after", "MACs",
-                "after", "rel.err");
+    std::printf("%-24s %-8s %-9s %10s %10s %12s %12s %9s %9s %9s\n", "layer", "method", "ranks", "weights", "after",
+                "MACs", "after", "rel.err", "ms", "after");
     for (const auto& l : layers) {
       if (!l.skipped.empty()) {
         std::printf("%-24s skipped: %s\n", l.node.c_str(), l.skipped.c_str());
         continue;
       }
-      std::printf("%-24s %-8s %-9s %10lld %10lld %12lld %12lld %9.4f\n", l.node.c_str(), l.method.c_str(),
+      std::printf("%-24s %-8s %-9s %10lld %10lld %12lld %12lld %9.4f %9.3f %9.3f\n", l.node.c_str(), l.method.c_str(),
                   ranks_text(l.ranks).c_str(), static_cast<long long>(l.params_before),
                   static_cast<long long>(l.params_after), static_cast<long long>(l.macs_before),
-                  static_cast<long long>(l.macs_after), l.error);
+                  static_cast<long long>(l.macs_after), l.error, layer_ms.at(l.node).first, layer_ms.at(l.node).second);
     }
+    std::printf("(layer ms: each layer alone, median of 20 runs at batch 64)\n");
     print_before_after(before, after);
     if (factorized_accuracy >= 0 && o.finetune > 0)
       std::printf("%-16s %.2f before fine-tuning\n", "", 100 * factorized_accuracy);

@@ -152,6 +152,11 @@ class Surgeon {
     ops::infer_node_types(g_, *node_);
     added_.push_back(node_);
   }
+  std::vector<std::string> names() const {
+    std::vector<std::string> v;
+    for (const ir::Node* n : added_) v.push_back(n->name);
+    return v;
+  }
   int64_t macs() const {
     int64_t m = 0;
     for (const ir::Node* n : added_) m += report::node_macs(*n);
@@ -178,7 +183,8 @@ ir::Attributes conv_attrs(std::vector<int64_t> kernel, std::vector<int64_t> stri
 
 // Replaces the layer by its factors; returns the relative error of the weight.
 double rewrite(ir::Graph& g, const Layer& l, const std::string& method, const std::vector<int64_t>& r,
-               const FactorizeOptions& o, std::string& used, std::string& failure, int64_t& macs_after) {
+               const FactorizeOptions& o, std::string& used, std::string& failure, int64_t& macs_after,
+               std::vector<std::string>& nodes_after) {
   ir::Node* n = l.node;
   Surgeon s(g, n);
   ir::Value* x = n->input(0);
@@ -203,6 +209,7 @@ double rewrite(ir::Graph& g, const Layer& l, const std::string& method, const st
       s.last("Gemm", in, second);
     }
     macs_after = s.macs();
+    nodes_after = s.names();
     return err;
   }
   const int64_t N = w.size(0), C = w.size(1), kh = w.size(2), kw = w.size(3);
@@ -258,6 +265,7 @@ double rewrite(ir::Graph& g, const Layer& l, const std::string& method, const st
     s.last("Conv", with_bias({h, s.weight("weight3", cp.out.reshape({N, R, 1, 1}))}), one);
   }
   macs_after = s.macs();
+  nodes_after = s.names();
   return err;
 }
 
@@ -295,7 +303,7 @@ LayerResult factorize_layer(ir::Graph& g, const Layer& l, const std::string& met
   copy.node = trial.find_node(l.node->name);
   std::string used, failure;
   int64_t macs = 0;
-  double err = rewrite(trial, copy, method, r, o, used, failure, macs);
+  double err = rewrite(trial, copy, method, r, o, used, failure, macs, res.nodes_after);
   if (!failure.empty()) {
     res.skipped = failure;
     res.error = err;

@@ -47,6 +47,7 @@ struct LayerResult {
   int64_t params_before = 0, params_after = 0, macs_before = 0, macs_after = 0;
   double error = 0;             // relative Frobenius error of the weight
   std::string skipped;          // why the layer was left as it is
+  std::vector<std::string> nodes_after;  // the factors' node names, in order (the last keeps the layer's name)
 };
 
 std::vector<LayerResult> factorize(ir::Graph& g, const FactorizeOptions& o);

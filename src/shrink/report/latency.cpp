@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <set>
 #include <vector>
 
 #include "shrink/core/error.h"
@@ -40,6 +42,46 @@ Latency measure_latency(const ir::Graph& g, int64_t batch, int runs, int warmup)
   r.p90_ms = ms[std::min(ms.size() - 1, ms.size() * 9 / 10)];
   r.min_ms = ms.front();
   return r;
+}
+
+Latency measure_nodes_latency(const ir::Graph& g, const std::vector<std::string>& nodes, int64_t batch, int runs,
+                              int warmup) {
+  ir::Graph sub;
+  sub.opset = g.opset;
+  std::map<const ir::Value*, ir::Value*> mapped;
+  std::set<const ir::Value*> consumed;
+  std::vector<ir::Value*> produced;
+  for (const std::string& name : nodes) {
+    const ir::Node* n = g.find_node(name);
+    SHRINK_CHECK(n, "no node named '", name, "' to time");
+    std::vector<ir::Value*> inputs;
+    for (ir::Value* v : n->inputs()) {
+      if (!v) {
+        inputs.push_back(nullptr);
+        continue;
+      }
+      consumed.insert(v);
+      auto it = mapped.find(v);
+      if (it == mapped.end()) {
+        const ir::Initializer* init = g.initializer(v->name);
+        ir::Value* copy = init ? sub.add_initializer(v->name, init->tensor, init->kind) : sub.add_input(v->name, v->type);
+        it = mapped.emplace(v, copy).first;
+      }
+      inputs.push_back(it->second);
+    }
+    std::vector<std::string> outs;
+    for (const ir::Value* v : n->outputs()) outs.push_back(v ? v->name : "");
+    ir::Node* copy = sub.add_node(n->op_type, inputs, outs, n->attrs, n->name);
+    copy->domain = n->domain;
+    for (size_t i = 0; i < n->outputs().size(); ++i) {
+      if (!n->output(i)) continue;
+      mapped[n->output(i)] = copy->output(i);
+      produced.push_back(n->output(i));
+    }
+  }
+  for (const ir::Value* v : produced)
+    if (!consumed.count(v)) sub.add_output(mapped.at(v));
+  return measure_latency(sub, batch, runs, warmup);
 }
 
 }  // namespace shrink::report

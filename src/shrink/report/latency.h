@@ -2,6 +2,8 @@
 // (a symbolic batch set to `batch`): median, p90 and minimum over timed runs.
 #pragma once
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "shrink/ir/graph.h"
 
@@ -15,5 +17,11 @@ struct Latency {
 };
 
 Latency measure_latency(const ir::Graph& graph, int64_t batch, int runs, int warmup);
+
+// Latency of some of a graph's nodes alone (e.g. one layer, or the factors that replaced
+// it): a graph of just those nodes, in the given order, reading what they take from
+// outside as inputs of the recorded shapes and giving what no listed node consumes as outputs.
+Latency measure_nodes_latency(const ir::Graph& graph, const std::vector<std::string>& nodes, int64_t batch, int runs,
+                              int warmup);
 
 }  // namespace shrink::report
