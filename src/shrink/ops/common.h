@@ -33,6 +33,17 @@ KernelFactory simple_kernel(F fn) {
   };
 }
 
+// An op with its input count range, shape function and kernel factory.
+inline OpDef make_op(const std::string& name, int min_in, int max_in, ShapeFn infer, KernelFactory make) {
+  OpDef d;
+  d.name = name;
+  d.min_inputs = min_in;
+  d.max_inputs = max_in;
+  d.infer = std::move(infer);
+  d.make_kernel = std::move(make);
+  return d;
+}
+
 // Known integer list of a runtime tensor (shapes, axes, pads given as inputs).
 std::vector<int64_t> to_ints(const at::Tensor& t);
 

@@ -16,20 +16,37 @@ std::vector<int64_t> kernel_dims_of(const TensorType& w) {
   return spatial_of(w.dims);
 }
 
-std::vector<TensorType> infer_conv(const InferContext& ctx) {
-  const TensorType& x = ctx.input(0);
-  const TensorType& w = ctx.input(1);
-  if (!x.has_shape || !w.has_shape) return {TensorType::unknown(x.dtype)};
+}  // namespace
+
+TensorType conv_output_type(const TensorType& x, const TensorType& w, const ir::Attributes& attrs, at::ScalarType out) {
+  if (!x.has_shape || !w.has_shape) return TensorType::unknown(out);
   SHRINK_CHECK(x.rank() == w.rank(), "input ", x.to_string(), " and weight ", w.to_string(),
                " must have the same rank");
-  int64_t group = ctx.node.attrs.get_int("group", 1);
+  int64_t group = attrs.get_int("group", 1);
   if (x.dims[1] != kDynamic && w.dims[1] != kDynamic)
     SHRINK_CHECK(x.dims[1] == w.dims[1] * group, "input has ", x.dims[1],
                  " channels but weight expects ", w.dims[1], " x group ", group);
-  Window win = read_window(ctx.node.attrs, kernel_dims_of(w)).resolved(spatial_of(x.dims));
-  std::vector<int64_t> out = {x.dims[0], w.dims[0]};
-  for (size_t i = 0; i < win.rank(); ++i) out.push_back(win.output_extent(i, x.dims[i + 2], false));
-  return {TensorType::of(x.dtype, out)};
+  Window win = read_window(attrs, kernel_dims_of(w)).resolved(spatial_of(x.dims));
+  std::vector<int64_t> dims = {x.dims[0], w.dims[0]};
+  for (size_t i = 0; i < win.rank(); ++i) dims.push_back(win.output_extent(i, x.dims[i + 2], false));
+  return TensorType::of(out, dims);
+}
+
+at::Tensor convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const ir::Attributes& attrs) {
+  SHRINK_CHECK(x.dim() == w.dim(), "input rank ", x.dim(), " differs from weight rank ", w.dim());
+  Window read = read_window(attrs, spatial_of(w.sizes().vec())), scratch;
+  const Window& win = read.for_input(x.sizes().slice(2), scratch);
+  int64_t group = attrs.get_int("group", 1);
+  std::vector<int64_t> zeros(win.rank(), 0);
+  if (win.symmetric()) return at::convolution(x, w, b, win.strides, win.pads_begin, win.dilations, false, zeros, group);
+  at::Tensor padded = at::constant_pad_nd(x, win.torch_pad_order(), 0);
+  return at::convolution(padded, w, b, win.strides, zeros, win.dilations, false, zeros, group);
+}
+
+namespace {
+
+std::vector<TensorType> infer_conv(const InferContext& ctx) {
+  return {conv_output_type(ctx.input(0), ctx.input(1), ctx.node.attrs, ctx.input(0).dtype)};
 }
 
 // Kernel extents from kernel_shape, else from the weight's inferred shape; empty if unknown.

@@ -24,6 +24,7 @@ OpRegistry& OpRegistry::instance() {
     register_shape_ops(*r);
     register_reduce_ops(*r);
     register_tensor_ops(*r);
+    register_quant_ops(*r);
     return r;
   }();
   return *registry;

@@ -74,5 +74,6 @@ void register_pool_ops(OpRegistry&);
 void register_shape_ops(OpRegistry&);
 void register_reduce_ops(OpRegistry&);
 void register_tensor_ops(OpRegistry&);
+void register_quant_ops(OpRegistry&);
 
 }  // namespace shrink::ops

@@ -454,22 +454,12 @@ std::vector<TensorType> infer_block(const InferContext& ctx, bool to_space) {
   return {x};
 }
 
-OpDef def(const std::string& name, int min_in, int max_in, ShapeFn infer, KernelFactory make) {
-  OpDef d;
-  d.name = name;
-  d.min_inputs = min_in;
-  d.max_inputs = max_in;
-  d.infer = std::move(infer);
-  d.make_kernel = std::move(make);
-  return d;
-}
-
 }  // namespace
 
 void register_shape_ops(OpRegistry& r) {
-  r.add(def("Reshape", 2, 2, infer_reshape, make_reshape));
-  r.add(def("Flatten", 1, 1, infer_flatten, make_flatten));
-  r.add(def("Transpose", 1, 1, infer_transpose, [](const ir::Node& node) -> Kernel {
+  r.add(make_op("Reshape", 2, 2, infer_reshape, make_reshape));
+  r.add(make_op("Flatten", 1, 1, infer_flatten, make_flatten));
+  r.add(make_op("Transpose", 1, 1, infer_transpose, [](const ir::Node& node) -> Kernel {
     std::vector<int64_t> perm = node.attrs.get_ints("perm");
     return [perm](const KernelContext&, const Tensors& in) -> Tensors {
       std::vector<int64_t> p = perm;
@@ -478,22 +468,22 @@ void register_shape_ops(OpRegistry& r) {
       return {in[0].permute(p)};
     };
   }));
-  r.add(def("Concat", 1, 1 << 20, infer_concat, [](const ir::Node& node) -> Kernel {
+  r.add(make_op("Concat", 1, 1 << 20, infer_concat, [](const ir::Node& node) -> Kernel {
     int64_t axis = node.attrs.get_int("axis");
     return [axis](const KernelContext&, const Tensors& in) -> Tensors { return {at::cat(in, axis)}; };
   }));
-  r.add(def("Split", 1, 2, infer_split, make_split));
-  r.add(def("Slice", 3, 5, infer_slice, make_slice));
-  r.add(def("Squeeze", 1, 2, infer_squeeze, make_squeeze));
-  r.add(def("Unsqueeze", 2, 2, infer_unsqueeze, make_unsqueeze));
-  r.add(def("Expand", 2, 2, infer_expand, make_expand));
-  r.add(def("Tile", 2, 2, infer_tile, simple_kernel([](const Tensors& in) {
+  r.add(make_op("Split", 1, 2, infer_split, make_split));
+  r.add(make_op("Slice", 3, 5, infer_slice, make_slice));
+  r.add(make_op("Squeeze", 1, 2, infer_squeeze, make_squeeze));
+  r.add(make_op("Unsqueeze", 2, 2, infer_unsqueeze, make_unsqueeze));
+  r.add(make_op("Expand", 2, 2, infer_expand, make_expand));
+  r.add(make_op("Tile", 2, 2, infer_tile, simple_kernel([](const Tensors& in) {
               return in[0].repeat(to_ints(in[1]));
             })));
-  r.add(def("Pad", 2, 4, infer_pad, make_pad));
-  r.add(def("DepthToSpace", 1, 1, [](const InferContext& c) { return infer_block(c, true); },
+  r.add(make_op("Pad", 2, 4, infer_pad, make_pad));
+  r.add(make_op("DepthToSpace", 1, 1, [](const InferContext& c) { return infer_block(c, true); },
             make_depth_to_space));
-  r.add(def("SpaceToDepth", 1, 1, [](const InferContext& c) { return infer_block(c, false); },
+  r.add(make_op("SpaceToDepth", 1, 1, [](const InferContext& c) { return infer_block(c, false); },
             make_space_to_depth));
 }
 

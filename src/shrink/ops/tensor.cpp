@@ -92,20 +92,10 @@ Kernel make_range(const ir::Node&) {
   };
 }
 
-OpDef def(const std::string& name, int min_in, int max_in, ShapeFn infer, KernelFactory make) {
-  OpDef d;
-  d.name = name;
-  d.min_inputs = min_in;
-  d.max_inputs = max_in;
-  d.infer = std::move(infer);
-  d.make_kernel = std::move(make);
-  return d;
-}
-
 }  // namespace
 
 void register_tensor_ops(OpRegistry& r) {
-  r.add(def("Constant", 0, 0,
+  r.add(make_op("Constant", 0, 0,
             [](const InferContext& ctx) -> std::vector<TensorType> {
               at::Tensor v = constant_value(ctx.node);
               return {TensorType::of(v.scalar_type(), v.sizes().vec())};
@@ -115,7 +105,7 @@ void register_tensor_ops(OpRegistry& r) {
               return [v](const KernelContext&, const Tensors&) -> Tensors { return {v}; };
             }));
 
-  r.add(def("ConstantOfShape", 1, 1,
+  r.add(make_op("ConstantOfShape", 1, 1,
             [](const InferContext& ctx) -> std::vector<TensorType> {
               at::ScalarType t = ctx.node.attrs.has("value")
                                      ? ctx.node.attrs.get_tensor("value").scalar_type() : at::kFloat;
@@ -132,12 +122,12 @@ void register_tensor_ops(OpRegistry& r) {
               };
             }));
 
-  r.add(def("Shape", 1, 1, infer_shape, make_shape));
-  r.add(def("Size", 1, 1,
+  r.add(make_op("Shape", 1, 1, infer_shape, make_shape));
+  r.add(make_op("Size", 1, 1,
             [](const InferContext&) -> std::vector<TensorType> { return {TensorType::of(at::kLong, {})}; },
             simple_kernel([](const Tensors& in) { return at::scalar_tensor(in[0].numel(), at::kLong); })));
-  r.add(def("Gather", 2, 2, infer_gather, make_gather));
-  r.add(def("GatherElements", 2, 2,
+  r.add(make_op("Gather", 2, 2, infer_gather, make_gather));
+  r.add(make_op("GatherElements", 2, 2,
             [](const InferContext& ctx) -> std::vector<TensorType> {
               TensorType t = ctx.input(1);
               t.dtype = ctx.input(0).dtype;
@@ -145,7 +135,7 @@ void register_tensor_ops(OpRegistry& r) {
             },
             make_gather_elements));
 
-  r.add(def("Cast", 1, 1,
+  r.add(make_op("Cast", 1, 1,
             [](const InferContext& ctx) -> std::vector<TensorType> {
               TensorType t = ctx.input(0);
               t.dtype = ir::scalar_type_from_onnx(static_cast<int>(ctx.node.attrs.get_int("to")));
@@ -155,7 +145,7 @@ void register_tensor_ops(OpRegistry& r) {
               at::ScalarType to = ir::scalar_type_from_onnx(static_cast<int>(node.attrs.get_int("to")));
               return [to](const KernelContext&, const Tensors& in) -> Tensors { return {in[0].to(to)}; };
             }));
-  r.add(def("CastLike", 2, 2,
+  r.add(make_op("CastLike", 2, 2,
             [](const InferContext& ctx) -> std::vector<TensorType> {
               TensorType t = ctx.input(0);
               t.dtype = ctx.input(1).dtype;
@@ -163,7 +153,7 @@ void register_tensor_ops(OpRegistry& r) {
             },
             simple_kernel([](const Tensors& in) { return in[0].to(in[1].scalar_type()); })));
 
-  r.add(def("Range", 3, 3, infer_range, make_range));
+  r.add(make_op("Range", 3, 3, infer_range, make_range));
 }
 
 }  // namespace shrink::ops

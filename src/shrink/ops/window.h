@@ -1,10 +1,13 @@
 // Sliding-window geometry shared by Conv, ConvTranspose and the pools:
 // kernel, strides, dilations and begin/end pads, with ONNX's auto_pad resolved.
 #pragma once
+#include <ATen/core/Tensor.h>
+
 #include <string>
 #include <vector>
 
 #include "shrink/ir/attribute.h"
+#include "shrink/ir/tensor_type.h"
 
 namespace shrink::ops {
 
@@ -33,5 +36,12 @@ struct Window {
 
 // Reads kernel_shape (or the given kernel), strides, dilations, pads and auto_pad.
 Window read_window(const ir::Attributes& attrs, const std::vector<int64_t>& kernel);
+
+// A Conv node's output type for input x and weight w (its attributes: pads, strides,
+// dilations, group, auto_pad), with element type `out`. Defined with Conv.
+ir::TensorType conv_output_type(const ir::TensorType& x, const ir::TensorType& w, const ir::Attributes& attrs,
+                                at::ScalarType out);
+// at::convolution with a Conv node's attributes (asymmetric pads applied as padding).
+at::Tensor convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const ir::Attributes& attrs);
 
 }  // namespace shrink::ops
