@@ -38,5 +38,6 @@ TEST(Conformance, OnnxBackendTestData) {
 TEST(Conformance, EveryRegisteredOpHasAPassingCase) {
   const ConformanceSummary& s = run_all();
   for (const std::string& op : shrink::ops::OpRegistry::instance().names())
-    EXPECT_TRUE(s.ops_passed.count(op)) << "no passing conformance case uses " << op;
+    if (shrink::ops::OpRegistry::instance().find(op)->domain.empty())  // ai.shrink ops: tests/quantize
+      EXPECT_TRUE(s.ops_passed.count(op)) << "no passing conformance case uses " << op;
 }

@@ -27,6 +27,7 @@ void add_zoo_command(CLI::App& app);
 void add_prune_command(CLI::App& app);
 void add_sensitivity_command(CLI::App& app);
 void add_factorize_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
 void add_distill_command(CLI::App& app);
 
 }  // namespace shrink::cli

@@ -30,7 +30,7 @@ void add_convert_command(CLI::App& app) {
     size_t before = g.nodes().size();
     passes::Pipeline pipeline;
     try {
-      pipeline = passes::make_pipeline(opt->passes);
+      pipeline = passes::make_pipeline(opt->passes == "inference" ? "portable" : opt->passes);  // int8 kernels do not export
     } catch (const Error& e) {
       fail("--passes: ", e.what());
     }

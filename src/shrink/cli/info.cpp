@@ -6,21 +6,27 @@
 
 #include "shrink/cli/commands.h"
 #include "shrink/onnx/import.h"
+#include "shrink/passes/pass.h"
 #include "shrink/report/model_stats.h"
 
 namespace shrink::cli {
 
 void add_info_command(CLI::App& app) {
   struct Options {
-    std::string model;
+    std::string model, passes = "none";
     bool json = false;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("info", "Per-layer table (op, output shape, parameters, non-zeros, bytes, MACs) and totals");
   cmd->add_option("model", opt->model, "ONNX model")->required();
+  cmd->add_option("--passes", opt->passes,
+                  "pass pipeline applied first: 'none' (the file as it is), 'inference' (what shrink runs: "
+                  "folded, fused, QDQ lowered to int8 kernels) or a comma-separated list")
+      ->capture_default_str();
   cmd->add_flag("--json", opt->json, "print JSON");
   cmd->callback([opt] {
     ir::Graph g = onnx_io::import_model(opt->model);
+    passes::make_pipeline(opt->passes).run(g);
     report::ModelStats s = report::model_stats(g);
     int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(opt->model));
     std::map<std::string, int> ops;

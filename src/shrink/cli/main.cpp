@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   shrink::cli::add_prune_command(app);
   shrink::cli::add_sensitivity_command(app);
   shrink::cli::add_factorize_command(app);
+  shrink::cli::add_quantize_command(app);
   shrink::cli::add_distill_command(app);
   try {
     app.parse(argc, argv);

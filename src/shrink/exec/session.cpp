@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <chrono>
 #include <optional>
 #include <unordered_set>
 
@@ -75,6 +76,8 @@ Session::Session(const ir::Graph& graph, SessionOptions options) : graph_(&graph
   }
   for (const auto& [slot, step] : last_use)
     if (!keep.count(slot)) steps_[step].release.push_back(slot);
+  if (options.profile)
+    for (const Step& step : steps_) profile_.push_back({step.node});
 }
 
 void Session::check_input(size_t index, const at::Tensor& t) const {
@@ -102,12 +105,20 @@ std::vector<at::Tensor> Session::run(const std::vector<at::Tensor>& inputs) {
   if (!context_.training) no_grad.emplace();
 
   ops::Tensors args;
-  for (const Step& step : steps_) {
+  for (size_t k = 0; k < steps_.size(); ++k) {
+    const Step& step = steps_[k];
     args.clear();
     for (int s : step.inputs) args.push_back(s >= 0 ? slots_[s] : at::Tensor());
     ops::Tensors results;
     try {
-      results = step.kernel(context_, args);
+      if (profile_.empty()) {
+        results = step.kernel(context_, args);
+      } else {
+        auto start = std::chrono::steady_clock::now();
+        results = step.kernel(context_, args);
+        profile_[k].total_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        ++profile_[k].runs;
+      }
     } catch (const std::exception& e) {
       std::string what = e.what();
       what = what.substr(0, what.find('\n'));  // ATen appends a backtrace

@@ -14,6 +14,14 @@ namespace shrink::exec {
 struct SessionOptions {
   bool training = false;           // batch statistics, dropout, gradients to parameters
   std::vector<std::string> taps;   // intermediate values to keep after each run
+  bool profile = false;            // time every node (see Session::profile)
+};
+
+// Time spent in one node over the runs since the session was made (profile option).
+struct NodeProfile {
+  const ir::Node* node;
+  double total_ms = 0;
+  int64_t runs = 0;
 };
 
 class Session {
@@ -31,6 +39,8 @@ class Session {
   void set_training(bool training) { context_.training = training; }
   bool training() const { return context_.training; }
   const ir::Graph& graph() const { return *graph_; }
+  // Per-node times, in execution order (empty unless options.profile).
+  const std::vector<NodeProfile>& profile() const { return profile_; }
 
  private:
   struct Step {
@@ -52,6 +62,7 @@ class Session {
   std::vector<std::string> tap_names_;
   std::vector<at::Tensor> taps_;
   std::vector<Step> steps_;
+  std::vector<NodeProfile> profile_;
 };
 
 // Convenience: one eval-mode run.

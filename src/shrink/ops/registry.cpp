@@ -25,6 +25,7 @@ OpRegistry& OpRegistry::instance() {
     register_reduce_ops(*r);
     register_tensor_ops(*r);
     register_quant_ops(*r);
+    register_int8_ops(*r);
     return r;
   }();
   return *registry;

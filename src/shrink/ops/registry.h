@@ -37,6 +37,7 @@ using ShapeFn = std::function<std::vector<ir::TensorType>(const InferContext&)>;
 
 struct OpDef {
   std::string name;
+  std::string domain;  // "" for ONNX's ops; "ai.shrink" for the runtime's own (never exported)
   int min_inputs = 1;
   int max_inputs = 1;
   ShapeFn infer;
@@ -75,5 +76,6 @@ void register_shape_ops(OpRegistry&);
 void register_reduce_ops(OpRegistry&);
 void register_tensor_ops(OpRegistry&);
 void register_quant_ops(OpRegistry&);
+void register_int8_ops(OpRegistry&);
 
 }  // namespace shrink::ops

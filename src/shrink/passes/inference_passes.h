@@ -23,4 +23,9 @@ bool fuse_batch_norm(ir::Graph& graph);
 // becomes Gemm(A, B, C).
 bool canonicalize_gemm(ir::Graph& graph);
 
+// QDQ patterns (QuantizeLinear / DequantizeLinear around Conv, Gemm, MatMul, Add, with a
+// fused Relu) become the int8 kernels of ops/int8.h; the weights' remaining
+// DequantizeLinear nodes are folded to float. Float graphs are left unchanged.
+bool lower_int8(ir::Graph& graph);
+
 }  // namespace shrink::passes

@@ -29,6 +29,7 @@ const std::map<std::string, std::function<bool(ir::Graph&)>>& registry() {
       {"remove_identity", remove_identity},
       {"fuse_batch_norm", fuse_batch_norm},
       {"canonicalize_gemm", canonicalize_gemm},
+      {"lower_int8", lower_int8},
   };
   return passes;
 }
@@ -86,10 +87,11 @@ std::vector<std::string> pass_names() {
 Pipeline make_pipeline(const std::string& spec) {
   Pipeline p;
   if (spec == "none" || spec.empty()) return p;
-  if (spec == "inference") {
+  if (spec == "inference" || spec == "portable") {
     for (const char* name : {"fold_constants", "remove_identity", "fuse_batch_norm", "canonicalize_gemm",
                              "fold_constants", "eliminate_dead_code"})
       p.add(create_pass(name));
+    if (spec == "inference") p.add(create_pass("lower_int8"));
     return p;
   }
   std::stringstream in(spec);

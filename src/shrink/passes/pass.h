@@ -40,11 +40,12 @@ class Pipeline {
 };
 
 // Registered passes: fold_constants, eliminate_dead_code, remove_identity,
-// fuse_batch_norm, canonicalize_gemm.
+// fuse_batch_norm, canonicalize_gemm, lower_int8.
 std::unique_ptr<Pass> create_pass(const std::string& name);
 std::vector<std::string> pass_names();
-// "inference" (the standard inference pipeline), "none", or a comma-separated list
-// of pass names.
+// "inference" (the standard inference pipeline, ending with lower_int8), "portable" (the
+// same without lower_int8: the result exports to ONNX), "none", or a comma-separated
+// list of pass names.
 Pipeline make_pipeline(const std::string& spec);
 
 }  // namespace shrink::passes

@@ -11,7 +11,7 @@
 
 namespace shrink::report {
 
-Latency measure_latency(const ir::Graph& g, int64_t batch, int runs, int warmup) {
+Latency measure_latency(const ir::Graph& g, int64_t batch, int runs, int warmup, bool profile) {
   SHRINK_CHECK(runs >= 1, "latency needs at least one timed run, got ", runs);
   std::vector<at::Tensor> inputs;
   at::manual_seed(0);
@@ -41,6 +41,14 @@ Latency measure_latency(const ir::Graph& g, int64_t batch, int runs, int warmup)
   r.median_ms = ms[ms.size() / 2];
   r.p90_ms = ms[std::min(ms.size() - 1, ms.size() * 9 / 10)];
   r.min_ms = ms.front();
+  if (profile) {
+    exec::SessionOptions so;
+    so.profile = true;
+    exec::Session profiled(g, so);
+    for (int i = 0; i < runs; ++i) profiled.run(inputs);
+    for (const exec::NodeProfile& p : profiled.profile())
+      r.profile.push_back({p.node->name, p.node->op_type, p.runs ? p.total_ms / p.runs : 0});
+  }
   return r;
 }
 

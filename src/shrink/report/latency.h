@@ -9,14 +9,22 @@
 
 namespace shrink::report {
 
+// Mean time of one node per run (the profile).
+struct NodeTime {
+  std::string node, op;
+  double ms = 0;
+};
+
 struct Latency {
+  std::vector<NodeTime> profile;  // with profile=true: every node, in execution order
   int64_t batch = 1;
   int runs = 0;
   double median_ms = 0, p90_ms = 0, min_ms = 0;
   double samples_per_s() const { return median_ms > 0 ? batch / (median_ms / 1000.0) : 0; }
 };
 
-Latency measure_latency(const ir::Graph& graph, int64_t batch, int runs, int warmup);
+// With profile, `runs` more runs time each node (kept apart: the timers cost a little).
+Latency measure_latency(const ir::Graph& graph, int64_t batch, int runs, int warmup, bool profile = false);
 
 // Latency of some of a graph's nodes alone (e.g. one layer, or the factors that replaced
 // it): a graph of just those nodes, in the given order, reading what they take from

@@ -25,10 +25,11 @@ int64_t node_macs(const ir::Node& node) {
   const ir::Value* out = node.output(0);
   if (!out || node.inputs().size() < 2 || !node.input(1)) return 0;
   const ir::TensorType& w = node.input(1)->type;
-  if (op == "Conv" && w.is_static()) return product_from(out->type, 1) * product_from(w, 1);
+  if ((op == "Int8Linear" || op == "Int8DynamicLinear") && w.is_static()) return product_from(out->type, out->type.rank() > 1 ? 1 : 0) * w.dims[1];
+  if ((op == "Conv" || op == "Int8Conv") && w.is_static()) return product_from(out->type, 1) * product_from(w, 1);
   if (op == "ConvTranspose" && w.is_static())
     return product_from(node.input(0)->type, 1) * product_from(w, 1);
-  if ((op == "Gemm" || op == "MatMul") && w.is_static() && w.rank() >= 1) {
+  if ((op == "Gemm" || op == "MatMul" || op == "MatMulInteger") && w.is_static() && w.rank() >= 1) {
     // K: the reduced extent, per output element.
     int64_t k = op == "Gemm" ? (node.attrs.get_int("transB", 0) ? w.dims[1] : w.dims[0])
                              : (w.rank() == 1 ? w.dims[0] : w.dims[w.rank() - 2]);
@@ -50,7 +51,13 @@ ModelStats model_stats(const ir::Graph& graph) {
       if (!init || !counted.insert(in).second) continue;
       const at::Tensor& t = init->tensor;
       layer.bytes += t.numel() * t.element_size();
-      if (init->kind != ir::InitKind::Parameter) continue;
+      // Trained weights: parameters, and integer weights a DequantizeLinear (or an int8
+      // kernel) reads (a quantized model's weights; not its scalar scales and zero points).
+      bool int_weight = !t.is_floating_point() && t.numel() > 1 && in == node->input(0) &&
+                        node->op_type == "DequantizeLinear";
+      int_weight |= (node->op_type == "Int8Conv" || node->op_type == "Int8Linear" || node->op_type == "MatMulInteger" ||
+                     node->op_type == "Int8DynamicLinear") && in == node->input(1);
+      if (init->kind != ir::InitKind::Parameter && !int_weight) continue;
       layer.parameters += t.numel();
       layer.nonzeros += t.ne(0).sum().item<int64_t>();
     }

@@ -1,0 +1,143 @@
+// shrink quantize MODEL -o OUT --mode static|dynamic [--calib-batches 32] [--observer ...]
+//   [--per-channel|--per-tensor]: int8 quantization exported as QDQ ONNX, with a per-layer
+//   report and the model summary (parameters, bytes on disk, latency, accuracy).
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "shrink/cli/commands.h"
+#include "shrink/cli/data_options.h"
+#include "shrink/cli/model_summary.h"
+#include "shrink/core/error.h"
+#include "shrink/data/loader.h"
+#include "shrink/onnx/export.h"
+#include "shrink/onnx/import.h"
+#include "shrink/ops/int8.h"
+#include "shrink/passes/pass.h"
+#include "shrink/quantize/quantize.h"
+#include "shrink/train/trainer.h"
+
+namespace shrink::cli {
+
+void add_quantize_command(CLI::App& app) {
+  struct Options {
+    std::string input, output, exclude, exclude_ops;
+    int64_t calib_batches = 32, batch = 64;
+    uint64_t seed = 0;
+    bool per_tensor = false, per_channel = false, json = false, no_eval = false;
+    quantize::QuantizeOptions q;
+    DataOptions data;
+  };
+  auto opt = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("quantize", "Quantize a model to int8 and export it as QDQ ONNX");
+  cmd->add_option("model", opt->input, "ONNX model")->required();
+  cmd->add_option("-o,--output", opt->output, "quantized model (ONNX, QDQ)")->required();
+  cmd->add_option("--mode", opt->q.mode,
+                  "static (weights and activations int8, activation ranges calibrated on training images) or "
+                  "dynamic (int8 weights; activations quantized per batch at run time)")
+      ->check(CLI::IsMember({"static", "dynamic"}))
+      ->capture_default_str();
+  cmd->add_option("--calib-batches", opt->calib_batches, "static: calibration batches (seeded sample of the training set)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--batch", opt->batch, "calibration batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--observer", opt->q.observer,
+                  "activation ranges: minmax, moving_average, entropy (KL, TensorRT), l2 (PyTorch's histogram search), "
+                  "percentile, mse")
+      ->check(CLI::IsMember({"minmax", "moving_average", "entropy", "l2", "percentile", "mse"}))
+      ->capture_default_str();
+  cmd->add_option("--weight-observer", opt->q.weight_observer, "weight ranges: minmax or mse")
+      ->check(CLI::IsMember({"minmax", "mse"}))
+      ->capture_default_str();
+  auto* pc = cmd->add_flag("--per-channel", opt->per_channel, "one weight scale per output channel (the default)");
+  auto* pt = cmd->add_flag("--per-tensor", opt->per_tensor, "one weight scale per layer");
+  pc->excludes(pt);
+  cmd->add_flag("--symmetric-activations", opt->q.symmetric_activations, "int8 symmetric activations (default uint8 affine)");
+  cmd->add_option("--bins", opt->q.bins, "histogram observers: bins")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--percentile", opt->q.percentile, "percentile observer: the upper percentile")
+      ->check(CLI::Range(50.0, 100.0))
+      ->capture_default_str();
+  cmd->add_option("--exclude", opt->exclude, "comma-separated node names left in float");
+  cmd->add_option("--exclude-ops", opt->exclude_ops, "comma-separated op types left in float (e.g. Gemm)");
+  cmd->add_option("--seed", opt->seed, "seed of the calibration sample")->capture_default_str();
+  cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");
+  opt->data.add_to(cmd);
+  cmd->add_flag("--json", opt->json, "print a JSON summary");
+  cmd->callback([opt] {
+    Options& o = *opt;
+    o.q.per_channel = !o.per_tensor;
+    o.q.exclude_nodes = comma_list(o.exclude);
+    o.q.exclude_ops = comma_list(o.exclude_ops);
+    ir::Graph g = onnx_io::import_model(o.input);
+    data::Dataset test_set, train_set;
+    if (!o.no_eval) test_set = o.data.load(false);
+    if (o.q.mode == "static") {
+      train_set = o.data.load(true);
+      train::check_input_fits(g, train_set);
+    }
+    Snapshot before = snapshot_of(g, o.input);
+    if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
+
+    std::unique_ptr<data::DataLoader> loader;
+    if (o.q.mode == "static") {
+      data::LoaderOptions lo;
+      lo.batch_size = o.batch;
+      lo.seed = o.seed;
+      lo.normalization = train::normalization_for(g, train_set);
+      loader = std::make_unique<data::DataLoader>(train_set, lo);
+      loader->start_epoch(0);
+    }
+    int64_t taken = 0;
+    auto calibration = [&](std::vector<at::Tensor>& inputs) {
+      data::Batch b;
+      if (!loader || taken >= o.calib_batches || !loader->next(b)) return false;
+      ++taken;
+      inputs = {b.images};
+      return true;
+    };
+    quantize::QuantizeResult r = quantize::quantize(g, o.q, calibration);
+    loader.reset();
+    onnx_io::export_model(g, o.output);
+    Snapshot after = snapshot_of(g, o.output);
+    if (!o.no_eval) {  // as deployed: the file read back and run on shrink's int8 kernels
+      ir::Graph deployed = onnx_io::import_model(o.output);
+      passes::make_pipeline("inference").run(deployed);
+      after.accuracy = train::evaluate(deployed, test_set).accuracy;
+    }
+
+    nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"mode", o.q.mode},
+                        {"observer", o.q.observer}, {"per_channel", o.q.per_channel},
+                        {"calibration_batches", r.calibration_batches}, {"activations", r.activations.size()},
+                        {"before", snapshot_json(before)}, {"after", snapshot_json(after)}};
+    for (const auto& l : r.layers) {
+      nlohmann::json jl = {{"node", l.node}, {"op", l.op}};
+      if (l.skipped.empty()) {
+        jl.update({{"weight_bytes_before", l.weight_bytes_before}, {"weight_bytes_after", l.weight_bytes_after}});
+      } else {
+        jl["skipped"] = l.skipped;
+      }
+      j["layers"].push_back(jl);
+    }
+    if (o.json) {
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::printf("%-28s %-8s %14s %14s\n", "layer", "op", "weight bytes", "int8");
+    for (const auto& l : r.layers) {
+      if (!l.skipped.empty()) {
+        std::printf("%-28s %-8s float: %s\n", l.node.c_str(), l.op.c_str(), l.skipped.c_str());
+        continue;
+      }
+      std::printf("%-28s %-8s %14lld %14lld\n", l.node.c_str(), l.op.c_str(), static_cast<long long>(l.weight_bytes_before),
+                  static_cast<long long>(l.weight_bytes_after));
+    }
+    if (o.q.mode == "static")
+      std::printf("%zu activations quantized (%s), ranges from %lld calibration batches of %lld (%s observer)\n",
+                  r.activations.size(), o.q.symmetric_activations ? "int8 symmetric" : "uint8 affine",
+                  static_cast<long long>(r.calibration_batches), static_cast<long long>(o.batch), o.q.observer.c_str());
+    print_before_after(before, after);
+    if (ops::int8_engine_available()) std::printf("%-16s (after: read back and run on shrink's int8 kernels)\n", "");
+    std::printf("wrote %s\n", o.output.c_str());
+  });
+}
+
+}  // namespace shrink::cli

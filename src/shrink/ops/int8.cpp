@@ -1,0 +1,202 @@
+// Fast int8 kernels (domain ai.shrink, never exported) that the lower_int8 pass puts in
+// place of ONNX's QDQ patterns. Between them flow LibTorch quantized tensors (quint8
+// with their scale and zero point), so a chain Conv -> Conv -> Add stays in int8; each
+// layer runs on the quantized engine's packed weights (oneDNN here), prepacked once on
+// the first call and again only when the weight tensor changes.
+//   Int8Quantize(x, y_scale, y_zp)                       float -> quint8 (QuantizeLinear)
+//   Int8Dequantize(x, scale, zp)                          quint8 -> float (DequantizeLinear)
+//   Int8Conv(x, w_int8, w_scale, bias?, y_scale, y_zp)    Conv attributes, relu: 0/1
+//   Int8Linear(x, w_int8 [N,K], w_scale, bias?, y_scale, y_zp)   relu: 0/1
+//   Int8Add(a, b, y_scale, y_zp)                          relu: 0/1
+//   Int8DynamicLinear(x, w_int8 [N,K], w_scale, bias?)   float -> float, x quantized per batch
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/native/quantized/PackedParams.h>
+
+#include <mutex>
+
+#include "shrink/ops/common.h"
+#include "shrink/ops/int8.h"
+#include "shrink/ops/window.h"
+
+namespace shrink::ops {
+
+bool int8_engine_available() {
+  static const bool available = [] {
+    auto engines = at::globalContext().supportedQEngines();
+    for (at::QEngine e : {at::QEngine::ONEDNN, at::QEngine::FBGEMM})
+      if (std::find(engines.begin(), engines.end(), e) != engines.end()) {
+        at::globalContext().setQEngine(e);
+        return true;
+      }
+    return false;
+  }();
+  return available;
+}
+
+namespace {
+
+double scalar_of(const at::Tensor& t) { return t.item<double>(); }
+
+// The int8 weight as a LibTorch quantized tensor: per channel along axis 0, or per tensor.
+at::Tensor quantized_weight(const at::Tensor& w, const at::Tensor& scale) {
+  if (scale.numel() == 1)
+    return at::_make_per_tensor_quantized_tensor(w.contiguous(), scalar_of(scale), 0);
+  return at::_make_per_channel_quantized_tensor(w.contiguous(), scale.reshape({-1}).to(at::kDouble),
+                                                at::zeros({scale.numel()}, at::kLong), 0);
+}
+
+c10::optional<at::Tensor> bias_of(const Tensors& in) {
+  if (in.size() > 3 && in[3].defined()) return in[3].to(at::kFloat).contiguous();
+  return c10::nullopt;
+}
+
+// The packed weights of one node, rebuilt when the weight tensor changes.
+template <typename Packed>
+struct PackCache {
+  std::mutex mutex;
+  const void* weight = nullptr;
+  int64_t version = -1;
+  c10::intrusive_ptr<Packed> packed;
+
+  template <typename F>
+  c10::intrusive_ptr<Packed> get(const at::Tensor& w, F&& pack) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!packed || weight != w.data_ptr() || version != static_cast<int64_t>(w._version())) {
+      packed = pack();
+      weight = w.data_ptr();
+      version = static_cast<int64_t>(w._version());
+    }
+    return packed;
+  }
+};
+
+c10::List<int64_t> list_of(const std::vector<int64_t>& v) { return c10::List<int64_t>(v); }
+
+Kernel conv_kernel(const ir::Node& node) {
+  Window window = read_window(node.attrs, {});
+  int64_t groups = node.attrs.get_int("group", 1);
+  bool relu = node.attrs.get_int("relu", 0) != 0;
+  auto cache = std::make_shared<PackCache<ConvPackedParamsBase<2>>>();
+  return [=](const KernelContext&, const Tensors& in) -> Tensors {
+    SHRINK_CHECK(in[0].is_quantized() && in[0].dim() == 4, node.describe(), ": Int8Conv expects a quantized 4-D input");
+    auto packed = cache->get(in[1], [&] {
+      static auto prepack =
+          c10::Dispatcher::singleton()
+              .findSchemaOrThrow("quantized::conv2d_prepack", "")
+              .typed<c10::intrusive_ptr<ConvPackedParamsBase<2>>(at::Tensor, c10::optional<at::Tensor>, c10::List<int64_t>,
+                                                                  c10::List<int64_t>, c10::List<int64_t>, int64_t)>();
+      std::vector<int64_t> strides = window.strides, dilations = window.dilations;
+      if (strides.empty()) strides.assign(2, 1);
+      if (dilations.empty()) dilations.assign(2, 1);
+      std::vector<int64_t> pads = window.pads_begin;
+      if (pads.empty()) pads.assign(2, 0);
+      return prepack.call(quantized_weight(in[1], in[2]), bias_of(in), list_of(strides), list_of(pads),
+                          list_of(dilations), groups);
+    });
+    double ys = scalar_of(in[4]);
+    int64_t yz = in[5].item<int64_t>();
+    return {relu ? packed->apply_relu(in[0], ys, yz) : packed->apply(in[0], ys, yz)};
+  };
+}
+
+Kernel linear_kernel(const ir::Node& node) {
+  bool relu = node.attrs.get_int("relu", 0) != 0;
+  auto cache = std::make_shared<PackCache<LinearPackedParamsBase>>();
+  return [=](const KernelContext&, const Tensors& in) -> Tensors {
+    SHRINK_CHECK(in[0].is_quantized(), node.describe(), ": Int8Linear expects a quantized input");
+    auto packed = cache->get(in[1], [&] {
+      static auto prepack = c10::Dispatcher::singleton()
+                                .findSchemaOrThrow("quantized::linear_prepack", "")
+                                .typed<c10::intrusive_ptr<LinearPackedParamsBase>(at::Tensor, c10::optional<at::Tensor>)>();
+      return prepack.call(quantized_weight(in[1], in[2]), bias_of(in));
+    });
+    double ys = scalar_of(in[4]);
+    int64_t yz = in[5].item<int64_t>();
+    return {relu ? packed->apply_relu(in[0], ys, yz) : packed->apply(in[0], ys, yz)};
+  };
+}
+
+// Activations quantized per batch (uint8, the range of this batch with 0 in it), int8
+// weights, float output.
+Kernel dynamic_linear_kernel(const ir::Node& node) {
+  auto cache = std::make_shared<PackCache<LinearPackedParamsBase>>();
+  return [=](const KernelContext&, const Tensors& in) -> Tensors {
+    auto packed = cache->get(in[1], [&] {
+      static auto prepack = c10::Dispatcher::singleton()
+                                .findSchemaOrThrow("quantized::linear_prepack", "")
+                                .typed<c10::intrusive_ptr<LinearPackedParamsBase>(at::Tensor, c10::optional<at::Tensor>)>();
+      return prepack.call(quantized_weight(in[1], in[2]), bias_of(in));
+    });
+    return {packed->apply_dynamic(in[0].to(at::kFloat).contiguous(), /*reduce_range=*/false)};
+  };
+}
+
+Kernel add_kernel(const ir::Node& node) {
+  bool relu = node.attrs.get_int("relu", 0) != 0;
+  return [=](const KernelContext&, const Tensors& in) -> Tensors {
+    static auto add = c10::Dispatcher::singleton()
+                          .findSchemaOrThrow("quantized::add", "")
+                          .typed<at::Tensor(at::Tensor, at::Tensor, double, int64_t)>();
+    static auto add_relu = c10::Dispatcher::singleton()
+                               .findSchemaOrThrow("quantized::add_relu", "")
+                               .typed<at::Tensor(at::Tensor, at::Tensor, double, int64_t)>();
+    SHRINK_CHECK(in[0].is_quantized() && in[1].is_quantized(), node.describe(), ": Int8Add expects quantized inputs");
+    double ys = scalar_of(in[2]);
+    int64_t yz = in[3].item<int64_t>();
+    return {(relu ? add_relu : add).call(in[0], in[1], ys, yz)};
+  };
+}
+
+TensorType with_dtype(TensorType t, at::ScalarType d) {
+  t.dtype = d;
+  return t;
+}
+
+}  // namespace
+
+void register_int8_ops(OpRegistry& registry) {
+  struct Internal {  // every op here is of the ai.shrink domain
+    OpRegistry& r;
+    void add(OpDef d) {
+      d.domain = "ai.shrink";
+      r.add(std::move(d));
+    }
+  } r{registry};
+  r.add(make_op(
+      "Int8Quantize", 3, 3, [](const InferContext& ctx) { return std::vector<TensorType>{with_dtype(ctx.input(0), at::kByte)}; },
+      simple_kernel([](const Tensors& in) {
+        at::Tensor x = in[0].to(at::kFloat);
+        if (x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+        return at::quantize_per_tensor(x, scalar_of(in[1]), in[2].item<int64_t>(), at::kQUInt8);
+      })));
+  r.add(make_op(
+      "Int8Dequantize", 3, 3, [](const InferContext& ctx) { return std::vector<TensorType>{with_dtype(ctx.input(0), at::kFloat)}; },
+      simple_kernel([](const Tensors& in) { return in[0].dequantize(); })));  // channels-last stays
+  r.add(make_op(
+      "Int8Conv", 6, 6,
+      [](const InferContext& ctx) {
+        return std::vector<TensorType>{conv_output_type(ctx.input(0), ctx.input(1), ctx.node.attrs, at::kByte)};
+      },
+      conv_kernel));
+  r.add(make_op(
+      "Int8Linear", 6, 6,
+      [](const InferContext& ctx) {
+        TensorType y = ctx.input(0);
+        if (y.has_shape && y.rank() >= 1 && ctx.input(1).has_shape) y.dims.back() = ctx.input(1).dims[0];
+        return std::vector<TensorType>{with_dtype(y, at::kByte)};
+      },
+      linear_kernel));
+  r.add(make_op(
+      "Int8DynamicLinear", 4, 4,
+      [](const InferContext& ctx) {
+        TensorType y = ctx.input(0);
+        if (y.has_shape && y.rank() >= 1 && ctx.input(1).has_shape) y.dims.back() = ctx.input(1).dims[0];
+        return std::vector<TensorType>{with_dtype(y, at::kFloat)};
+      },
+      dynamic_linear_kernel));
+  r.add(make_op(
+      "Int8Add", 4, 4, [](const InferContext& ctx) { return std::vector<TensorType>{broadcast_types(ctx.input(0), ctx.input(1), at::kByte)}; },
+      add_kernel));
+}
+
+}  // namespace shrink::ops

@@ -1,0 +1,285 @@
+#include "shrink/quantize/quantize.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "shrink/core/error.h"
+#include "shrink/exec/session.h"
+#include "shrink/ops/quant.h"
+#include "shrink/ops/shape_inference.h"
+#include "shrink/passes/pass.h"
+
+namespace shrink::quantize {
+namespace {
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+const ir::Initializer* init_of(const ir::Graph& g, const ir::Value* v) {
+  return v ? g.initializer(v->name) : nullptr;
+}
+
+// The axis of a layer's weight that indexes its output channels.
+int64_t weight_axis(const ir::Node& n) {
+  if (n.op_type == "Conv") return 0;
+  if (n.op_type == "ConvTranspose") return 1;
+  if (n.op_type == "Gemm") return n.attrs.get_int("transB", 0) ? 0 : 1;
+  return 1;  // MatMul: [K, N]
+}
+
+// Why a candidate layer cannot be quantized (empty: it can).
+std::string unsupported(const ir::Graph& g, const ir::Node& n) {
+  const ir::Initializer* w = init_of(g, n.input(1));
+  if (!w) return "its weight is not an initializer";
+  if (!at::isFloatingType(w->tensor.scalar_type())) return "its weight is not float";
+  if (n.op_type == "MatMul" && w->tensor.dim() != 2) return "MatMul weight of rank " + std::to_string(w->tensor.dim()) + " (2 expected)";
+  if (n.op_type == "Gemm") {
+    if (n.attrs.get_int("transA", 0)) return "Gemm with transA";
+    if (n.attrs.get_float("alpha", 1.0f) != 1.0f) return "Gemm with alpha != 1";
+    if (n.input(2) && n.attrs.get_float("beta", 1.0f) != 1.0f) return "Gemm with beta != 1";
+  }
+  if (n.input(2) && !init_of(g, n.input(2))) return "its bias is not an initializer";
+  if (n.input(2) && n.op_type == "Gemm" && init_of(g, n.input(2))->tensor.numel() !=
+                                               w->tensor.size(weight_axis(n)))
+    return "Gemm bias is not one value per output";
+  return {};
+}
+
+// Relu, or Clip from 0 (ReLU6): fused into the layer before it.
+bool is_relu(const ir::Graph& g, const ir::Node& n) {
+  if (n.op_type == "Relu") return true;
+  if (n.op_type != "Clip") return false;
+  if (n.attrs.has("min")) return n.attrs.get_float("min", -1) == 0.0f;
+  const ir::Initializer* lo = init_of(g, n.input(1));
+  return lo && lo->tensor.numel() == 1 && lo->tensor.item<double>() == 0.0;
+}
+
+// The value a layer's output is quantized at: after a fused Relu when the layer feeds
+// only that; nullptr when that value is a graph output (logits stay float).
+ir::Value* output_point(const ir::Graph& g, const ir::Node& n) {
+  ir::Value* out = n.output(0);
+  if (out->users.size() == 1 && is_relu(g, *out->users[0]) && !g.is_graph_output(out)) out = out->users[0]->output(0);
+  return g.is_graph_output(out) ? nullptr : out;
+}
+
+ir::Value* add_constant(ir::Graph& g, const std::string& name, at::Tensor t) {
+  return g.add_initializer(g.unique_name(name), std::move(t), ir::InitKind::Constant);
+}
+
+ir::Attributes axis_attr(int64_t axis) {
+  ir::Attributes a;
+  if (axis >= 0) a.set("axis", axis);
+  return a;
+}
+
+// Inserts QuantizeLinear -> DequantizeLinear after v and moves v's users (not the new Q)
+// onto the dequantized value.
+void insert_qdq(ir::Graph& g, ir::Value* v, const QParams& p) {
+  ir::Value* scale = add_constant(g, v->name + ".scale", p.scale.reshape({}));
+  ir::Value* zp = add_constant(g, v->name + ".zero_point", p.zero_point.reshape({}));
+  std::vector<ir::Node*> users = v->users;
+  ir::Node* q;
+  std::string qn = g.unique_name(v->name + ".quantize"), dn = g.unique_name(v->name + ".dequantize");
+  if (v->producer) {
+    q = g.insert_node_after(v->producer, "QuantizeLinear", {v, scale, zp}, {qn + ".out"}, {}, qn);
+  } else {
+    q = g.insert_node_before(g.nodes().front().get(), "QuantizeLinear", {v, scale, zp}, {qn + ".out"}, {}, qn);
+  }
+  ir::Node* d = g.insert_node_after(q, "DequantizeLinear", {q->output(0), scale, zp}, {dn + ".out"}, {}, dn);
+  ops::infer_node_types(g, *q);
+  ops::infer_node_types(g, *d);
+  for (ir::Node* u : users)
+    for (size_t i = 0; i < u->inputs().size(); ++i)
+      if (u->input(i) == v) g.set_input(u, i, d->output(0));
+}
+
+// Weight (and bias) of a layer as int8 (int32) initializers behind DequantizeLinear.
+void quantize_weights(ir::Graph& g, ir::Node& n, const QuantizeOptions& o, const at::Tensor& input_scale,
+                      LayerQuantization& report) {
+  ir::Value* wv = n.input(1);
+  at::Tensor w = init_of(g, wv)->tensor.detach();
+  int64_t axis = o.per_channel ? weight_axis(n) : -1;
+  ObserverOptions wo = observer_options(o.weight_observer, at::kChar, true, axis);
+  wo.qmin = -127;  // symmetric -127..127 (as ONNX Runtime): no -128 for the int8 x uint8 kernels
+  auto obs = make_observer(wo);
+  obs->observe(w, wv->name);
+  QParams p = obs->qparams(wv->name);
+  at::Tensor wq = ops::quantize_linear(w, p.scale, p.zero_point, at::kChar, std::max<int64_t>(axis, 0));
+  ir::Value* wq_v = add_constant(g, wv->name + ".int8", wq);
+  ir::Value* ws = add_constant(g, wv->name + ".scale", p.scale);
+  ir::Value* wz = add_constant(g, wv->name + ".zero_point", p.zero_point);
+  std::string dn = g.unique_name(wv->name + ".dequantize");
+  ir::Node* dq = g.insert_node_before(&n, "DequantizeLinear", {wq_v, ws, wz}, {dn + ".out"}, axis_attr(axis), dn);
+  ops::infer_node_types(g, *dq);
+  g.set_input(&n, 1, dq->output(0));
+  report.weight_bytes_before += w.numel() * static_cast<int64_t>(w.element_size());
+  report.weight_bytes_after += wq.numel();
+  if (ir::Value* bv = n.input(2); bv && input_scale.defined()) {
+    at::Tensor b = init_of(g, bv)->tensor.detach();
+    at::Tensor bs = (input_scale.to(at::kDouble) * p.scale.to(at::kDouble)).to(at::kFloat).reshape({-1});
+    if (bs.numel() == 1 && b.numel() > 1) bs = bs.expand({b.numel()}).contiguous();
+    at::Tensor bq = ops::quantize_linear(b.reshape({-1}), bs, at::Tensor(), at::kInt, 0);
+    ir::Value* bq_v = add_constant(g, bv->name + ".int32", bq);
+    ir::Value* bsv = add_constant(g, bv->name + ".scale", bs);
+    ir::Value* bz = add_constant(g, bv->name + ".zero_point", at::zeros({bs.numel()}, at::kInt));
+    std::string bn = g.unique_name(bv->name + ".dequantize");
+    ir::Node* bdq = g.insert_node_before(&n, "DequantizeLinear", {bq_v, bsv, bz}, {bn + ".out"}, axis_attr(0), bn);
+    ops::infer_node_types(g, *bdq);
+    g.set_input(&n, 2, bdq->output(0));
+    report.weight_bytes_before += b.numel() * static_cast<int64_t>(b.element_size());
+    report.weight_bytes_after += bq.numel() * 4;
+  }
+}
+
+// Dynamic quantization of a Gemm / MatMul, in the form ONNX Runtime's dynamic quantizer
+// writes (and fuses into DynamicQuantizeMatMul):
+//   (xq, xs, xz) = DynamicQuantizeLinear(x)                  uint8, per batch
+//   y = Cast(MatMulInteger(xq, Wq [K,N] int8, xz, 0)) * (xs * ws) [+ b]
+void quantize_dynamic_layer(ir::Graph& g, ir::Node& n, const QuantizeOptions& o, LayerQuantization& report) {
+  at::Tensor w = init_of(g, n.input(1))->tensor.detach().to(at::kFloat);
+  if (n.op_type == "Gemm" && n.attrs.get_int("transB", 0)) w = w.t();
+  w = w.contiguous();  // [K, N]
+  int64_t axis = o.per_channel ? 1 : -1;
+  ObserverOptions wo = observer_options(o.weight_observer, at::kChar, true, axis);
+  wo.qmin = -127;
+  auto obs = make_observer(wo);
+  std::string wname = n.input(1)->name;
+  obs->observe(w, wname);
+  QParams p = obs->qparams(wname);
+  at::Tensor wq = ops::quantize_linear(w, p.scale, p.zero_point, at::kChar, std::max<int64_t>(axis, 0));
+  ir::Value* x = n.input(0);
+  ir::Value* out = n.output(0);
+  std::string base = g.unique_name(n.name + ".dynamic");
+  ir::Node* dql = g.insert_node_before(&n, "DynamicQuantizeLinear", {x}, {base + ".xq", base + ".xs", base + ".xz"}, {},
+                                       base + ".quantize");
+  ir::Value* wq_v = add_constant(g, wname + ".int8", wq);
+  std::vector<int64_t> shape = o.per_channel ? std::vector<int64_t>{-1} : std::vector<int64_t>{};
+  ir::Value* wz = add_constant(g, wname + ".zero_point", p.zero_point.reshape(shape).to(at::kChar));
+  ir::Node* mm = g.insert_node_after(dql, "MatMulInteger", {dql->output(0), wq_v, dql->output(2), wz}, {base + ".acc"}, {},
+                                     base + ".matmul");
+  ir::Attributes to_float;
+  to_float.set("to", static_cast<int64_t>(1));
+  ir::Node* cast = g.insert_node_after(mm, "Cast", {mm->output(0)}, {base + ".accf"}, to_float, base + ".cast");
+  ir::Value* ws = add_constant(g, wname + ".scale", p.scale.reshape(shape));
+  ir::Node* scale = g.insert_node_after(cast, "Mul", {dql->output(1), ws}, {base + ".s"}, {}, base + ".scale");
+  ir::Node* last = g.insert_node_after(scale, "Mul", {cast->output(0), scale->output(0)}, {base + ".y"}, {}, base + ".rescale");
+  int64_t bias_bytes = 0;
+  if (n.op_type == "Gemm" && n.input(2)) {
+    ir::Value* b = n.input(2);
+    bias_bytes = init_of(g, b)->tensor.numel() * 4;
+    last = g.insert_node_after(last, "Add", {last->output(0), b}, {base + ".biased"}, {}, base + ".bias");
+  }
+  for (ir::Node* k : {dql, mm, cast, scale, scale->output(0)->users[0], last}) ops::infer_node_types(g, *k);
+  std::string name = out->name;
+  g.replace_all_uses(out, last->output(0));
+  g.remove_node(&n);
+  g.rename_value(last->output(0), name);
+  report.weight_bytes_before += w.numel() * 4 + bias_bytes;
+  report.weight_bytes_after += wq.numel() + bias_bytes;
+}
+
+}  // namespace
+
+QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
+                        const std::function<bool(std::vector<at::Tensor>&)>& calibration) {
+  SHRINK_CHECK(o.mode == "static" || o.mode == "dynamic", "--mode: '", o.mode, "' is not static or dynamic");
+  for (const auto& name : o.exclude_nodes)
+    SHRINK_CHECK(g.find_node(name), "--exclude: no node named '", name, "' in the model");
+  for (const auto& n : g.nodes())
+    SHRINK_CHECK(n->op_type != "QuantizeLinear" && n->op_type != "DequantizeLinear" && n->domain.empty(),
+                 n->describe(), ": the model is already quantized (quantize its float original)");
+  passes::make_pipeline("inference").run(g);
+
+  QuantizeResult result;
+  std::vector<ir::Node*> layers;
+  for (const auto& node : g.nodes()) {
+    ir::Node& n = *node;
+    if (!contains(o.ops, n.op_type)) continue;
+    LayerQuantization l{n.name, n.op_type};
+    if (contains(o.exclude_nodes, n.name) || contains(o.exclude_ops, n.op_type)) {
+      l.skipped = "excluded";
+    } else {
+      l.skipped = unsupported(g, n);
+    }
+    if (l.skipped.empty()) layers.push_back(&n);
+    result.layers.push_back(l);
+  }
+  auto report_of = [&](const ir::Node* n) -> LayerQuantization& {
+    for (auto& l : result.layers)
+      if (l.node == n->name) return l;
+    fail("internal: no report for ", n->name);
+  };
+
+  if (o.mode == "dynamic") {
+    for (ir::Node* n : layers) {
+      if (n->op_type == "Conv") {
+        report_of(n).skipped = "dynamic mode quantizes Gemm and MatMul (use static for convolutions)";
+        continue;
+      }
+      quantize_dynamic_layer(g, *n, o, report_of(n));
+    }
+    g.remove_unused_values();
+    return result;
+  }
+
+  // The activation points: each layer's data input and its (Relu-fused) output, and both
+  // inputs and the output of an Add joining two of them (a residual connection).
+  std::vector<ir::Value*> points;
+  std::set<const ir::Value*> seen;
+  auto point = [&](ir::Value* v) {
+    if (v && !g.is_initializer(v) && seen.insert(v).second) points.push_back(v);
+  };
+  for (ir::Node* n : layers) {
+    point(n->input(0));
+    point(output_point(g, *n));
+  }
+  for (const auto& node : g.nodes()) {
+    if (node->op_type != "Add" || node->inputs().size() != 2) continue;
+    if (!seen.count(node->input(0)) || !seen.count(node->input(1))) continue;
+    ir::Value* out = node->output(0);
+    if (out->users.size() == 1 && is_relu(g, *out->users[0])) out = out->users[0]->output(0);
+    if (!g.is_graph_output(out)) point(out);
+  }
+  SHRINK_CHECK(!points.empty(), "quantize: no layer to quantize (Conv, Gemm or MatMul with initializer weights)");
+
+  // Calibration: every point tapped, each batch observed.
+  std::vector<std::unique_ptr<Observer>> observers;
+  exec::SessionOptions so;
+  for (ir::Value* v : points) {
+    ObserverOptions ao = observer_options(o.observer, o.symmetric_activations ? at::kChar : at::kByte,
+                                          o.symmetric_activations);
+    ao.bins = o.bins;
+    ao.percentile = o.percentile;
+    observers.push_back(make_observer(ao));
+    so.taps.push_back(v->name);
+  }
+  {
+    exec::Session session(g, so);
+    std::vector<at::Tensor> batch;
+    while (calibration && calibration(batch)) {
+      session.run(batch);
+      for (size_t i = 0; i < points.size(); ++i) observers[i]->observe(session.tap(i), points[i]->name);
+      ++result.calibration_batches;
+    }
+  }
+  SHRINK_CHECK(result.calibration_batches > 0, "quantize: static mode needs calibration data; got no batch");
+
+  std::map<const ir::Value*, QParams> params;
+  for (size_t i = 0; i < points.size(); ++i) params[points[i]] = observers[i]->qparams(points[i]->name);
+  for (ir::Node* n : layers) {
+    auto it = params.find(n->input(0));
+    quantize_weights(g, *n, o, it == params.end() ? at::Tensor() : it->second.scale, report_of(n));
+  }
+  for (ir::Value* v : points) {
+    insert_qdq(g, v, params.at(v));
+    result.activations.push_back(v->name);
+  }
+  g.remove_unused_values();
+  return result;
+}
+
+}  // namespace shrink::quantize

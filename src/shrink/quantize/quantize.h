@@ -1,0 +1,58 @@
+// Post-training int8 quantization of a graph into ONNX's QDQ form, the form ONNX Runtime
+// fuses into int8 kernels:
+//   weights      int8 initializers (symmetric, -127..127, per output channel or per tensor)
+//                -> DequantizeLinear with an explicit axis (Conv 0, ConvTranspose 1, Gemm 0
+//                with transB=1 else 1, MatMul 1)
+//   bias         int32 initializer with scale s_input * s_weight, zero point 0 -> DequantizeLinear
+//   activations  QuantizeLinear -> DequantizeLinear pairs (uint8, affine by default) on the
+//                inputs of the quantized layers and on their outputs, taken after a
+//                following Relu / Clip (Conv+ReLU fused as ONNX Runtime fuses it), and on
+//                both inputs and the output of residual Adds; graph outputs stay float.
+// Static mode observes the activations over calibration batches (BatchNorm folded first);
+// dynamic mode quantizes weights only and leaves the activations to be quantized per batch
+// at run time (the weights still go through DequantizeLinear in the exported file).
+#pragma once
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "shrink/ir/graph.h"
+#include "shrink/quantize/observer.h"
+
+namespace shrink::quantize {
+
+struct QuantizeOptions {
+  std::string mode = "static";          // static, dynamic
+  std::string observer = "minmax";      // activations: minmax, moving_average, entropy, l2, percentile, mse
+  std::string weight_observer = "minmax";  // weights: minmax, mse
+  bool per_channel = true;              // weights per output channel
+  bool symmetric_activations = false;   // int8 symmetric activations instead of uint8 affine
+  int64_t bins = 2048;
+  double percentile = 99.99;
+  std::vector<std::string> exclude_nodes;  // left in float
+  std::vector<std::string> exclude_ops;    // op types left in float (e.g. Gemm)
+  std::vector<std::string> ops = {"Conv", "Gemm", "MatMul"};  // op types quantized
+};
+
+struct LayerQuantization {
+  std::string node, op;
+  int64_t weight_bytes_before = 0, weight_bytes_after = 0;
+  std::string skipped;  // why it stays float
+};
+
+struct QuantizeResult {
+  std::vector<LayerQuantization> layers;
+  std::vector<std::string> activations;  // values given a QDQ pair
+  int64_t calibration_batches = 0;
+};
+
+// Quantizes `g` in place (after the inference passes: BatchNorm folded, constants folded).
+// `calibration` yields the next batch of graph inputs (false when done); static mode needs
+// at least one batch. Errors name the value, node or flag.
+QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
+                        const std::function<bool(std::vector<at::Tensor>&)>& calibration);
+
+}  // namespace shrink::quantize

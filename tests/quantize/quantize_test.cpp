@@ -1,0 +1,223 @@
+// Static post-training quantization: the exported QDQ model against ONNX Runtime and
+// onnx.checker, shrink's int8 kernels (lower_int8) against both, and the bad inputs.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "shrink/exec/session.h"
+#include "shrink/onnx/export.h"
+#include "shrink/onnx/import.h"
+#include "shrink/ops/quant.h"
+#include "shrink/passes/pass.h"
+#include "shrink/quantize/quantize.h"
+#include "shrink/zoo/zoo.h"
+#include "support/errors.h"
+#include "support/ort.h"
+#include "support/paths.h"
+#include "support/process.h"
+
+#include <fstream>
+
+#include "shrink/io/npy.h"
+
+using namespace shrink;
+
+namespace {
+
+// `count` seeded batches of standard normal images.
+std::function<bool(std::vector<at::Tensor>&)> random_batches(int count, std::vector<int64_t> shape) {
+  auto left = std::make_shared<int>(count);
+  auto gen = std::make_shared<at::Generator>(at::detail::createCPUGenerator(7));
+  return [=](std::vector<at::Tensor>& in) {
+    if ((*left)-- <= 0) return false;
+    in = {at::randn(shape, *gen)};
+    return true;
+  };
+}
+
+int count_ops(const ir::Graph& g, const std::string& op) {
+  int n = 0;
+  for (const auto& node : g.nodes()) n += node->op_type == op;
+  return n;
+}
+
+const at::Tensor& init(const ir::Graph& g, const ir::Value* v) {
+  const ir::Initializer* i = g.initializer(v->name);
+  EXPECT_NE(i, nullptr) << v->name << " is not an initializer";
+  return i->tensor;
+}
+
+// One quantization step of the classifier's input, carried through its weights: the most a
+// logit moves when each input of the (float) classifier moves by one step.
+at::Tensor one_step_of_classifier(const ir::Graph& g) {
+  const ir::Node* fc = g.find_node("fc");
+  const ir::Node* x_dq = fc->input(0)->producer;
+  const ir::Node* w_dq = fc->input(1)->producer;
+  EXPECT_EQ(x_dq->op_type, "DequantizeLinear");
+  EXPECT_EQ(w_dq->op_type, "DequantizeLinear");
+  at::Tensor w = ops::dequantize_linear(init(g, w_dq->input(0)), init(g, w_dq->input(1)), init(g, w_dq->input(2)),
+                                        w_dq->attrs.get_int("axis", 1));
+  double step = init(g, x_dq->input(1)).item<double>();
+  bool trans_b = fc->attrs.get_int("transB", 0) != 0;
+  return (trans_b ? w.abs().sum(1) : w.abs().sum(0)) * step;  // [classes]
+}
+
+}  // namespace
+
+TEST(Quantize, StaticResNetExportsQdqThatOnnxRuntimeAndTheInt8KernelsAgreeOn) {
+  test_support::TempDir dir;
+  zoo::ModelOptions mo;
+  ir::Graph g = zoo::build_model("resnet20", mo);
+  quantize::QuantizeResult r = quantize::quantize(g, {}, random_batches(4, {16, 1, 28, 28}));
+  EXPECT_EQ(r.calibration_batches, 4);
+  int convs = 0;
+  for (const auto& l : r.layers) {
+    EXPECT_EQ(l.skipped, "") << l.node;
+    convs += l.op == "Conv";
+    EXPECT_LT(l.weight_bytes_after * 3, l.weight_bytes_before) << l.node;  // int8 + int32 bias
+  }
+  EXPECT_GE(convs, 19);
+  // The QDQ form ONNX Runtime fuses: int8 weights with the output-channel axis, int32 bias.
+  for (const auto& node : g.nodes()) {
+    if (node->op_type != "Conv" && node->op_type != "Gemm") continue;
+    const ir::Node* w = node->input(1)->producer;
+    ASSERT_EQ(w->op_type, "DequantizeLinear") << node->name;
+    EXPECT_EQ(init(g, w->input(0)).scalar_type(), at::kChar);
+    int64_t want = node->op_type == "Conv" ? 0 : (node->attrs.get_int("transB", 0) ? 0 : 1);
+    EXPECT_EQ(w->attrs.get_int("axis", 1), want) << node->name;
+    const ir::Node* b = node->input(2)->producer;
+    ASSERT_EQ(b->op_type, "DequantizeLinear") << node->name;
+    EXPECT_EQ(init(g, b->input(0)).scalar_type(), at::kInt);
+  }
+  std::string path = dir.file("q.onnx");
+  onnx_io::export_model(g, path);
+  auto check = test_support::run_command(test_support::python() +
+                                         " -c \"import onnx,sys; onnx.checker.check_model(onnx.load(sys.argv[1]), "
+                                         "full_check=True)\" " + path);
+  EXPECT_EQ(check.status, 0) << check.output;
+
+  // shrink runs it on int8 kernels: no float Conv, the residual Adds in int8 too.
+  ir::Graph lowered = onnx_io::import_model(path);
+  passes::make_pipeline("inference").run(lowered);
+  EXPECT_EQ(count_ops(lowered, "Conv"), 0);
+  EXPECT_EQ(count_ops(lowered, "Int8Conv"), convs);
+  EXPECT_EQ(count_ops(lowered, "Int8Add"), 9);
+  ir::Graph reference = onnx_io::import_model(path);  // QDQ by the spec's reference kernels
+  passes::make_pipeline("portable").run(reference);
+
+  at::manual_seed(3);
+  at::Tensor x = at::randn({32, 1, 28, 28});
+  at::Tensor ort = test_support::run_onnxruntime(path, {x})[0];
+  at::Tensor int8 = exec::run_once(lowered, {x})[0];
+  at::Tensor ref = exec::run_once(reference, {x})[0];
+  at::Tensor step = one_step_of_classifier(g);
+  std::printf("logits: int8 vs ONNX Runtime max |diff| %.3g, reference vs ONNX Runtime %.3g, one step %.3g..%.3g\n",
+              (int8 - ort).abs().max().item<double>(), (ref - ort).abs().max().item<double>(),
+              step.min().item<double>(), step.max().item<double>());
+  EXPECT_TRUE((int8 - ort).abs().le(step + 1e-5).all().item<bool>())
+      << "int8 vs ONNX Runtime: " << (int8 - ort).abs().max().item<float>() << " > " << step.min().item<float>();
+  EXPECT_TRUE((ref - ort).abs().le(step + 1e-5).all().item<bool>())
+      << "reference vs ONNX Runtime: " << (ref - ort).abs().max().item<float>();
+  // And quantization costs little against the float model on these inputs.
+  ir::Graph fp = zoo::build_model("resnet20", mo);
+  at::Tensor f = exec::run_once(fp, {x})[0];
+  EXPECT_GT(f.argmax(1).eq(int8.argmax(1)).to(at::kFloat).mean().item<float>(), 0.8);
+}
+
+TEST(Quantize, BadRequestsAreNamed) {
+  zoo::ModelOptions mo;
+  ir::Graph g = zoo::build_model("lenet5", mo);
+  EXPECT_EQ(test_support::error_of([&] { quantize::quantize(g, {}, random_batches(0, {4, 1, 28, 28})); }),
+            "quantize: static mode needs calibration data; got no batch");
+  ir::Graph g2 = zoo::build_model("lenet5", mo);
+  quantize::QuantizeOptions o;
+  o.exclude_nodes = {"conv9"};
+  EXPECT_EQ(test_support::error_of([&] { quantize::quantize(g2, o, random_batches(1, {4, 1, 28, 28})); }),
+            "--exclude: no node named 'conv9' in the model");
+  quantize::quantize(g2, {}, random_batches(1, {4, 1, 28, 28}));
+  std::string again = test_support::error_of([&] { quantize::quantize(g2, {}, random_batches(1, {4, 1, 28, 28})); });
+  EXPECT_NE(again.find("the model is already quantized"), std::string::npos) << again;
+  // A layer excluded by name or op type stays float.
+  ir::Graph g3 = zoo::build_model("lenet5", mo);
+  o.exclude_nodes = {"conv"};
+  o.exclude_ops = {"Gemm"};
+  quantize::QuantizeResult r = quantize::quantize(g3, o, random_batches(1, {4, 1, 28, 28}));
+  for (const auto& l : r.layers) EXPECT_EQ(l.skipped.empty(), l.node == "conv1") << l.node;
+  // NaN in calibration activations: named, not a NaN scale.
+  ir::Graph g4 = zoo::build_model("lenet5", mo);
+  std::string nan = test_support::error_of([&] {
+    quantize::quantize(g4, {}, [n = 0](std::vector<at::Tensor>& in) mutable {
+      in = {at::full({2, 1, 28, 28}, NAN)};
+      return n++ < 1;
+    });
+  });
+  EXPECT_NE(nan.find("has NaN or Inf in calibration batch"), std::string::npos) << nan;
+}
+
+// Dynamic quantization of the seed's 784-128-10 MLP against PyTorch's quantize_dynamic on
+// the same weights, and the exported model (DynamicQuantizeLinear, MatMulInteger) in
+// ONNX Runtime.
+TEST(Quantize, DynamicMlpAgreesWithPyTorchQuantizeDynamicAndOnnxRuntime) {
+  test_support::TempDir dir;
+  zoo::ModelOptions mo;
+  ir::Graph g = zoo::build_model("mlp", mo);
+  std::string fp32 = dir.file("mlp.onnx");
+  onnx_io::export_model(g, fp32);
+  quantize::QuantizeOptions o;
+  o.mode = "dynamic";
+  o.per_channel = false;  // PyTorch's default dynamic qconfig: one scale per weight tensor
+  quantize::QuantizeResult r = quantize::quantize(g, o, nullptr);
+  for (const auto& l : r.layers) EXPECT_EQ(l.skipped, "") << l.node;
+  std::string path = dir.file("mlp.dynamic.onnx");
+  onnx_io::export_model(g, path);
+  ir::Graph lowered = onnx_io::import_model(path);
+  passes::make_pipeline("inference").run(lowered);
+  EXPECT_EQ(count_ops(lowered, "Int8DynamicLinear"), 2);
+  EXPECT_EQ(count_ops(lowered, "MatMulInteger"), 0);
+
+  at::manual_seed(5);
+  at::Tensor x = at::rand({2000, 1, 28, 28}) * 2 - 0.5;
+  io::write_npy(dir.file("x.npy"), x);
+  at::Tensor int8 = exec::run_once(lowered, {x})[0];
+  std::ofstream(dir.file("ref.py")) << R"(import sys, numpy as np, onnx, torch
+from onnx import numpy_helper
+d = sys.argv[1]
+m = onnx.load(d + "/mlp.onnx")
+w = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in m.graph.initializer}
+gemms = [n for n in m.graph.node if n.op_type == "Gemm"]
+layers = []
+for i, n in enumerate(gemms):
+    W, b = w[n.input[1]], w[n.input[2]]
+    if not any(a.name == "transB" and a.i == 1 for a in n.attribute): W = W.t()
+    lin = torch.nn.Linear(W.shape[1], W.shape[0])
+    lin.weight.data, lin.bias.data = W.contiguous(), b
+    layers += [lin] + ([torch.nn.ReLU()] if i + 1 < len(gemms) else [])
+net = torch.nn.Sequential(torch.nn.Flatten(), *layers).eval()
+torch.backends.quantized.engine = "onednn"
+q = torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
+x = torch.from_numpy(np.load(d + "/x.npy"))
+np.save(d + "/torch.npy", q(x).detach().numpy())
+np.save(d + "/fp32.npy", net(x).detach().numpy())
+)";
+  auto run = test_support::run_command(test_support::python() + " " + dir.file("ref.py") + " " + dir.path);
+  ASSERT_EQ(run.status, 0) << run.output;
+  at::Tensor torch_int8 = io::read_npy(dir.file("torch.npy"));
+  at::Tensor torch_fp32 = io::read_npy(dir.file("fp32.npy"));
+  at::Tensor ort = test_support::run_onnxruntime(path, {x})[0];
+  // A random network's logits are often nearly tied, and PyTorch quantizes activations to
+  // 7 bits (reduce_range): compare the argmax where the float top-2 margin exceeds the
+  // quantization noise (5% of the logit range); the logits themselves everywhere.
+  at::Tensor top2 = std::get<0>(torch_fp32.topk(2, 1));
+  at::Tensor clear = (top2.select(1, 0) - top2.select(1, 1)).gt(0.05 * torch_fp32.abs().max());
+  auto agree = [&](const at::Tensor& a, const at::Tensor& b) {
+    return a.argmax(1).eq(b.argmax(1)).index({clear}).to(at::kDouble).mean().item<double>();
+  };
+  double vs_torch = agree(int8, torch_int8), vs_ort = agree(int8, ort);
+  std::printf("argmax agreement on %lld clear samples: PyTorch quantize_dynamic %.4f, ONNX Runtime %.4f, float %.4f; "
+              "max |logit diff| vs PyTorch %.3g (logits up to %.3g)\n",
+              static_cast<long long>(clear.sum().item<int64_t>()), vs_torch, vs_ort, agree(int8, torch_fp32),
+              (int8 - torch_int8).abs().max().item<double>(), torch_fp32.abs().max().item<double>());
+  EXPECT_GT(clear.sum().item<int64_t>(), 1000);
+  EXPECT_GE(vs_torch, 0.995);
+  EXPECT_GE(vs_ort, 0.995);
+  EXPECT_LT((int8 - torch_int8).abs().max().item<double>(), 0.05 * torch_fp32.abs().max().item<double>());
+}
