@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 
 #include "shrink/io/npy.h"
@@ -96,7 +98,7 @@ TEST(Cli, ConvertAppliesPassesAndBenchReportsLatency) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* sub : {"run", "info", "convert", "bench", "train", "eval", "zoo", "prune", "sensitivity", "factorize", "distill"}) {
+  for (const char* sub : {"run", "info", "convert", "bench", "train", "eval", "zoo", "prune", "sensitivity", "factorize", "quantize", "distill"}) {
     auto r = run_command(shrink_cli() + " " + sub + " --help");
     EXPECT_EQ(r.status, 0) << sub;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << r.output;
@@ -301,4 +303,47 @@ TEST(Cli, DistillOfflineMutualAndBadRequests) {
   auto no_teacher = run_command(distill + " --student mlp -o " + dir.file("x.onnx"));
   EXPECT_EQ(no_teacher.status, 1);
   EXPECT_EQ(no_teacher.output, "shrink: error: --mode offline needs --teacher\n");
+}
+
+TEST(Cli, QuantizeStaticAndDynamicReportAndRejectBadData) {
+  test_support::TempDir dir;
+  write_tiny_idx(dir, 28);
+  std::string data = " --data " + dir.path;
+  auto train = run_command(shrink_cli() + " train --model lenet5 --epochs 1 --batch 16 --json -o " + dir.file("l.onnx") + data);
+  ASSERT_EQ(train.status, 0) << train.output;
+  std::string quantize = shrink_cli() + " quantize " + dir.file("l.onnx") + " -o " + dir.file("q.onnx") + data;
+  auto r = run_command(quantize + " --calib-batches 2 --batch 16 --observer entropy --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["calibration_batches"], 2);
+  EXPECT_EQ(j["layers"].size(), 5u);  // 2 Conv + 3 Gemm
+  EXPECT_EQ(j["activations"], 8);  // the image, 2 conv ReLUs, 2 pooled maps, the flattened map, 2 fc ReLUs
+  EXPECT_EQ(j["before"]["parameters"], j["after"]["parameters"]);  // int8 weights still count as parameters
+  EXPECT_LT(j["after"]["bytes_on_disk"].get<int64_t>() * 3, j["before"]["bytes_on_disk"].get<int64_t>());
+  EXPECT_TRUE(j["after"].contains("test_accuracy"));
+  auto info = run_command(shrink_cli() + " info --json --passes inference " + dir.file("q.onnx"));
+  ASSERT_EQ(info.status, 0) << info.output;
+  auto ij = nlohmann::json::parse(info.output);
+  EXPECT_EQ(ij["ops"]["Int8Conv"], 2);
+  EXPECT_EQ(ij["ops"]["Int8Linear"], 2);  // the classifier (a graph output) stays float
+  EXPECT_EQ(ij["ops"]["Int8MaxPool"], 2);  // pooling and flattening on the int8 values
+  EXPECT_EQ(ij["ops"]["Int8Flatten"], 1);
+  EXPECT_EQ(ij["ops"]["Gemm"], 1);
+
+  auto dynamic = run_command(quantize + " --mode dynamic --per-tensor --no-eval --json");
+  ASSERT_EQ(dynamic.status, 0) << dynamic.output;
+  auto dj = nlohmann::json::parse(dynamic.output);
+  EXPECT_EQ(dj["layers"][0]["skipped"], "dynamic mode quantizes Gemm and MatMul (use static for convolutions)");
+  EXPECT_FALSE(dj["layers"][2].contains("skipped"));
+
+  test_support::TempDir small;
+  write_tiny_idx(small, 20);
+  auto misfit = run_command(shrink_cli() + " quantize " + dir.file("l.onnx") + " -o " + dir.file("x.onnx") + " --data " + small.path);
+  EXPECT_EQ(misfit.status, 1);
+  EXPECT_NE(misfit.output.find("shrink: error:"), std::string::npos);
+  EXPECT_EQ(std::count(misfit.output.begin(), misfit.output.end(), '\n'), 1) << misfit.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("x.onnx")));
+  auto bad_mode = run_command(quantize + " --mode int4");
+  EXPECT_NE(bad_mode.status, 0);
+  EXPECT_NE(bad_mode.output.find("--mode"), std::string::npos) << bad_mode.output;
 }

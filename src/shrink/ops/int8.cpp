@@ -194,6 +194,42 @@ void register_int8_ops(OpRegistry& registry) {
         return std::vector<TensorType>{with_dtype(y, at::kFloat)};
       },
       dynamic_linear_kernel));
+  // Value-moving ops on int8 values (their output keeps the input's scale and zero point).
+  r.add(make_op("Int8MaxPool", 1, 1,
+                [](const InferContext& ctx) {  // MaxPool's shape function, on the same attributes
+                  return std::vector<TensorType>{
+                      with_dtype(OpRegistry::instance().find("MaxPool")->infer(ctx).at(0), at::kByte)};
+                },
+                [](const ir::Node& node) -> Kernel {
+                  Window w = read_window(node.attrs, {});
+                  bool ceil = node.attrs.get_int("ceil_mode", 0) != 0;
+                  return [w, ceil](const KernelContext&, const Tensors& in) -> Tensors {
+                    return {at::max_pool2d(in[0], w.kernel, w.strides, w.pads_begin, w.dilations, ceil)};
+                  };
+                }));
+  r.add(make_op("Int8Flatten", 1, 1,
+                [](const InferContext& ctx) {
+                  TensorType t = ctx.input(0);
+                  int64_t axis = ctx.node.attrs.get_int("axis", 1);
+                  if (!t.has_shape) return std::vector<TensorType>{TensorType::unknown(at::kByte)};
+                  if (axis < 0) axis += t.rank();
+                  auto prod = [&](int64_t a, int64_t b) {
+                    int64_t p = 1;
+                    for (int64_t i = a; i < b; ++i) p = (t.dims[i] < 0 || p < 0) ? kDynamic : p * t.dims[i];
+                    return p;
+                  };
+                  return std::vector<TensorType>{TensorType::of(at::kByte, {prod(0, axis), prod(axis, t.rank())})};
+                },
+                [](const ir::Node& node) -> Kernel {
+                  int64_t axis = node.attrs.get_int("axis", 1);
+                  return [axis](const KernelContext&, const Tensors& in) -> Tensors {
+                    int64_t a = axis < 0 ? axis + in[0].dim() : axis;
+                    at::Tensor x = in[0].contiguous();
+                    int64_t outer = 1;
+                    for (int64_t i = 0; i < a; ++i) outer *= x.size(i);
+                    return {x.reshape({outer, x.numel() / std::max<int64_t>(outer, 1)})};
+                  };
+                }));
   r.add(make_op(
       "Int8Add", 4, 4, [](const InferContext& ctx) { return std::vector<TensorType>{broadcast_types(ctx.input(0), ctx.input(1), at::kByte)}; },
       add_kernel));

@@ -3,6 +3,7 @@
 //   DQ(x) -> Conv(DQ(w int8), DQ(b int32)) [-> Relu] -> QuantizeLinear  -> Int8Conv (relu fused)
 //   DQ(x) -> Gemm / MatMul(DQ(w int8)) [-> Relu] -> QuantizeLinear      -> Int8Linear
 //   DQ(a) + DQ(b) [-> Relu] -> QuantizeLinear                           -> Int8Add
+//   DQ(q) -> MaxPool / Flatten -> QuantizeLinear (q's parameters)      -> Int8MaxPool / Int8Flatten
 //   DequantizeLinear of an int8 value feeding float ops                 -> Int8Dequantize
 //   DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul [-> Add]      -> Int8DynamicLinear
 // A Clip(0, m) counts as a Relu when the output's quantized range already ends at or
@@ -34,13 +35,12 @@ bool scalar_constant(const ir::Graph& g, const ir::Value* v) {
 }
 
 bool is_int8_producer(const ir::Node* n) {
-  return n && n->domain == kDomain &&
-         (n->op_type == "Int8Quantize" || n->op_type == "Int8Conv" || n->op_type == "Int8Linear" ||
-          n->op_type == "Int8Add");
+  return n && n->domain == kDomain && n->op_type != "Int8Dequantize" && n->op_type != "Int8DynamicLinear";
 }
 
-// The (scale, zero point) inputs of an int8 producer.
+// The (scale, zero point) inputs of an int8 producer (a value-moving op: its input's).
 std::pair<ir::Value*, ir::Value*> qparams_of(const ir::Node& n) {
+  if (n.op_type == "Int8MaxPool" || n.op_type == "Int8Flatten") return qparams_of(*n.input(0)->producer);
   size_t at = n.op_type == "Int8Quantize" ? 1 : n.op_type == "Int8Add" ? 2 : 4;
   return {n.input(at), n.input(at + 1)};
 }
@@ -297,6 +297,34 @@ bool lower_dynamic(ir::Graph& g, ir::Node* dql, std::vector<std::pair<ir::Value*
   return true;
 }
 
+// DQ(q) -> MaxPool / Flatten -> QuantizeLinear with q's own parameters: the op runs on
+// the int8 values (max and reshape commute with the monotonic dequantization).
+bool lower_move(ir::Graph& g, ir::Node* n) {
+  ir::Value* q = int8_source(g, n->input(0));
+  if (!q || n->outputs().size() != 1 || g.is_graph_output(n->output(0)) || n->output(0)->users.size() != 1) return false;
+  ir::Node* quant = n->output(0)->users[0];
+  if (quant->op_type != "Int8Quantize" || g.is_graph_output(quant->output(0))) return false;
+  auto [scale, zp] = qparams_of(*q->producer);
+  if (!same_scalar(g, quant->input(1), scale) || !same_scalar(g, quant->input(2), zp)) return false;
+  ir::Attributes a = n->attrs;
+  if (n->op_type == "MaxPool") {
+    if (!n->input(0)->type.has_shape || n->input(0)->type.rank() != 4) return false;
+    if (a.get_string("auto_pad", "NOTSET") != "NOTSET" || a.get_int("storage_order", 0) != 0) return false;
+    ops::Window w = ops::read_window(a, {});
+    if (w.rank() != 2 || !w.symmetric()) return false;
+    a.set("pads", std::vector<int64_t>{w.pads_begin[0], w.pads_begin[1], w.pads_end[0], w.pads_end[1]});
+    a.set("strides", w.strides);
+    a.set("dilations", w.dilations);
+  }
+  ir::Value* out = quant->output(0);
+  ir::Node* k = g.insert_node_before(n, "Int8" + n->op_type, {q}, {g.unique_name(out->name + ".int8")}, a,
+                                     g.unique_name(n->name + ".int8"));
+  k->domain = kDomain;
+  k->output(0)->type = out->type;
+  g.replace_all_uses(out, k->output(0));
+  return true;
+}
+
 // DequantizeLinear nodes reading only constants (weights left to float layers) become
 // float constants.
 bool fold_weight_dequantize(ir::Graph& g) {
@@ -354,6 +382,7 @@ bool lower_int8(ir::Graph& graph) {
         if (n->op_type == "Conv") lower_conv(graph, n);
         else if (n->op_type == "Gemm" || n->op_type == "MatMul") lower_linear(graph, n);
         else if (n->op_type == "Add") lower_add(graph, n);
+        else if (n->op_type == "MaxPool" || n->op_type == "Flatten") lower_move(graph, n);
       }
       // Remaining dequantizations of int8 values feed float ops.
       for (const auto& node : graph.nodes())

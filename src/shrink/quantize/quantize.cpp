@@ -244,6 +244,18 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
     if (out->users.size() == 1 && is_relu(g, *out->users[0])) out = out->users[0]->output(0);
     if (!g.is_graph_output(out)) point(out);
   }
+  // Ops that only move or select values (MaxPool, Flatten) take their input's
+  // parameters when their output is quantized: the input is quantized too, and the op then
+  // runs on the int8 values as it is (ONNX Runtime does the same). Walked backwards, so a
+  // Flatten after a MaxPool ties both to the layer before.
+  std::map<const ir::Value*, ir::Value*> tied;  // output -> the input whose parameters it takes
+  for (auto it = g.nodes().rbegin(); it != g.nodes().rend(); ++it) {
+    ir::Node& n = **it;
+    bool moves = n.op_type == "MaxPool" || n.op_type == "Flatten";
+    if (!moves || !seen.count(n.output(0)) || n.outputs().size() != 1 || g.is_initializer(n.input(0))) continue;
+    point(n.input(0));
+    tied[n.output(0)] = n.input(0);
+  }
   SHRINK_CHECK(!points.empty(), "quantize: no layer to quantize (Conv, Gemm or MatMul with initializer weights)");
 
   // Calibration: every point tapped, each batch observed.
@@ -269,7 +281,13 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
   SHRINK_CHECK(result.calibration_batches > 0, "quantize: static mode needs calibration data; got no batch");
 
   std::map<const ir::Value*, QParams> params;
-  for (size_t i = 0; i < points.size(); ++i) params[points[i]] = observers[i]->qparams(points[i]->name);
+  for (size_t i = 0; i < points.size(); ++i)
+    if (!tied.count(points[i])) params[points[i]] = observers[i]->qparams(points[i]->name);
+  for (const auto& [v, in] : tied) {  // a chain of ties ends at an observed value
+    const ir::Value* root = v;
+    while (tied.count(root)) root = tied.at(root);
+    params[v] = params.at(root);
+  }
   for (ir::Node* n : layers) {
     auto it = params.find(n->input(0));
     quantize_weights(g, *n, o, it == params.end() ? at::Tensor() : it->second.scale, report_of(n));
