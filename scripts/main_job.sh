@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: train LeNet-5 on Fashion-MNIST (the embedded default data, from the
 # Debian package dataset-fashion-mnist), evaluate it on the full test set, show what
-# the model is made of, prune it, and time it.
+# the model is made of, prune it, quantize the pruned model, distil it, and time it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHRINK="${1:-build/shrink}"
@@ -18,6 +18,8 @@ echo "== what it is made of"
 echo "== pruning 91% of its weights: 4 rounds of global magnitude pruning, 3 fine-tuning epochs each"
 "$SHRINK" prune "$OUT/lenet5.onnx" --method global --amount 0.91 --schedule iterative:4 --finetune 3 --lr 0.02 \
   -o "$OUT/lenet5_pruned.onnx"
+echo "== quantizing the pruned model to int8 (static, per-channel, 32 calibration batches; QDQ ONNX)"
+"$SHRINK" quantize "$OUT/lenet5_pruned.onnx" -o "$OUT/lenet5_pruned.int8.onnx"
 echo "== distilling it into a half-width LeNet-5 (T=4, alpha=0.9, 10 epochs), beside the same student trained alone"
 "$SHRINK" train --model lenet5 --width 0.5 --epochs 10 --lr 0.05 --seed 0 -o "$OUT/lenet5_half_alone.onnx"
 "$SHRINK" distill --teacher "$OUT/lenet5.onnx" --student lenet5 --width 0.5 --temperature 4 --alpha 0.9 \

@@ -330,6 +330,14 @@ TEST(Cli, QuantizeStaticAndDynamicReportAndRejectBadData) {
   EXPECT_EQ(ij["ops"]["Int8Flatten"], 1);
   EXPECT_EQ(ij["ops"]["Gemm"], 1);
 
+  auto qat = run_command(quantize + " --mode qat --lsq --epochs 1 --calib-batches 2 --batch 16 --json");
+  ASSERT_EQ(qat.status, 0) << qat.output;
+  auto qj = nlohmann::json::parse(qat.output);
+  EXPECT_EQ(qj["qat"]["epochs"], 1);
+  EXPECT_EQ(qj["qat"]["best_epoch"], 1);
+  EXPECT_TRUE(qj["after"].contains("test_accuracy"));
+  EXPECT_LT(qj["after"]["bytes_on_disk"].get<int64_t>() * 3, qj["before"]["bytes_on_disk"].get<int64_t>());
+
   auto dynamic = run_command(quantize + " --mode dynamic --per-tensor --no-eval --json");
   ASSERT_EQ(dynamic.status, 0) << dynamic.output;
   auto dj = nlohmann::json::parse(dynamic.output);

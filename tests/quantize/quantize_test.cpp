@@ -8,6 +8,8 @@
 #include "shrink/onnx/import.h"
 #include "shrink/ops/quant.h"
 #include "shrink/passes/pass.h"
+#include "shrink/ops/shape_inference.h"
+#include "shrink/quantize/qat.h"
 #include "shrink/quantize/quantize.h"
 #include "shrink/zoo/zoo.h"
 #include "support/errors.h"
@@ -220,4 +222,68 @@ np.save(d + "/fp32.npy", net(x).detach().numpy())
   EXPECT_GE(vs_torch, 0.995);
   EXPECT_GE(vs_ort, 0.995);
   EXPECT_LT((int8 - torch_int8).abs().max().item<double>(), 0.05 * torch_fp32.abs().max().item<double>());
+}
+
+// QAT: the fake-quantized graph computes what the QDQ graph computes, converts back to the
+// same integers, passes gradients straight through inside the range (to the weights, and to
+// the scales with LSQ), and training it moves the weights.
+TEST(Quantize, FakeQuantGraphMatchesQdqAndTrains) {
+  zoo::ModelOptions mo;
+  ir::Graph g = zoo::build_model("lenet5", mo);
+  quantize::quantize(g, {}, random_batches(2, {8, 1, 28, 28}));
+  at::manual_seed(11);
+  at::Tensor x = at::randn({16, 1, 28, 28});
+  at::Tensor qdq = exec::run_once(g, {x})[0];
+  ir::Graph twice = g.clone();
+
+  EXPECT_EQ(quantize::to_fake_quant(g, /*learnable_scales=*/true), 8 + 5);  // activations + weights
+  EXPECT_EQ(count_ops(g, "QuantizeLinear") + count_ops(g, "DequantizeLinear"), 0);
+  at::Tensor fake = exec::run_once(g, {x})[0];
+  EXPECT_TRUE(at::allclose(fake, qdq, 1e-5, 1e-5)) << (fake - qdq).abs().max().item<float>();
+
+  // Gradients: weights and learnable scales get them.
+  exec::Session train(g, {/*training=*/true});
+  at::Tensor loss = train.run({x})[0].pow(2).mean();
+  loss.backward();
+  const ir::Node* conv = g.find_node("conv");
+  const ir::Node* fq = conv->input(1)->producer;
+  ASSERT_EQ(fq->op_type, "FakeQuant");
+  const at::Tensor& w = g.initializer(fq->input(0)->name)->tensor;
+  const at::Tensor& s = g.initializer(fq->input(1)->name)->tensor;
+  ASSERT_TRUE(w.grad().defined());
+  ASSERT_TRUE(s.grad().defined());
+  EXPECT_GT(w.grad().abs().sum().item<double>(), 0);
+  EXPECT_GT(s.grad().abs().sum().item<double>(), 0);
+
+  // Back to QDQ without training: the same integers and outputs.
+  quantize::from_fake_quant(g);
+  EXPECT_EQ(count_ops(g, "FakeQuant"), 0);
+  at::Tensor back = exec::run_once(g, {x})[0];
+  EXPECT_TRUE(at::allclose(back, qdq, 1e-5, 1e-5)) << (back - qdq).abs().max().item<float>();
+  const ir::Node* w_dq = g.find_node("conv")->input(1)->producer;
+  const ir::Node* w_dq0 = twice.find_node("conv")->input(1)->producer;
+  EXPECT_TRUE(g.initializer(w_dq->input(0)->name)->tensor.equal(twice.initializer(w_dq0->input(0)->name)->tensor));
+  EXPECT_EQ(g.initializer(g.find_node("conv")->input(2)->producer->input(0)->name)->tensor.scalar_type(), at::kInt);
+}
+
+TEST(Quantize, FakeQuantPassesGradientsOnlyInsideTheRange) {
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", ir::TensorType::of(at::kFloat, {5}));
+  ir::Value* s = g.add_initializer("s", at::scalar_tensor(0.5f), ir::InitKind::Constant);
+  ir::Value* z = g.add_initializer("z", at::scalar_tensor(2, at::kByte), ir::InitKind::Constant);
+  ir::Attributes a;
+  a.set("qmin", int64_t{0});
+  a.set("qmax", int64_t{10});
+  a.set("axis", int64_t{-1});
+  ir::Node* fq = g.add_node("FakeQuant", {x, s, z}, {"y"}, a, "fq");
+  fq->domain = "ai.shrink";
+  g.add_output(fq->output(0));
+  ops::infer_shapes(g);
+  // Range: (0 - 2) * 0.5 = -1 .. (10 - 2) * 0.5 = 4.
+  at::Tensor in = at::tensor({-3.0f, -0.9f, 0.26f, 3.9f, 9.0f}).requires_grad_(true);
+  exec::Session session(g, {/*training=*/true});
+  at::Tensor y = session.run({in})[0];
+  EXPECT_TRUE(y.detach().equal(at::tensor({-1.0f, -1.0f, 0.5f, 4.0f, 4.0f}))) << y;
+  y.sum().backward();
+  EXPECT_TRUE(in.grad().equal(at::tensor({0.0f, 1.0f, 1.0f, 1.0f, 0.0f}))) << in.grad();
 }

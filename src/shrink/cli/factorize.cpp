@@ -138,7 +138,7 @@ void add_factorize_command(CLI::App& app) {
       to.seed = o.f.seed;
       to.progress = !o.json;
       train::TrainResult tr = train::train(g, train_set, test_set, to);
-      finetune_log = {{"epochs", o.finetune}, {"best_accuracy", tr.best_accuracy}, {"best_epoch", tr.best_epoch + 1}};
+      finetune_log = {{"epochs", o.finetune}, {"best_accuracy", tr.best_accuracy}, {"best_epoch", tr.best_epoch}};
     }
     onnx_io::export_model(g, o.output);
     Snapshot after = snapshot_of(g, o.output);

@@ -22,6 +22,8 @@ void add_quantize_command(CLI::App& app) {
   struct Options {
     std::string input, output, exclude, exclude_ops;
     int64_t calib_batches = 32, batch = 64;
+    int epochs = 3;
+    double lr = 0.01;
     uint64_t seed = 0;
     bool per_tensor = false, per_channel = false, json = false, no_eval = false;
     quantize::QuantizeOptions q;
@@ -33,13 +35,17 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("-o,--output", opt->output, "quantized model (ONNX, QDQ)")->required();
   cmd->add_option("--mode", opt->q.mode,
                   "static (weights and activations int8, activation ranges calibrated on training images) or "
-                  "dynamic (int8 weights; activations quantized per batch at run time)")
-      ->check(CLI::IsMember({"static", "dynamic"}))
+                  "dynamic (int8 weights; activations quantized per batch at run time) or qat (static, then "
+                  "quantization-aware training with fake quantization)")
+      ->check(CLI::IsMember({"static", "dynamic", "qat"}))
       ->capture_default_str();
   cmd->add_option("--calib-batches", opt->calib_batches, "static: calibration batches (seeded sample of the training set)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--batch", opt->batch, "calibration batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--epochs", opt->epochs, "qat: training epochs")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr", opt->lr, "qat: learning rate (SGD, momentum 0.9, cosine)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--lsq", opt->q.learnable_scales, "qat: learn the scales (LSQ, Esser et al. 2020)");
+  cmd->add_option("--batch", opt->batch, "calibration (and qat training) batch size")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--observer", opt->q.observer,
                   "activation ranges: minmax, moving_average, entropy (KL, TensorRT), l2 (PyTorch's histogram search), "
                   "percentile, mse")
@@ -70,15 +76,29 @@ void add_quantize_command(CLI::App& app) {
     ir::Graph g = onnx_io::import_model(o.input);
     data::Dataset test_set, train_set;
     if (!o.no_eval) test_set = o.data.load(false);
-    if (o.q.mode == "static") {
+    bool calibrated = o.q.mode != "dynamic";
+    if (calibrated) {
       train_set = o.data.load(true);
       train::check_input_fits(g, train_set);
     }
+    if (o.q.mode == "qat" && o.no_eval) test_set = o.data.load(false);  // the trainer evaluates every epoch
+    nlohmann::json qat_log;
+    o.q.train = [&](ir::Graph& fake) {
+      train::TrainOptions to;
+      to.epochs = o.epochs;
+      to.lr = o.lr;
+      to.batch_size = o.batch;
+      to.seed = o.seed;
+      to.progress = !o.json;
+      train::TrainResult tr = train::train(fake, train_set, test_set, to);
+      qat_log = {{"epochs", o.epochs}, {"lsq", o.q.learnable_scales}, {"best_accuracy", tr.best_accuracy},
+                 {"best_epoch", tr.best_epoch}};
+    };
     Snapshot before = snapshot_of(g, o.input);
     if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
 
     std::unique_ptr<data::DataLoader> loader;
-    if (o.q.mode == "static") {
+    if (calibrated) {
       data::LoaderOptions lo;
       lo.batch_size = o.batch;
       lo.seed = o.seed;
@@ -108,6 +128,7 @@ void add_quantize_command(CLI::App& app) {
                         {"observer", o.q.observer}, {"per_channel", o.q.per_channel},
                         {"calibration_batches", r.calibration_batches}, {"activations", r.activations.size()},
                         {"before", snapshot_json(before)}, {"after", snapshot_json(after)}};
+    if (!qat_log.is_null()) j["qat"] = qat_log;
     for (const auto& l : r.layers) {
       nlohmann::json jl = {{"node", l.node}, {"op", l.op}};
       if (l.skipped.empty()) {
@@ -130,7 +151,7 @@ void add_quantize_command(CLI::App& app) {
       std::printf("%-28s %-8s %14lld %14lld\n", l.node.c_str(), l.op.c_str(), static_cast<long long>(l.weight_bytes_before),
                   static_cast<long long>(l.weight_bytes_after));
     }
-    if (o.q.mode == "static")
+    if (calibrated)
       std::printf("%zu activations quantized (%s), ranges from %lld calibration batches of %lld (%s observer)\n",
                   r.activations.size(), o.q.symmetric_activations ? "int8 symmetric" : "uint8 affine",
                   static_cast<long long>(r.calibration_batches), static_cast<long long>(o.batch), o.q.observer.c_str());

@@ -194,6 +194,27 @@ void register_int8_ops(OpRegistry& registry) {
         return std::vector<TensorType>{with_dtype(y, at::kFloat)};
       },
       dynamic_linear_kernel));
+  // Fake quantization for quantization-aware training (quantize/qat.h): quantize and
+  // dequantize in float, gradient straight through inside the range; a scale that requires
+  // grad is learned by LSQ (gradient scaled by 1/sqrt(numel * qmax)).
+  r.add(make_op("FakeQuant", 3, 3, same_as_input(0), [](const ir::Node& node) -> Kernel {
+    int64_t qmin = node.attrs.get_int("qmin"), qmax = node.attrs.get_int("qmax"), axis = node.attrs.get_int("axis", -1);
+    return [=](const KernelContext&, const Tensors& in) -> Tensors {
+      const at::Tensor& x = in[0];
+      at::Tensor scale = in[1].to(at::kFloat).reshape({-1});
+      at::Tensor zp = in[2].reshape({-1});
+      if (in[1].requires_grad()) {
+        double grad_factor = 1.0 / std::sqrt(static_cast<double>(x.numel() / std::max<int64_t>(scale.numel(), 1)) * qmax);
+        at::Tensor s = scale.clamp_min(1e-8);
+        at::Tensor z = zp.to(at::kFloat);
+        if (axis >= 0)
+          return {at::_fake_quantize_learnable_per_channel_affine(x, s, z, axis, qmin, qmax, grad_factor)};
+        return {at::_fake_quantize_learnable_per_tensor_affine(x, s, z, qmin, qmax, grad_factor)};
+      }
+      if (axis >= 0) return {at::fake_quantize_per_channel_affine(x, scale, zp.to(at::kInt), axis, qmin, qmax)};
+      return {at::fake_quantize_per_tensor_affine(x, scale.item<double>(), zp.item<int64_t>(), qmin, qmax)};
+    };
+  }));
   // Value-moving ops on int8 values (their output keeps the input's scale and zero point).
   r.add(make_op("Int8MaxPool", 1, 1,
                 [](const InferContext& ctx) {  // MaxPool's shape function, on the same attributes

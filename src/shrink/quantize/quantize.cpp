@@ -11,6 +11,7 @@
 #include "shrink/ops/quant.h"
 #include "shrink/ops/shape_inference.h"
 #include "shrink/passes/pass.h"
+#include "shrink/quantize/qat.h"
 
 namespace shrink::quantize {
 namespace {
@@ -186,7 +187,9 @@ void quantize_dynamic_layer(ir::Graph& g, ir::Node& n, const QuantizeOptions& o,
 
 QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
                         const std::function<bool(std::vector<at::Tensor>&)>& calibration) {
-  SHRINK_CHECK(o.mode == "static" || o.mode == "dynamic", "--mode: '", o.mode, "' is not static or dynamic");
+  SHRINK_CHECK(o.mode == "static" || o.mode == "dynamic" || o.mode == "qat", "--mode: '", o.mode,
+               "' is not static, dynamic or qat");
+  SHRINK_CHECK(o.mode != "qat" || o.train, "quantize: qat mode needs a training function");
   for (const auto& name : o.exclude_nodes)
     SHRINK_CHECK(g.find_node(name), "--exclude: no node named '", name, "' in the model");
   for (const auto& n : g.nodes())
@@ -297,6 +300,11 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
     result.activations.push_back(v->name);
   }
   g.remove_unused_values();
+  if (o.mode == "qat") {
+    to_fake_quant(g, o.learnable_scales);
+    o.train(g);
+    from_fake_quant(g);
+  }
   return result;
 }
 

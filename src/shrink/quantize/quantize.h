@@ -9,6 +9,7 @@
 //                following Relu / Clip (Conv+ReLU fused as ONNX Runtime fuses it), and on
 //                both inputs and the output of residual Adds; graph outputs stay float.
 // Static mode observes the activations over calibration batches (BatchNorm folded first);
+// qat mode does the same, then trains with fake quantization and converts back;
 // dynamic mode quantizes weights only and leaves the activations to be quantized per batch
 // at run time (the weights still go through DequantizeLinear in the exported file).
 #pragma once
@@ -25,7 +26,7 @@
 namespace shrink::quantize {
 
 struct QuantizeOptions {
-  std::string mode = "static";          // static, dynamic
+  std::string mode = "static";          // static, dynamic, qat
   std::string observer = "minmax";      // activations: minmax, moving_average, entropy, l2, percentile, mse
   std::string weight_observer = "minmax";  // weights: minmax, mse
   bool per_channel = true;              // weights per output channel
@@ -35,6 +36,10 @@ struct QuantizeOptions {
   std::vector<std::string> exclude_nodes;  // left in float
   std::vector<std::string> exclude_ops;    // op types left in float (e.g. Gemm)
   std::vector<std::string> ops = {"Conv", "Gemm", "MatMul"};  // op types quantized
+  // qat: static quantization first (its ranges start the training), then the graph with
+  // FakeQuant nodes (quantize/qat.h) is handed to `train` and converted back after.
+  std::function<void(ir::Graph&)> train;
+  bool learnable_scales = false;        // qat: LSQ
 };
 
 struct LayerQuantization {
