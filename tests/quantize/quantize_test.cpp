@@ -287,3 +287,27 @@ TEST(Quantize, FakeQuantPassesGradientsOnlyInsideTheRange) {
   y.sum().backward();
   EXPECT_TRUE(in.grad().equal(at::tensor({0.0f, 1.0f, 1.0f, 1.0f, 0.0f}))) << in.grad();
 }
+
+// The fallback keeps the most sensitive layers float until the drop is within the
+// tolerance. Here "accuracy" falls by one point per int8 convolution in the graph shrink
+// runs, so the convolutions are the sensitive layers and one of them must go back to float.
+TEST(Quantize, SensitivityRanksLayersAndTheFallbackStopsAtTheTolerance) {
+  zoo::ModelOptions mo;
+  ir::Graph g = zoo::build_model("lenet5", mo);
+  auto accuracy = [](const ir::Graph& graph) { return 1.0 - 0.01 * count_ops(graph, "Int8Conv"); };
+  quantize::CalibrationSource calibration = [] { return random_batches(1, {8, 1, 28, 28}); };
+  quantize::FallbackResult f = quantize::sensitivity_fallback(g, {}, calibration, accuracy, /*max_drop=*/1.0);
+  EXPECT_DOUBLE_EQ(f.float_accuracy, 1.0);
+  EXPECT_DOUBLE_EQ(f.quantized_accuracy, 0.98);
+  ASSERT_EQ(f.layers.size(), 5u);
+  EXPECT_EQ(f.layers[0].op, "Conv");
+  EXPECT_EQ(f.layers[1].op, "Conv");
+  EXPECT_DOUBLE_EQ(f.layers[0].accuracy, 0.99);
+  EXPECT_DOUBLE_EQ(f.layers[2].accuracy, 0.98);
+  ASSERT_EQ(f.kept_float.size(), 1u);
+  EXPECT_EQ(f.kept_float[0], f.layers[0].node);
+  EXPECT_DOUBLE_EQ(f.final_accuracy, 0.99);
+  quantize::FallbackResult none = quantize::sensitivity_fallback(g, {}, calibration, accuracy, /*max_drop=*/0.0);
+  EXPECT_EQ(none.kept_float.size(), 2u);  // within 0 points once both convolutions are float
+  EXPECT_DOUBLE_EQ(none.final_accuracy, 1.0);
+}

@@ -18,17 +18,6 @@
 namespace shrink::cli {
 namespace {
 
-// A seeded subset of the training images: the validation set of the rank search.
-data::Dataset validation_subset(const data::Dataset& train, int64_t samples, uint64_t seed) {
-  at::Generator gen = at::detail::createCPUGenerator(seed);
-  at::Tensor idx = at::randperm(train.size(), gen, at::kLong).slice(0, 0, std::min(samples, train.size()));
-  data::Dataset d = train;
-  d.name = train.name + "/validation";
-  d.images = train.images.index_select(0, idx);
-  d.labels = train.labels.index_select(0, idx);
-  return d;
-}
-
 std::string ranks_text(const std::vector<int64_t>& r) {
   std::string s;
   for (size_t i = 0; i < r.size(); ++i) s += (i ? "," : "") + std::to_string(r[i]);
@@ -106,7 +95,7 @@ void add_factorize_command(CLI::App& app) {
     ir::Graph original = g.clone();
     std::vector<factorize::LayerResult> layers;
     if (search) {
-      data::Dataset val = validation_subset(train_set, o.val_samples, o.f.seed);
+      data::Dataset val = data::random_subset(train_set, o.val_samples, o.f.seed);
       factorize::SearchOptions so;
       so.tolerance = o.tolerance;
       so.accuracy = [&](const ir::Graph& m) { return train::evaluate(m, val).accuracy; };

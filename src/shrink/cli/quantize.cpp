@@ -23,7 +23,9 @@ void add_quantize_command(CLI::App& app) {
     std::string input, output, exclude, exclude_ops;
     int64_t calib_batches = 32, batch = 64;
     int epochs = 3;
-    double lr = 0.01;
+    double lr = 0.01, max_drop = -1;
+    int64_t val_samples = 5000;
+    bool sensitivity = false;
     uint64_t seed = 0;
     bool per_tensor = false, per_channel = false, json = false, no_eval = false;
     quantize::QuantizeOptions q;
@@ -64,6 +66,15 @@ void add_quantize_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--exclude", opt->exclude, "comma-separated node names left in float");
   cmd->add_option("--exclude-ops", opt->exclude_ops, "comma-separated op types left in float (e.g. Gemm)");
+  cmd->add_flag("--sensitivity", opt->sensitivity,
+                "static: validation accuracy with each layer alone left float (a table, most sensitive first)");
+  cmd->add_option("--max-drop", opt->max_drop,
+                  "static: keep the most sensitive layers float until the validation accuracy is within this many points "
+                  "of the float model's")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--val-samples", opt->val_samples, "--sensitivity / --max-drop: training images (seeded subset) used as validation")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--seed", opt->seed, "seed of the calibration sample")->capture_default_str();
   cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");
   opt->data.add_to(cmd);
@@ -97,25 +108,46 @@ void add_quantize_command(CLI::App& app) {
     Snapshot before = snapshot_of(g, o.input);
     if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
 
-    std::unique_ptr<data::DataLoader> loader;
-    if (calibrated) {
+    // A calibration source: a fresh seeded loader over the training images per quantization.
+    data::Normalization norm = calibrated ? train::normalization_for(g, train_set) : data::Normalization{};
+    quantize::CalibrationSource calibration = [&]() -> std::function<bool(std::vector<at::Tensor>&)> {
       data::LoaderOptions lo;
       lo.batch_size = o.batch;
       lo.seed = o.seed;
-      lo.normalization = train::normalization_for(g, train_set);
-      loader = std::make_unique<data::DataLoader>(train_set, lo);
+      lo.normalization = norm;
+      auto loader = std::make_shared<data::DataLoader>(train_set, lo);
       loader->start_epoch(0);
-    }
-    int64_t taken = 0;
-    auto calibration = [&](std::vector<at::Tensor>& inputs) {
-      data::Batch b;
-      if (!loader || taken >= o.calib_batches || !loader->next(b)) return false;
-      ++taken;
-      inputs = {b.images};
-      return true;
+      auto taken = std::make_shared<int64_t>(0);
+      int64_t limit = o.calib_batches;
+      return [loader, taken, limit](std::vector<at::Tensor>& inputs) {
+        data::Batch b;
+        if (*taken >= limit || !loader->next(b)) return false;
+        ++*taken;
+        inputs = {b.images};
+        return true;
+      };
     };
-    quantize::QuantizeResult r = quantize::quantize(g, o.q, calibration);
-    loader.reset();
+    nlohmann::json sensitivity;
+    if (o.sensitivity || o.max_drop >= 0) {
+      data::Dataset val = data::random_subset(train_set, o.val_samples, o.seed + 1);
+      auto accuracy = [&](const ir::Graph& graph) { return train::evaluate(graph, val).accuracy; };
+      quantize::FallbackResult f = quantize::sensitivity_fallback(g, o.q, calibration, accuracy, o.max_drop);
+      sensitivity = {{"validation_samples", val.size()}, {"float_accuracy", f.float_accuracy},
+                     {"quantized_accuracy", f.quantized_accuracy}, {"final_accuracy", f.final_accuracy},
+                     {"kept_float", f.kept_float}};
+      for (const auto& l : f.layers) sensitivity["layers"].push_back({{"node", l.node}, {"op", l.op}, {"accuracy_float_alone", l.accuracy}});
+      if (!o.json) {
+        std::printf("sensitivity on %lld training images (seeded subset): float %.2f%%, all int8 %.2f%%\n",
+                    static_cast<long long>(val.size()), 100 * f.float_accuracy, 100 * f.quantized_accuracy);
+        std::printf("%-28s %-8s %22s\n", "layer (most sensitive first)", "op", "accuracy, it alone float");
+        for (const auto& l : f.layers) std::printf("%-28s %-8s %21.2f%%\n", l.node.c_str(), l.op.c_str(), 100 * l.accuracy);
+        if (o.max_drop >= 0)
+          std::printf("fallback (--max-drop %.2f points): %zu layer(s) kept float, validation %.2f%%\n\n", o.max_drop,
+                      f.kept_float.size(), 100 * f.final_accuracy);
+      }
+      o.q.exclude_nodes.insert(o.q.exclude_nodes.end(), f.kept_float.begin(), f.kept_float.end());
+    }
+    quantize::QuantizeResult r = quantize::quantize(g, o.q, calibrated ? calibration() : nullptr);
     onnx_io::export_model(g, o.output);
     Snapshot after = snapshot_of(g, o.output);
     if (!o.no_eval) {  // as deployed: the file read back and run on shrink's int8 kernels
@@ -129,6 +161,7 @@ void add_quantize_command(CLI::App& app) {
                         {"calibration_batches", r.calibration_batches}, {"activations", r.activations.size()},
                         {"before", snapshot_json(before)}, {"after", snapshot_json(after)}};
     if (!qat_log.is_null()) j["qat"] = qat_log;
+    if (!sensitivity.is_null()) j["sensitivity"] = sensitivity;
     for (const auto& l : r.layers) {
       nlohmann::json jl = {{"node", l.node}, {"op", l.op}};
       if (l.skipped.empty()) {

@@ -133,4 +133,14 @@ Dataset load_dataset(const std::string& kind, const std::string& dir, bool train
   fail("--dataset: '", kind, "' is not one of fashion-mnist, mnist, cifar10, cifar100");
 }
 
+Dataset random_subset(const Dataset& d, int64_t samples, uint64_t seed) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  at::Tensor idx = at::randperm(d.size(), gen, at::kLong).slice(0, 0, std::min(samples, d.size()));
+  Dataset r = d;
+  r.name = d.name + "/subset";
+  r.images = d.images.index_select(0, idx);
+  r.labels = d.labels.index_select(0, idx);
+  return r;
+}
+
 }  // namespace shrink::data

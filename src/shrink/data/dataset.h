@@ -32,6 +32,10 @@ Dataset load_idx_dir(const std::string& dir, bool train, const std::string& name
 // train.bin / test.bin with coarse+fine labels for CIFAR-100).
 Dataset load_cifar(const std::string& dir, bool train, bool cifar100);
 
+// A seeded random subset of `samples` images (all when there are fewer), e.g. a
+// validation set drawn from the training images.
+Dataset random_subset(const Dataset& d, int64_t samples, uint64_t seed);
+
 // By name: "fashion-mnist", "mnist" (IDX dirs), "cifar10", "cifar100".
 Dataset load_dataset(const std::string& kind, const std::string& dir, bool train);
 

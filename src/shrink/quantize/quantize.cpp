@@ -308,4 +308,34 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
   return result;
 }
 
+FallbackResult sensitivity_fallback(const ir::Graph& float_graph, const QuantizeOptions& o,
+                                    const CalibrationSource& calibration,
+                                    const std::function<double(const ir::Graph&)>& accuracy, double max_drop) {
+  SHRINK_CHECK(o.mode == "static", "the sensitivity report and the fallback need --mode static, got ", o.mode);
+  QuantizeResult full;
+  auto quantized_accuracy = [&](const std::vector<std::string>& floats, QuantizeResult* out) {
+    ir::Graph g = float_graph.clone();
+    QuantizeOptions q = o;
+    q.exclude_nodes.insert(q.exclude_nodes.end(), floats.begin(), floats.end());
+    QuantizeResult r = quantize(g, q, calibration());
+    if (out) *out = r;
+    passes::make_pipeline("inference").run(g);  // as deployed: the int8 kernels
+    return accuracy(g);
+  };
+  FallbackResult f;
+  f.float_accuracy = accuracy(float_graph);
+  f.quantized_accuracy = f.final_accuracy = quantized_accuracy({}, &full);
+  for (const auto& l : full.layers) {
+    if (!l.skipped.empty()) continue;
+    f.layers.push_back({l.node, l.op, quantized_accuracy({l.node}, nullptr)});
+  }
+  std::stable_sort(f.layers.begin(), f.layers.end(), [](const auto& a, const auto& b) { return a.accuracy > b.accuracy; });
+  if (max_drop < 0) return f;
+  for (size_t i = 0; i < f.layers.size() && 100 * (f.float_accuracy - f.final_accuracy) > max_drop + 1e-9; ++i) {
+    f.kept_float.push_back(f.layers[i].node);
+    f.final_accuracy = i + 1 == f.layers.size() ? f.float_accuracy : quantized_accuracy(f.kept_float, nullptr);
+  }
+  return f;
+}
+
 }  // namespace shrink::quantize

@@ -60,4 +60,23 @@ struct QuantizeResult {
 QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
                         const std::function<bool(std::vector<at::Tensor>&)>& calibration);
 
+// Per-layer sensitivity and the fp32 fallback (static mode). Each quantized layer is left
+// float alone in turn (everything else quantized) and the validation accuracy measured on
+// shrink's int8 kernels; with max_drop >= 0 (points), the most sensitive layers are then
+// kept float, one more at a time, until the quantized model is within max_drop of the float
+// one (or every layer is float). `calibration` gives a fresh calibration source per run.
+struct LayerSensitivity {
+  std::string node, op;
+  double accuracy = 0;  // with only this layer float
+};
+struct FallbackResult {
+  double float_accuracy = 0, quantized_accuracy = 0, final_accuracy = 0;
+  std::vector<LayerSensitivity> layers;  // most sensitive first
+  std::vector<std::string> kept_float;   // the fallback's choice
+};
+using CalibrationSource = std::function<std::function<bool(std::vector<at::Tensor>&)>()>;
+FallbackResult sensitivity_fallback(const ir::Graph& float_graph, const QuantizeOptions& o,
+                                    const CalibrationSource& calibration,
+                                    const std::function<double(const ir::Graph&)>& accuracy, double max_drop);
+
 }  // namespace shrink::quantize
