@@ -311,3 +311,42 @@ TEST(Quantize, SensitivityRanksLayersAndTheFallbackStopsAtTheTolerance) {
   EXPECT_EQ(none.kept_float.size(), 2u);  // within 0 points once both convolutions are float
   EXPECT_DOUBLE_EQ(none.final_accuracy, 1.0);
 }
+
+// Weight-only 4-bit (grouped, packed two per byte) and fp16 storage: the unpacking graph
+// runs in ONNX Runtime and in shrink alike, and reconstructs each weight within half a step
+// of its group's scale (fp16: exactly the float16 rounding).
+TEST(Quantize, WeightOnlyInt4AndFp16RunInOnnxRuntimeAndReconstructTheWeights) {
+  test_support::TempDir dir;
+  zoo::ModelOptions mo;
+  ir::Graph fp = zoo::build_model("mlp", mo);
+  at::Tensor w = fp.initializer(fp.find_node("fc")->input(1)->name)->tensor.detach().clone();  // [128, 784], transB=1
+  at::manual_seed(2);
+  at::Tensor x = at::randn({8, 1, 28, 28});
+  for (const std::string& mode : {"int4", "fp16"}) {
+    ir::Graph g = zoo::build_model("mlp", mo);
+    quantize::QuantizeOptions o;
+    o.mode = mode == "fp16" ? "fp16" : "weight-only";
+    o.bits = 4;
+    o.group_size = 16;
+    quantize::QuantizeResult r = quantize::quantize(g, o, nullptr);
+    for (const auto& l : r.layers) EXPECT_EQ(l.skipped, "") << mode << " " << l.node;
+    std::string path = dir.file(mode + ".onnx");
+    onnx_io::export_model(g, path);
+    ir::Graph loaded = onnx_io::import_model(path);
+    passes::make_pipeline("inference").run(loaded);  // the unpacking folds to one float weight
+    const ir::Node* fc = loaded.find_node("fc");
+    at::Tensor w2 = loaded.initializer(fc->input(1)->name)->tensor;
+    if (fc->attrs.get_int("transB", 0) == 0) w2 = w2.t();
+    if (mode == "fp16") {
+      EXPECT_TRUE(w2.equal(w.to(at::kHalf).to(at::kFloat)));
+    } else {
+      at::Tensor step = w.reshape({128, 49, 16}).abs().amax(2, true) / 7;
+      at::Tensor err = (w2 - w).reshape({128, 49, 16}).abs();
+      EXPECT_TRUE(err.le(step / 2 + 1e-6).all().item<bool>()) << (err - step / 2).max().item<float>();
+      EXPECT_GT(err.max().item<float>(), 0);
+    }
+    at::Tensor ours = exec::run_once(loaded, {x})[0];
+    at::Tensor ort = test_support::run_onnxruntime(path, {x})[0];
+    EXPECT_TRUE(at::allclose(ours, ort, 1e-4, 1e-5)) << mode << ": " << (ours - ort).abs().max().item<float>();
+  }
+}

@@ -38,11 +38,17 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--mode", opt->q.mode,
                   "static (weights and activations int8, activation ranges calibrated on training images) or "
                   "dynamic (int8 weights; activations quantized per batch at run time) or qat (static, then "
-                  "quantization-aware training with fake quantization)")
-      ->check(CLI::IsMember({"static", "dynamic", "qat"}))
+                  "quantization-aware training with fake quantization), weight-only (Gemm/MatMul weights int8 or "
+                  "4-bit grouped; float compute) or fp16 (parameters stored as float16)")
+      ->check(CLI::IsMember({"static", "dynamic", "qat", "weight-only", "fp16"}))
       ->capture_default_str();
   cmd->add_option("--calib-batches", opt->calib_batches, "static: calibration batches (seeded sample of the training set)")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--bits", opt->q.bits, "weight-only: 8 (per channel) or 4 (per group, two per byte)")
+      ->check(CLI::IsMember({8, 4}))
+      ->capture_default_str();
+  cmd->add_option("--group-size", opt->q.group_size, "weight-only 4-bit: weights per scale along the reduced axis")
       ->capture_default_str();
   cmd->add_option("--epochs", opt->epochs, "qat: training epochs")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--lr", opt->lr, "qat: learning rate (SGD, momentum 0.9, cosine)")->check(CLI::PositiveNumber)->capture_default_str();
@@ -87,7 +93,7 @@ void add_quantize_command(CLI::App& app) {
     ir::Graph g = onnx_io::import_model(o.input);
     data::Dataset test_set, train_set;
     if (!o.no_eval) test_set = o.data.load(false);
-    bool calibrated = o.q.mode != "dynamic";
+    bool calibrated = o.q.mode == "static" || o.q.mode == "qat";
     if (calibrated) {
       train_set = o.data.load(true);
       train::check_input_fits(g, train_set);
@@ -175,7 +181,7 @@ void add_quantize_command(CLI::App& app) {
       std::cout << j.dump(2) << "\n";
       return;
     }
-    std::printf("%-28s %-8s %14s %14s\n", "layer", "op", "weight bytes", "int8");
+    std::printf("%-28s %-8s %14s %14s\n", "layer", "op", "weight bytes", "stored");
     for (const auto& l : r.layers) {
       if (!l.skipped.empty()) {
         std::printf("%-28s %-8s float: %s\n", l.node.c_str(), l.op.c_str(), l.skipped.c_str());

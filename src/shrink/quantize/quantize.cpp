@@ -183,12 +183,79 @@ void quantize_dynamic_layer(ir::Graph& g, ir::Node& n, const QuantizeOptions& o,
   report.weight_bytes_after += wq.numel() + bias_bytes;
 }
 
+// 4-bit symmetric weights (-8..7, scale max|w| / 7) per group of `group` along K of a
+// [K, N] view of the weight, stored as uint8 pairs (the group's first half in the low
+// nibbles, its second half in the high ones) and unpacked in the graph.
+void quantize_int4_layer(ir::Graph& g, ir::Node& n, int64_t group, LayerQuantization& report) {
+  ir::Value* wv = n.input(1);
+  at::Tensor w = init_of(g, wv)->tensor.detach().to(at::kFloat);
+  bool trans_b = n.op_type == "Gemm" && n.attrs.get_int("transB", 0);
+  at::Tensor kn = (trans_b ? w.t() : w).contiguous();  // [K, N]
+  int64_t K = kn.size(0), N = kn.size(1);
+  at::Tensor grouped = kn.reshape({K / group, group, N});
+  at::Tensor scale = grouped.abs().amax(1, true) / 7.0;
+  scale = at::where(scale > 0, scale, at::ones_like(scale));
+  at::Tensor q = at::clamp(at::round(grouped / scale), -8, 7).to(at::kInt) + 8;  // 0..15
+  at::Tensor packed = (q.slice(1, 0, group / 2) + 16 * q.slice(1, group / 2, group)).to(at::kByte).contiguous();
+  std::string base = g.unique_name(wv->name + ".int4");
+  auto constant = [&](const std::string& suffix, at::Tensor t) { return add_constant(g, base + suffix, std::move(t)); };
+  ir::Value* p = constant(".packed", packed);
+  ir::Attributes to_int, to_float, axis1;
+  to_int.set("to", static_cast<int64_t>(6));  // int32
+  to_float.set("to", static_cast<int64_t>(1));
+  axis1.set("axis", static_cast<int64_t>(1));
+  std::vector<ir::Node*> made;
+  auto node = [&](const std::string& op, std::vector<ir::Value*> in, ir::Attributes a, const std::string& what) {
+    ir::Node* k = g.insert_node_before(&n, op, in, {base + "." + what}, std::move(a), base + "." + what);
+    ops::infer_node_types(g, *k);
+    made.push_back(k);
+    return k->output(0);
+  };
+  ir::Value* pi = node("Cast", {p}, to_int, "wide");
+  ir::Value* sixteen = constant(".sixteen", at::scalar_tensor(16, at::kInt));
+  ir::Value* lo = node("Mod", {pi, sixteen}, {}, "low");
+  ir::Value* hi = node("Div", {pi, sixteen}, {}, "high");
+  ir::Value* all = node("Concat", {lo, hi}, axis1, "nibbles");
+  ir::Value* f = node("Cast", {all}, to_float, "float");
+  ir::Value* centred = node("Sub", {f, constant(".eight", at::scalar_tensor(8.0f))}, {}, "centred");
+  ir::Value* scaled = node("Mul", {centred, constant(".scale", scale.contiguous())}, {}, "scaled");
+  ir::Value* w_kn = node("Reshape", {scaled, constant(".shape", at::tensor({K, N}, at::kLong))}, {}, "weight");
+  g.set_input(&n, 1, w_kn);
+  if (trans_b) n.attrs.set("transB", static_cast<int64_t>(0));
+  ops::infer_node_types(g, n);
+  report.weight_bytes_before += w.numel() * 4;
+  report.weight_bytes_after += packed.numel() + scale.numel() * 4;
+}
+
+// Every float parameter as float16 behind a Cast to float.
+void store_fp16(ir::Graph& g, QuantizeResult& result) {
+  std::vector<std::string> names;
+  for (const auto& [name, init] : g.initializers())
+    if (init.kind == ir::InitKind::Parameter && init.tensor.scalar_type() == at::kFloat) names.push_back(name);
+  ir::Attributes to_float;
+  to_float.set("to", static_cast<int64_t>(1));
+  for (const std::string& name : names) {
+    ir::Value* v = g.value(name);
+    if (v->users.empty()) continue;
+    at::Tensor h = g.initializer(name)->tensor.detach().to(at::kHalf);
+    ir::Value* hv = add_constant(g, name + ".fp16", h);
+    std::string cn = g.unique_name(name + ".to_float");
+    // First among the nodes: it reads only an initializer and precedes every user.
+    ir::Node* cast = g.insert_node_before(g.nodes().front().get(), "Cast", {hv}, {cn + ".out"}, to_float, cn);
+    g.replace_all_uses(v, cast->output(0));
+    ops::infer_node_types(g, *cast);
+    result.layers.push_back({name, "fp16", h.numel() * 4, h.numel() * 2, ""});
+  }
+}
+
 }  // namespace
 
 QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
                         const std::function<bool(std::vector<at::Tensor>&)>& calibration) {
-  SHRINK_CHECK(o.mode == "static" || o.mode == "dynamic" || o.mode == "qat", "--mode: '", o.mode,
-               "' is not static, dynamic or qat");
+  SHRINK_CHECK(o.mode == "static" || o.mode == "dynamic" || o.mode == "qat" || o.mode == "weight-only" || o.mode == "fp16",
+               "--mode: '", o.mode, "' is not static, dynamic, qat, weight-only or fp16");
+  SHRINK_CHECK(o.bits == 8 || o.bits == 4, "--bits must be 8 or 4, got ", o.bits);
+  SHRINK_CHECK(o.group_size >= 2 && o.group_size % 2 == 0, "--group-size must be even and at least 2, got ", o.group_size);
   SHRINK_CHECK(o.mode != "qat" || o.train, "quantize: qat mode needs a training function");
   for (const auto& name : o.exclude_nodes)
     SHRINK_CHECK(g.find_node(name), "--exclude: no node named '", name, "' in the model");
@@ -198,6 +265,11 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
   passes::make_pipeline("inference").run(g);
 
   QuantizeResult result;
+  if (o.mode == "fp16") {
+    store_fp16(g, result);
+    g.remove_unused_values();
+    return result;
+  }
   std::vector<ir::Node*> layers;
   for (const auto& node : g.nodes()) {
     ir::Node& n = *node;
@@ -217,6 +289,26 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
     fail("internal: no report for ", n->name);
   };
 
+  if (o.mode == "weight-only") {
+    for (ir::Node* n : layers) {
+      LayerQuantization& l = report_of(n);
+      if (n->op_type == "Conv") {
+        l.skipped = "weight-only mode quantizes Gemm and MatMul";
+      } else if (o.bits == 8) {
+        quantize_weights(g, *n, o, at::Tensor(), l);
+      } else {
+        const at::Tensor& w = init_of(g, n->input(1))->tensor;
+        int64_t k = w.size(n->op_type == "Gemm" && n->attrs.get_int("transB", 0) ? 1 : 0);
+        if (k % o.group_size != 0) {
+          l.skipped = "its " + std::to_string(k) + " inputs are not a multiple of --group-size " + std::to_string(o.group_size);
+          continue;
+        }
+        quantize_int4_layer(g, *n, o.group_size, l);
+      }
+    }
+    g.remove_unused_values();
+    return result;
+  }
   if (o.mode == "dynamic") {
     for (ir::Node* n : layers) {
       if (n->op_type == "Conv") {

@@ -10,6 +10,11 @@
 //                both inputs and the output of residual Adds; graph outputs stay float.
 // Static mode observes the activations over calibration batches (BatchNorm folded first);
 // qat mode does the same, then trains with fake quantization and converts back;
+// weight-only mode stores Gemm/MatMul weights as int8 per channel, or as 4-bit values per
+// group of `group_size` along the reduced axis, packed two per uint8 and unpacked by
+// standard ops (Cast, Mod, Div, Concat, Sub, Mul, Reshape) that any runtime folds once at
+// load; fp16 mode stores every float parameter as float16 behind a Cast. Both compute in
+// float: they make the file smaller, not the arithmetic cheaper;
 // dynamic mode quantizes weights only and leaves the activations to be quantized per batch
 // at run time (the weights still go through DequantizeLinear in the exported file).
 #pragma once
@@ -26,7 +31,9 @@
 namespace shrink::quantize {
 
 struct QuantizeOptions {
-  std::string mode = "static";          // static, dynamic, qat
+  std::string mode = "static";          // static, dynamic, qat, weight-only, fp16
+  int bits = 8;                         // weight-only: 8 (per channel) or 4 (per group, packed two per byte)
+  int64_t group_size = 32;              // weight-only 4-bit: weights per group along the reduced axis
   std::string observer = "minmax";      // activations: minmax, moving_average, entropy, l2, percentile, mse
   std::string weight_observer = "minmax";  // weights: minmax, mse
   bool per_channel = true;              // weights per output channel
