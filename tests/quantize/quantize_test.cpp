@@ -350,3 +350,77 @@ TEST(Quantize, WeightOnlyInt4AndFp16RunInOnnxRuntimeAndReconstructTheWeights) {
     EXPECT_TRUE(at::allclose(ours, ort, 1e-4, 1e-5)) << mode << ": " << (ours - ort).abs().max().item<float>();
   }
 }
+
+// Bias correction: with per-tensor weights dominated by an outlier, the weights' rounding
+// moves the mean of each output by (W_q - W) E[x]; the corrected bias takes that back.
+TEST(Quantize, BiasCorrectionRemovesTheMeanShiftOfRoundedWeights) {
+  auto build = [] {
+    ir::Graph g;
+    ir::Value* x = g.add_input("x", ir::TensorType::of(at::kFloat, {ir::kDynamic, 64}));
+    at::Generator gen = at::detail::createCPUGenerator(4);
+    at::Tensor w = at::randn({16, 64}, gen) * 0.1;
+    w[0][0] = 5.0;  // one outlier: a coarse per-tensor step
+    ir::Value* W = g.add_initializer("W", w, ir::InitKind::Parameter);
+    ir::Value* b = g.add_initializer("b", at::zeros({16}), ir::InitKind::Parameter);
+    ir::Attributes a;
+    a.set("transB", int64_t{1});
+    g.add_output(g.add_node("Gemm", {x, W, b}, {"y"}, a, "fc")->output(0));
+    ops::infer_shapes(g);
+    return g;
+  };
+  auto data = [] {
+    auto gen = std::make_shared<at::Generator>(at::detail::createCPUGenerator(9));
+    auto left = std::make_shared<int>(8);
+    return std::function<bool(std::vector<at::Tensor>&)>([=](std::vector<at::Tensor>& in) {
+      if ((*left)-- <= 0) return false;
+      in = {at::rand({64, 64}, *gen) + 1.0};
+      return true;
+    });
+  };
+  ir::Graph fp = build();
+  at::Tensor x = at::rand({512, 64}, at::detail::createCPUGenerator(10)) + 1.0;
+  at::Tensor y = exec::run_once(fp, {x})[0];
+  double shift[2];
+  for (int corrected = 0; corrected < 2; ++corrected) {
+    ir::Graph g = build();
+    quantize::QuantizeOptions o;
+    o.per_channel = false;
+    o.bias_correction = corrected;
+    quantize::quantize(g, o, data());
+    shift[corrected] = (exec::run_once(g, {x})[0] - y).mean(0).abs().mean().item<double>();
+  }
+  std::printf("mean output shift: %.4g uncorrected, %.4g corrected\n", shift[0], shift[1]);
+  EXPECT_LT(shift[1], 0.2 * shift[0]);
+
+  // The same through a grouped convolution (8 channels in 4 groups, no padding).
+  auto conv = [] {
+    ir::Graph g;
+    ir::Value* x = g.add_input("x", ir::TensorType::of(at::kFloat, {ir::kDynamic, 8, 6, 6}));
+    at::Tensor w = at::randn({8, 2, 3, 3}, at::detail::createCPUGenerator(5)) * 0.1;
+    w[3][1][2][2] = 4.0;
+    ir::Attributes a;
+    a.set("group", int64_t{4});
+    a.set("kernel_shape", std::vector<int64_t>{3, 3});
+    ir::Value* W = g.add_initializer("W", w, ir::InitKind::Parameter);
+    g.add_output(g.add_node("Conv", {x, W}, {"y"}, a, "conv")->output(0));  // no bias: correction adds one
+    ops::infer_shapes(g);
+    return g;
+  };
+  at::Generator cgen = at::detail::createCPUGenerator(12);
+  at::Tensor xc = at::rand({64, 8, 6, 6}, cgen) + at::arange(8, at::kFloat).view({1, 8, 1, 1});
+  ir::Graph cfp = conv();
+  at::Tensor yc = exec::run_once(cfp, {xc})[0];
+  for (int corrected = 0; corrected < 2; ++corrected) {
+    ir::Graph g = conv();
+    quantize::QuantizeOptions o;
+    o.per_channel = false;
+    o.bias_correction = corrected;
+    quantize::quantize(g, o, [&, n = 0](std::vector<at::Tensor>& in) mutable {
+      in = {xc.slice(0, 16 * n, 16 * n + 16)};
+      return n++ < 4;
+    });
+    shift[corrected] = (exec::run_once(g, {xc})[0] - yc).mean(at::IntArrayRef{0, 2, 3}).abs().mean().item<double>();
+  }
+  std::printf("grouped conv, mean output shift: %.4g uncorrected, %.4g corrected\n", shift[0], shift[1]);
+  EXPECT_LT(shift[1], 0.2 * shift[0]);
+}

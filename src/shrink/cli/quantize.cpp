@@ -52,6 +52,8 @@ void add_quantize_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--epochs", opt->epochs, "qat: training epochs")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--lr", opt->lr, "qat: learning rate (SGD, momentum 0.9, cosine)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--bias-correction", opt->q.bias_correction,
+                "static/qat: shift each bias by -(W_q - W) E[x] (calibration means; Nagel et al. 2019)");
   cmd->add_flag("--lsq", opt->q.learnable_scales, "qat: learn the scales (LSQ, Esser et al. 2020)");
   cmd->add_option("--batch", opt->batch, "calibration (and qat training) batch size")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--observer", opt->q.observer,

@@ -99,8 +99,22 @@ void insert_qdq(ir::Graph& g, ir::Value* v, const QParams& p) {
 }
 
 // Weight (and bias) of a layer as int8 (int32) initializers behind DequantizeLinear.
+// -(W_q - W) E[x] for one layer: `delta` = W_q - W, `mean` = E[x] per input channel.
+at::Tensor bias_shift(const ir::Node& n, const at::Tensor& delta, const at::Tensor& mean) {
+  at::Tensor d = delta.to(at::kDouble), m = mean.to(at::kDouble);
+  if (n.op_type == "Gemm") return -(n.attrs.get_int("transB", 0) ? d.matmul(m) : m.matmul(d));
+  // Conv: output o reads input channels [g * C/groups, (g + 1) * C/groups) of its group g.
+  int64_t groups = n.attrs.get_int("group", 1), out = d.size(0), per_group = d.size(1);
+  std::vector<int64_t> spatial;
+  for (int64_t k = 2; k < d.dim(); ++k) spatial.push_back(k);
+  at::Tensor per_in = spatial.empty() ? d : d.sum(spatial);  // [O, C/groups]
+  at::Tensor idx = at::div(at::arange(out, at::kLong), out / groups, "floor").unsqueeze(1) * per_group +
+                   at::arange(per_group, at::kLong).unsqueeze(0);  // [O, C/groups]
+  return -(per_in * m.index({idx})).sum(1);
+}
+
 void quantize_weights(ir::Graph& g, ir::Node& n, const QuantizeOptions& o, const at::Tensor& input_scale,
-                      LayerQuantization& report) {
+                      LayerQuantization& report, const at::Tensor& input_mean = at::Tensor()) {
   ir::Value* wv = n.input(1);
   at::Tensor w = init_of(g, wv)->tensor.detach();
   int64_t axis = o.per_channel ? weight_axis(n) : -1;
@@ -110,6 +124,15 @@ void quantize_weights(ir::Graph& g, ir::Node& n, const QuantizeOptions& o, const
   obs->observe(w, wv->name);
   QParams p = obs->qparams(wv->name);
   at::Tensor wq = ops::quantize_linear(w, p.scale, p.zero_point, at::kChar, std::max<int64_t>(axis, 0));
+  if (input_mean.defined() && n.op_type != "MatMul" && n.op_type != "ConvTranspose") {
+    at::Tensor delta = ops::dequantize_linear(wq, p.scale, p.zero_point, std::max<int64_t>(axis, 0)) - w;
+    at::Tensor shift = bias_shift(n, delta, input_mean).to(at::kFloat);
+    if (ir::Value* bv = n.input(2)) {
+      g.set_initializer_tensor(bv->name, (init_of(g, bv)->tensor.detach() + shift).contiguous());
+    } else {
+      g.set_input(&n, 2, g.add_initializer(g.unique_name(n.name + ".bias"), shift.contiguous(), ir::InitKind::Parameter));
+    }
+  }
   ir::Value* wq_v = add_constant(g, wv->name + ".int8", wq);
   ir::Value* ws = add_constant(g, wv->name + ".scale", p.scale);
   ir::Value* wz = add_constant(g, wv->name + ".zero_point", p.zero_point);
@@ -364,12 +387,34 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
     observers.push_back(make_observer(ao));
     so.taps.push_back(v->name);
   }
+  // Bias correction: the per-channel mean of each layer input (channels on axis 1 for
+  // convolutions, last for Gemm).
+  struct ChannelSum {
+    bool conv = false;
+    at::Tensor sum;
+    int64_t count = 0;
+  };
+  std::map<const ir::Value*, ChannelSum> sums;
+  if (o.bias_correction)
+    for (ir::Node* n : layers) sums[n->input(0)].conv = n->op_type == "Conv";
+  auto accumulate = [&](const ir::Value* v, const at::Tensor& x) {
+    auto it = sums.find(v);
+    if (it == sums.end() || x.dim() < 2) return;
+    int64_t axis = it->second.conv ? 1 : x.dim() - 1;
+    at::Tensor t = x.detach().to(at::kDouble).movedim(axis, 0).reshape({x.size(axis), -1});
+    at::Tensor part = t.sum(1);
+    it->second.sum = it->second.sum.defined() ? it->second.sum + part : part;
+    it->second.count += t.size(1);
+  };
   {
     exec::Session session(g, so);
     std::vector<at::Tensor> batch;
     while (calibration && calibration(batch)) {
       session.run(batch);
-      for (size_t i = 0; i < points.size(); ++i) observers[i]->observe(session.tap(i), points[i]->name);
+      for (size_t i = 0; i < points.size(); ++i) {
+        observers[i]->observe(session.tap(i), points[i]->name);
+        accumulate(points[i], session.tap(i));
+      }
       ++result.calibration_batches;
     }
   }
@@ -385,7 +430,9 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
   }
   for (ir::Node* n : layers) {
     auto it = params.find(n->input(0));
-    quantize_weights(g, *n, o, it == params.end() ? at::Tensor() : it->second.scale, report_of(n));
+    at::Tensor mean;
+    if (auto s = sums.find(n->input(0)); s != sums.end() && s->second.count > 0) mean = s->second.sum / s->second.count;
+    quantize_weights(g, *n, o, it == params.end() ? at::Tensor() : it->second.scale, report_of(n), mean);
   }
   for (ir::Value* v : points) {
     insert_qdq(g, v, params.at(v));

@@ -47,6 +47,10 @@ struct QuantizeOptions {
   // FakeQuant nodes (quantize/qat.h) is handed to `train` and converted back after.
   std::function<void(ir::Graph&)> train;
   bool learnable_scales = false;        // qat: LSQ
+  // static/qat: shift each Conv/Gemm bias by -(W_q - W) E[x] (E[x]: the layer input's mean
+  // per channel over the calibration batches), so the weights' rounding does not move the
+  // mean of the output (Nagel et al. 2019, analytic bias correction; padding ignored).
+  bool bias_correction = false;
 };
 
 struct LayerQuantization {
