@@ -9,6 +9,7 @@
 #include "shrink/ops/quant.h"
 #include "shrink/passes/pass.h"
 #include "shrink/ops/shape_inference.h"
+#include "shrink/quantize/equalize.h"
 #include "shrink/quantize/qat.h"
 #include "shrink/quantize/quantize.h"
 #include "shrink/zoo/zoo.h"
@@ -423,4 +424,46 @@ TEST(Quantize, BiasCorrectionRemovesTheMeanShiftOfRoundedWeights) {
   }
   std::printf("grouped conv, mean output shift: %.4g uncorrected, %.4g corrected\n", shift[0], shift[1]);
   EXPECT_LT(shift[1], 0.2 * shift[0]);
+}
+
+// Cross-layer equalization keeps the float function, balances each pair's channel ranges,
+// and leaves pairs joined by a Clip (ReLU6) alone.
+TEST(Quantize, EqualizationKeepsTheFunctionAndBalancesChannelRanges) {
+  ir::Graph g;
+  at::Generator gen = at::detail::createCPUGenerator(21);
+  ir::Value* x = g.add_input("x", ir::TensorType::of(at::kFloat, {ir::kDynamic, 3, 8, 8}));
+  auto conv = [&](ir::Value* in, int64_t out, int64_t cin, int64_t group, const std::string& name) {
+    at::Tensor w = at::randn({out, cin / group, 3, 3}, gen) * (at::rand({out, 1, 1, 1}, gen) * 10 + 0.01);
+    ir::Attributes a;
+    a.set("kernel_shape", std::vector<int64_t>{3, 3});
+    a.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+    a.set("group", group);
+    ir::Value* W = g.add_initializer(name + ".w", w, ir::InitKind::Parameter);
+    ir::Value* b = g.add_initializer(name + ".b", at::randn({out}, gen), ir::InitKind::Parameter);
+    return g.add_node("Conv", {in, W, b}, {name + ".out"}, a, name)->output(0);
+  };
+  ir::Value* h = conv(x, 8, 3, 1, "c1");
+  h = g.add_node("Relu", {h}, {"r1"}, {}, "relu1")->output(0);
+  h = conv(h, 8, 8, 8, "dw");  // depthwise
+  h = g.add_node("Relu", {h}, {"r2"}, {}, "relu2")->output(0);
+  h = conv(h, 6, 8, 1, "c3");
+  ir::Value* lo = g.add_initializer("lo", at::scalar_tensor(0.0f), ir::InitKind::Constant);
+  ir::Value* hi = g.add_initializer("hi", at::scalar_tensor(6.0f), ir::InitKind::Constant);
+  h = g.add_node("Clip", {h, lo, hi}, {"r3"}, {}, "relu6")->output(0);
+  h = conv(h, 4, 6, 1, "c4");
+  g.add_output(h);
+  ops::infer_shapes(g);
+  at::Tensor in = at::randn({2, 3, 8, 8}, gen);
+  at::Tensor before = exec::run_once(g, {in})[0];
+  at::Tensor c4 = g.initializer("c4.w")->tensor.clone();
+  auto pairs = quantize::equalize_layers(g);
+  ASSERT_EQ(pairs.size(), 2u);
+  EXPECT_EQ(pairs[0], std::make_pair(std::string("c1"), std::string("dw")));
+  EXPECT_EQ(pairs[1], std::make_pair(std::string("dw"), std::string("c3")));
+  at::Tensor after = exec::run_once(g, {in})[0];
+  EXPECT_TRUE(at::allclose(after, before, 1e-4, 1e-4)) << (after - before).abs().max().item<float>();
+  EXPECT_TRUE(g.initializer("c4.w")->tensor.equal(c4));  // behind the Clip: untouched
+  auto range = [](const at::Tensor& w, int64_t axis) { return w.abs().movedim(axis, 0).reshape({w.size(axis), -1}).amax(1); };
+  // dw -> c3 (the last pair equalized): dw's output ranges equal c3's input ranges.
+  EXPECT_TRUE(at::allclose(range(g.initializer("dw.w")->tensor, 0), range(g.initializer("c3.w")->tensor, 1), 1e-3, 1e-5));
 }

@@ -52,6 +52,8 @@ void add_quantize_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--epochs", opt->epochs, "qat: training epochs")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--lr", opt->lr, "qat: learning rate (SGD, momentum 0.9, cosine)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_flag("--equalize", opt->q.equalize,
+                "cross-layer equalization first: consecutive layers' channel ranges balanced (ReLU or nothing between)");
   cmd->add_flag("--bias-correction", opt->q.bias_correction,
                 "static/qat: shift each bias by -(W_q - W) E[x] (calibration means; Nagel et al. 2019)");
   cmd->add_flag("--lsq", opt->q.learnable_scales, "qat: learn the scales (LSQ, Esser et al. 2020)");
@@ -169,6 +171,10 @@ void add_quantize_command(CLI::App& app) {
                         {"calibration_batches", r.calibration_batches}, {"activations", r.activations.size()},
                         {"before", snapshot_json(before)}, {"after", snapshot_json(after)}};
     if (!qat_log.is_null()) j["qat"] = qat_log;
+    if (o.q.equalize) {
+      j["equalized"] = nlohmann::json::array();
+      for (const auto& [a, b] : r.equalized) j["equalized"].push_back({a, b});
+    }
     if (!sensitivity.is_null()) j["sensitivity"] = sensitivity;
     for (const auto& l : r.layers) {
       nlohmann::json jl = {{"node", l.node}, {"op", l.op}};
@@ -196,6 +202,7 @@ void add_quantize_command(CLI::App& app) {
       std::printf("%zu activations quantized (%s), ranges from %lld calibration batches of %lld (%s observer)\n",
                   r.activations.size(), o.q.symmetric_activations ? "int8 symmetric" : "uint8 affine",
                   static_cast<long long>(r.calibration_batches), static_cast<long long>(o.batch), o.q.observer.c_str());
+    if (o.q.equalize) std::printf("%zu layer pairs equalized\n", r.equalized.size());
     print_before_after(before, after);
     if (ops::int8_engine_available()) std::printf("%-16s (after: read back and run on shrink's int8 kernels)\n", "");
     std::printf("wrote %s\n", o.output.c_str());

@@ -11,6 +11,7 @@
 #include "shrink/ops/quant.h"
 #include "shrink/ops/shape_inference.h"
 #include "shrink/passes/pass.h"
+#include "shrink/quantize/equalize.h"
 #include "shrink/quantize/qat.h"
 
 namespace shrink::quantize {
@@ -288,6 +289,7 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
   passes::make_pipeline("inference").run(g);
 
   QuantizeResult result;
+  if (o.equalize) result.equalized = equalize_layers(g);
   if (o.mode == "fp16") {
     store_fp16(g, result);
     g.remove_unused_values();

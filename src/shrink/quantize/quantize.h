@@ -51,6 +51,7 @@ struct QuantizeOptions {
   // per channel over the calibration batches), so the weights' rounding does not move the
   // mean of the output (Nagel et al. 2019, analytic bias correction; padding ignored).
   bool bias_correction = false;
+  bool equalize = false;  // cross-layer equalization first (quantize/equalize.h)
 };
 
 struct LayerQuantization {
@@ -62,6 +63,7 @@ struct LayerQuantization {
 struct QuantizeResult {
   std::vector<LayerQuantization> layers;
   std::vector<std::string> activations;  // values given a QDQ pair
+  std::vector<std::pair<std::string, std::string>> equalized;  // layer pairs (equalize)
   int64_t calibration_batches = 0;
 };
 
