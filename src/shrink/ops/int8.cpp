@@ -99,17 +99,20 @@ Kernel conv_kernel(const ir::Node& node) {
   };
 }
 
+// Int8Linear / Int8DynamicLinear weights (inputs 1-3) packed for the quantized engine.
+c10::intrusive_ptr<LinearPackedParamsBase> pack_linear(const Tensors& in) {
+  static auto prepack = c10::Dispatcher::singleton()
+                            .findSchemaOrThrow("quantized::linear_prepack", "")
+                            .typed<c10::intrusive_ptr<LinearPackedParamsBase>(at::Tensor, c10::optional<at::Tensor>)>();
+  return prepack.call(quantized_weight(in[1], in[2]), bias_of(in));
+}
+
 Kernel linear_kernel(const ir::Node& node) {
   bool relu = node.attrs.get_int("relu", 0) != 0;
   auto cache = std::make_shared<PackCache<LinearPackedParamsBase>>();
   return [=](const KernelContext&, const Tensors& in) -> Tensors {
     SHRINK_CHECK(in[0].is_quantized(), node.describe(), ": Int8Linear expects a quantized input");
-    auto packed = cache->get(in[1], [&] {
-      static auto prepack = c10::Dispatcher::singleton()
-                                .findSchemaOrThrow("quantized::linear_prepack", "")
-                                .typed<c10::intrusive_ptr<LinearPackedParamsBase>(at::Tensor, c10::optional<at::Tensor>)>();
-      return prepack.call(quantized_weight(in[1], in[2]), bias_of(in));
-    });
+    auto packed = cache->get(in[1], [&] { return pack_linear(in); });
     double ys = scalar_of(in[4]);
     int64_t yz = in[5].item<int64_t>();
     return {relu ? packed->apply_relu(in[0], ys, yz) : packed->apply(in[0], ys, yz)};
@@ -121,12 +124,7 @@ Kernel linear_kernel(const ir::Node& node) {
 Kernel dynamic_linear_kernel(const ir::Node& node) {
   auto cache = std::make_shared<PackCache<LinearPackedParamsBase>>();
   return [=](const KernelContext&, const Tensors& in) -> Tensors {
-    auto packed = cache->get(in[1], [&] {
-      static auto prepack = c10::Dispatcher::singleton()
-                                .findSchemaOrThrow("quantized::linear_prepack", "")
-                                .typed<c10::intrusive_ptr<LinearPackedParamsBase>(at::Tensor, c10::optional<at::Tensor>)>();
-      return prepack.call(quantized_weight(in[1], in[2]), bias_of(in));
-    });
+    auto packed = cache->get(in[1], [&] { return pack_linear(in); });
     return {packed->apply_dynamic(in[0].to(at::kFloat).contiguous(), /*reduce_range=*/false)};
   };
 }
@@ -150,6 +148,15 @@ Kernel add_kernel(const ir::Node& node) {
 TensorType with_dtype(TensorType t, at::ScalarType d) {
   t.dtype = d;
   return t;
+}
+
+// x [..., K] times a weight [N, K]: [..., N] of element type `out`.
+ShapeFn linear_output(at::ScalarType out) {
+  return [out](const InferContext& ctx) {
+    TensorType y = ctx.input(0);
+    if (y.has_shape && y.rank() >= 1 && ctx.input(1).has_shape) y.dims.back() = ctx.input(1).dims[0];
+    return std::vector<TensorType>{with_dtype(y, out)};
+  };
 }
 
 }  // namespace
@@ -178,22 +185,8 @@ void register_int8_ops(OpRegistry& registry) {
         return std::vector<TensorType>{conv_output_type(ctx.input(0), ctx.input(1), ctx.node.attrs, at::kByte)};
       },
       conv_kernel));
-  r.add(make_op(
-      "Int8Linear", 6, 6,
-      [](const InferContext& ctx) {
-        TensorType y = ctx.input(0);
-        if (y.has_shape && y.rank() >= 1 && ctx.input(1).has_shape) y.dims.back() = ctx.input(1).dims[0];
-        return std::vector<TensorType>{with_dtype(y, at::kByte)};
-      },
-      linear_kernel));
-  r.add(make_op(
-      "Int8DynamicLinear", 4, 4,
-      [](const InferContext& ctx) {
-        TensorType y = ctx.input(0);
-        if (y.has_shape && y.rank() >= 1 && ctx.input(1).has_shape) y.dims.back() = ctx.input(1).dims[0];
-        return std::vector<TensorType>{with_dtype(y, at::kFloat)};
-      },
-      dynamic_linear_kernel));
+  r.add(make_op("Int8Linear", 6, 6, linear_output(at::kByte), linear_kernel));
+  r.add(make_op("Int8DynamicLinear", 4, 4, linear_output(at::kFloat), dynamic_linear_kernel));
   // Fake quantization for quantization-aware training (quantize/qat.h): quantize and
   // dequantize in float, gradient straight through inside the range; a scale that requires
   // grad is learned by LSQ (gradient scaled by 1/sqrt(numel * qmax)).

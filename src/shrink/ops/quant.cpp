@@ -109,7 +109,7 @@ void register_quant_ops(OpRegistry& r) {
                     return {quantize_linear(in[0], in[1], zp, zp.defined() ? zp.scalar_type() : at::kByte, axis)};
                   };
                 }));
-  r.add(make_op("DequantizeLinear", 2, 3,
+  OpDef dequantize = make_op("DequantizeLinear", 2, 3,
                 [](const InferContext& ctx) -> std::vector<TensorType> {
                   TensorType t = ctx.input(0);
                   t.dtype = ctx.input(1).dtype;
@@ -120,7 +120,10 @@ void register_quant_ops(OpRegistry& r) {
                   return [axis](const KernelContext&, const Tensors& in) -> Tensors {
                     return {dequantize_linear(in[0], in[1], opt(in, 2), axis)};
                   };
-                }));
+                });
+  // Quantized weights stay int8 for the int8 kernels (lower_int8 folds what they leave).
+  dequantize.foldable = false;
+  r.add(std::move(dequantize));
   // uint8, with the range widened to include 0 (the spec's formula, ties to even).
   r.add(make_op("DynamicQuantizeLinear", 1, 1,
                 [](const InferContext& ctx) -> std::vector<TensorType> {

@@ -48,6 +48,7 @@ struct OpDef {
   std::vector<int> param_inputs;
   std::vector<int> buffer_inputs;
   bool deterministic = true;  // false: never constant-folded (Dropout, random ops)
+  bool foldable = true;       // false: left as a node even on constants (DequantizeLinear keeps int8 weights)
 };
 
 class OpRegistry {

@@ -16,9 +16,7 @@ bool is_constant(const ir::Graph& g, const ir::Value* v) {
 }
 
 bool foldable(const ir::Graph& g, const ir::Node& node, const ops::OpDef& def) {
-  if (!def.deterministic || node.outputs().empty()) return false;
-  // Quantized weights stay int8 for the int8 kernels (lower_int8 folds what they leave).
-  if (node.op_type == "DequantizeLinear") return false;
+  if (!def.deterministic || !def.foldable || node.outputs().empty()) return false;
   if (node.op_type == "Shape" || node.op_type == "Size")
     return node.input(0)->type.is_static() || is_constant(g, node.input(0));
   for (const ir::Value* in : node.inputs())

@@ -21,9 +21,6 @@ ir::Attributes range_attrs(int64_t qmin, int64_t qmax, int64_t axis) {
   return a;
 }
 
-// Replaces every use of `from` by `to` and keeps `from`'s name when it is a graph output.
-void reroute(ir::Graph& g, ir::Value* from, ir::Value* to) { g.replace_all_uses(from, to); }
-
 ir::Value* fake_quant(ir::Graph& g, const ir::Node* anchor, ir::Value* x, ir::Value* scale, ir::Value* zp,
                       ir::Attributes attrs, const std::string& name) {
   std::string n = g.unique_name(name + ".fake_quant");
@@ -62,7 +59,7 @@ int to_fake_quant(ir::Graph& g, bool learnable_scales) {
       set_scale_kind(g, dq->input(1), learnable_scales);
       ir::Value* zp = dq->input(2) ? dq->input(2) : g.add_initializer(g.unique_name(base + ".zero_point"),
                                                                        at::zeros_like(s, at::kChar), ir::InitKind::Constant);
-      reroute(g, out, fake_quant(g, dq, wv, dq->input(1), zp, range_attrs(-127, 127, axis), base));
+      g.replace_all_uses(out, fake_quant(g, dq, wv, dq->input(1), zp, range_attrs(-127, 127, axis), base));
       g.remove_node(dq);
       ++made;
     } else if (q && q->tensor.scalar_type() == at::kInt) {  // an int32 bias: trained in float
@@ -71,7 +68,7 @@ int to_fake_quant(ir::Graph& g, bool learnable_scales) {
       std::string base = dq->input(0)->name;
       if (base.size() > 6 && base.compare(base.size() - 6, 6, ".int32") == 0) base.resize(base.size() - 6);
       ir::Value* bv = g.add_initializer(g.unique_name(base), b.contiguous().requires_grad_(true), ir::InitKind::Parameter);
-      reroute(g, out, bv);
+      g.replace_all_uses(out, bv);
       g.remove_node(dq);
     } else if (!q && is_op(dq->input(0)->producer, "QuantizeLinear") && dq->input(0)->users.size() == 1) {
       ir::Node* qn = dq->input(0)->producer;  // an activation's pair
@@ -79,7 +76,7 @@ int to_fake_quant(ir::Graph& g, bool learnable_scales) {
       SHRINK_CHECK(zp && init_of(g, zp) && init_of(g, qn->input(1)), qn->describe(), ": scale and zero point must be initializers");
       bool u8 = init_of(g, zp)->tensor.scalar_type() == at::kByte;
       set_scale_kind(g, qn->input(1), learnable_scales);
-      reroute(g, out, fake_quant(g, qn, qn->input(0), qn->input(1), zp, range_attrs(u8 ? 0 : -128, u8 ? 255 : 127, -1),
+      g.replace_all_uses(out, fake_quant(g, qn, qn->input(0), qn->input(1), zp, range_attrs(u8 ? 0 : -128, u8 ? 255 : 127, -1),
                                  qn->input(0)->name));
       g.remove_node(dq);
       g.remove_node(qn);
@@ -113,14 +110,14 @@ void from_fake_quant(ir::Graph& g) {
       std::string n = g.unique_name(x->name + ".dequantize");
       ir::Node* dq = g.insert_node_before(fq, "DequantizeLinear", {wq_v, scale, zp}, {n + ".out"}, a, n);
       ops::infer_node_types(g, *dq);
-      reroute(g, out, dq->output(0));
+      g.replace_all_uses(out, dq->output(0));
     } else {
       std::string qn = g.unique_name(x->name + ".quantize"), dn = g.unique_name(x->name + ".dequantize");
       ir::Node* q = g.insert_node_before(fq, "QuantizeLinear", {x, scale, zp}, {qn + ".out"}, {}, qn);
       ir::Node* dq = g.insert_node_before(fq, "DequantizeLinear", {q->output(0), scale, zp}, {dn + ".out"}, {}, dn);
       ops::infer_node_types(g, *q);
       ops::infer_node_types(g, *dq);
-      reroute(g, out, dq->output(0));
+      g.replace_all_uses(out, dq->output(0));
     }
     g.remove_node(fq);
   }

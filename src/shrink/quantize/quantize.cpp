@@ -114,17 +114,25 @@ at::Tensor bias_shift(const ir::Node& n, const at::Tensor& delta, const at::Tens
   return -(per_in * m.index({idx})).sum(1);
 }
 
+// A weight as int8, symmetric -127..127 (as ONNX Runtime: no -128 for the int8 x uint8
+// kernels), per channel along `axis` (-1: per tensor), by the weight observer; `p` gets
+// its scale and zero point.
+at::Tensor int8_weight(const at::Tensor& w, const QuantizeOptions& o, int64_t axis, const std::string& name, QParams& p) {
+  ObserverOptions wo = observer_options(o.weight_observer, at::kChar, true, axis);
+  wo.qmin = -127;
+  auto obs = make_observer(wo);
+  obs->observe(w, name);
+  p = obs->qparams(name);
+  return ops::quantize_linear(w, p.scale, p.zero_point, at::kChar, std::max<int64_t>(axis, 0));
+}
+
 void quantize_weights(ir::Graph& g, ir::Node& n, const QuantizeOptions& o, const at::Tensor& input_scale,
                       LayerQuantization& report, const at::Tensor& input_mean = at::Tensor()) {
   ir::Value* wv = n.input(1);
   at::Tensor w = init_of(g, wv)->tensor.detach();
   int64_t axis = o.per_channel ? weight_axis(n) : -1;
-  ObserverOptions wo = observer_options(o.weight_observer, at::kChar, true, axis);
-  wo.qmin = -127;  // symmetric -127..127 (as ONNX Runtime): no -128 for the int8 x uint8 kernels
-  auto obs = make_observer(wo);
-  obs->observe(w, wv->name);
-  QParams p = obs->qparams(wv->name);
-  at::Tensor wq = ops::quantize_linear(w, p.scale, p.zero_point, at::kChar, std::max<int64_t>(axis, 0));
+  QParams p;
+  at::Tensor wq = int8_weight(w, o, axis, wv->name, p);
   if (input_mean.defined() && n.op_type != "MatMul" && n.op_type != "ConvTranspose") {
     at::Tensor delta = ops::dequantize_linear(wq, p.scale, p.zero_point, std::max<int64_t>(axis, 0)) - w;
     at::Tensor shift = bias_shift(n, delta, input_mean).to(at::kFloat);
@@ -169,13 +177,9 @@ void quantize_dynamic_layer(ir::Graph& g, ir::Node& n, const QuantizeOptions& o,
   if (n.op_type == "Gemm" && n.attrs.get_int("transB", 0)) w = w.t();
   w = w.contiguous();  // [K, N]
   int64_t axis = o.per_channel ? 1 : -1;
-  ObserverOptions wo = observer_options(o.weight_observer, at::kChar, true, axis);
-  wo.qmin = -127;
-  auto obs = make_observer(wo);
   std::string wname = n.input(1)->name;
-  obs->observe(w, wname);
-  QParams p = obs->qparams(wname);
-  at::Tensor wq = ops::quantize_linear(w, p.scale, p.zero_point, at::kChar, std::max<int64_t>(axis, 0));
+  QParams p;
+  at::Tensor wq = int8_weight(w, o, axis, wname, p);
   ir::Value* x = n.input(0);
   ir::Value* out = n.output(0);
   std::string base = g.unique_name(n.name + ".dynamic");
