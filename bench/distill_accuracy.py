@@ -5,6 +5,10 @@ feature (FitNets hint, attention transfer) and relation (RKD) variants and mutua
 each beside plain KD:
 
   /usr/bin/python3 bench/distill_accuracy.py --teacher resnet20.onnx --students lenet5,mlp
+
+--teacher may be repeated: the students then learn the teachers' averaged soft targets.
+Both sides get the same linear warm-up (--warmup, one epoch by default, as distill's own
+default).
 """
 import argparse
 import json
@@ -24,32 +28,34 @@ def run(binary, args):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--shrink", default=os.path.join(ROOT, "build", "shrink"))
-    p.add_argument("--teacher", required=True)
+    p.add_argument("--teacher", required=True, action="append")
     p.add_argument("--students", default="lenet5,mlp")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--temperature", type=float, default=2.0)
     p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--variants", action="store_true", help="also hint, attention, RKD and mutual learning (seed 0)")
     p.add_argument("--hint", default="layer3.2.relu1.out:relu1.out", help="TEACHER_VALUE:STUDENT_VALUE (lenet5)")
     a = p.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
-    common = ["--epochs", str(a.epochs), "--lr", str(a.lr)]
+    common = ["--epochs", str(a.epochs), "--lr", str(a.lr), "--warmup", str(a.warmup)]
+    teachers = [x for t in a.teacher for x in ("--teacher", t)]
     kd = ["--temperature", str(a.temperature), "--alpha", str(a.alpha)]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "m.onnx")
         cache = os.path.join(tmp, "cache")
-        teacher = run(a.shrink, ["eval", a.teacher])["accuracy"]
-        print(f"teacher {os.path.basename(a.teacher)}: {100 * teacher:.2f}%; T={a.temperature}, alpha={a.alpha}, "
-              f"{a.epochs} epochs, lr {a.lr}, seeds {a.seeds}")
+        names = ", ".join(f"{os.path.basename(t)} {100 * run(a.shrink, ['eval', t])['accuracy']:.2f}%" for t in a.teacher)
+        print(f"teacher(s) {names}; T={a.temperature}, alpha={a.alpha}, {a.epochs} epochs, lr {a.lr}, "
+              f"warm-up {a.warmup}, seeds {a.seeds}")
         print(f"{'student':10} {'alone (mean)':>13} {'distilled (mean)':>17} {'gain':>7}   per seed alone / distilled")
         solo = {}
         for s in a.students.split(","):
             alone, dist = [], []
             for seed in seeds:
                 alone.append(run(a.shrink, ["train", "--model", s, "--seed", str(seed), "-o", out] + common)["test_accuracy"])
-                r = run(a.shrink, ["distill", "--teacher", a.teacher, "--student", s, "--seed", str(seed), "--cache", cache,
+                r = run(a.shrink, ["distill"] + teachers + ["--student", s, "--seed", str(seed), "--cache", cache,
                                    "-o", out] + common + kd)
                 dist.append(r["students"][0]["test_accuracy"])
             solo[s] = alone
@@ -60,7 +66,7 @@ def main():
             return
         s = a.students.split(",")[0]
         seed = str(seeds[0])
-        base = ["distill", "--teacher", a.teacher, "--student", s, "--seed", seed, "--cache", cache, "-o", out] + common + kd
+        base = ["distill"] + teachers + ["--student", s, "--seed", seed, "--cache", cache, "-o", out] + common + kd
         for name, extra in [("hint", ["--hint", a.hint, "--hint-weight", "0.1"]), ("attention", ["--attention", a.hint]),
                             ("rkd", ["--rkd", "0.1"])]:
             r = run(a.shrink, base + extra)

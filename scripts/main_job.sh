@@ -20,10 +20,10 @@ echo "== pruning 91% of its weights: 4 rounds of global magnitude pruning, 3 fin
   -o "$OUT/lenet5_pruned.onnx"
 echo "== quantizing the pruned model to int8 (static, per-channel, 32 calibration batches; QDQ ONNX)"
 "$SHRINK" quantize "$OUT/lenet5_pruned.onnx" -o "$OUT/lenet5_pruned.int8.onnx"
-echo "== distilling it into a half-width LeNet-5 (T=2, alpha=0.5, 10 epochs), beside the same student trained alone"
-"$SHRINK" train --model lenet5 --width 0.5 --epochs 10 --lr 0.05 --seed 0 -o "$OUT/lenet5_half_alone.onnx"
+echo "== distilling it into a half-width LeNet-5 (T=2, alpha=0.5, 10 epochs, 1 warm-up), beside the same student trained alone"
+"$SHRINK" train --model lenet5 --width 0.5 --epochs 10 --lr 0.05 --warmup 1 --seed 0 -o "$OUT/lenet5_half_alone.onnx"
 "$SHRINK" distill --teacher "$OUT/lenet5.onnx" --student lenet5 --width 0.5 --temperature 2 --alpha 0.5 \
-  --epochs 10 --lr 0.05 --seed 0 --cache "$OUT/teacher-cache" -o "$OUT/lenet5_half_distilled.onnx"
+  --epochs 10 --lr 0.05 --warmup 1 --seed 0 --cache "$OUT/teacher-cache" -o "$OUT/lenet5_half_distilled.onnx"
 echo "== inference speed (batch 64)"
 "$SHRINK" convert "$OUT/lenet5.onnx" -o "$OUT/lenet5_inference.onnx" >/dev/null
 "$SHRINK" bench "$OUT/lenet5_inference.onnx" --batch 64

@@ -10,6 +10,8 @@
 #include "shrink/core/error.h"
 #include "shrink/distill/distill.h"
 #include "shrink/distill/losses.h"
+#include "shrink/exec/session.h"
+#include "shrink/data/loader.h"
 #include "shrink/io/npy.h"
 #include "shrink/zoo/zoo.h"
 #include "support/onnx_builder.h"
@@ -171,6 +173,39 @@ TEST(Distill, TeacherCacheIsWrittenOnceAndReadBack) {
   o.train.horizontal_flip = true;
   EXPECT_NE(error_of([&] { distill::distill(a, {&teacher}, train, test, o); }).find("without augmentation"),
             std::string::npos);
+}
+
+// The teacher runs as deployed (BatchNorm folded into its convs), and what it gives is what
+// the graph as imported gives: the cached logits against a plain session on the raw teacher.
+TEST(Distill, DeployedTeacherGivesTheRawTeachersLogits) {
+  test_support::TempDir dir;
+  data::Dataset train = tiny(64, 13), test = tiny(32, 14);
+  zoo::ModelOptions mo;
+  mo.input = {1, 28, 28};
+  mo.classes = 10;
+  mo.seed = 15;
+  mo.width = 0.25;
+  ir::Graph teacher = zoo::build_model("resnet20", mo);
+  {  // BatchNorm statistics away from (0, 1), so that folding them changes the weights
+    at::NoGradGuard no_grad;
+    at::Generator gen = at::detail::createCPUGenerator(16);
+    for (const auto& n : teacher.nodes())
+      if (n->op_type == "BatchNormalization") {
+        teacher.initializer(n->input(3)->name)->tensor.uniform_(-0.5, 0.5, gen);
+        teacher.initializer(n->input(4)->name)->tensor.uniform_(0.5, 2.0, gen);
+      }
+  }
+  distill::DistillOptions o = quick();
+  o.cache_dir = dir.file("cache");
+  ir::Graph student = model("mlp", 17);
+  distill::distill(student, {&teacher}, train, test, o);
+  std::filesystem::path cached;
+  for (const auto& e : std::filesystem::directory_iterator(o.cache_dir)) cached = e.path() / "logits0.npy";
+  at::Tensor logits = io::read_npy(cached.string());
+  exec::Session raw(teacher);
+  at::Tensor expected = raw.run({data::to_float(train.images, train::normalization_for(teacher, train))})[0];
+  ASSERT_EQ(logits.sizes(), expected.sizes());
+  EXPECT_TRUE(at::allclose(logits, expected, 1e-4, 1e-4)) << (logits - expected).abs().max().item<float>();
 }
 
 TEST(Distill, MutualLearningTrainsEveryStudent) {

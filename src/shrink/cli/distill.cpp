@@ -54,7 +54,8 @@ void add_distill_command(CLI::App& app) {
     TrainFlags flags;
   };
   auto opt = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand("distill", "Train a student from teachers (knowledge distillation) and export it");
+  CLI::App* cmd = app.add_subcommand("distill", "Train a student from teachers (knowledge distillation) and export it (training options as train, "
+                                     "but one warm-up epoch by default)");
   cmd->add_option("--teacher", opt->teachers, "teacher ONNX model (repeat for several: soft targets averaged)");
   cmd->add_option("--teacher-weights", opt->teacher_weights, "comma-separated weights of the teachers' soft targets");
   cmd->add_option("--student", opt->students, "zoo model name or ONNX file (repeat for --mode mutual)")->required();
@@ -77,6 +78,10 @@ void add_distill_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--cache", opt->d.cache_dir, "directory caching the teachers' outputs per training sample (no --augment)");
   opt->data.add_to(cmd);
+  // One warm-up epoch by default: at the start the soft-target gradient is about T times
+  // the cross-entropy's (the student's logits are far from the teacher's), and at
+  // T >= 2 with SGD at lr 0.05 that kills a LeNet-sized student's ReLUs in the first steps.
+  opt->flags.train.schedule.warmup_epochs = 1;
   opt->flags.add_to(cmd);
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt] {

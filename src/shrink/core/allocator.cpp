@@ -1,5 +1,6 @@
 #include "shrink/core/allocator.h"
 
+#include <climits>
 #include <mutex>
 
 #if defined(__GLIBC__)
@@ -12,8 +13,8 @@ void tune_allocator() {
   static std::once_flag once;
   std::call_once(once, [] {
 #if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's maximum: blocks below it come from the heap
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);   // freed heap memory is kept for the next run
+    mallopt(M_MMAP_MAX, 0);              // every block comes from the heap, however large
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);  // and freed heap memory is kept for the next run
 #endif
   });
 }

@@ -16,6 +16,7 @@
 #include "shrink/io/npy.h"
 #include "shrink/ops/shape_inference.h"
 #include "shrink/passes/inference_passes.h"
+#include "shrink/passes/pass.h"
 
 namespace shrink::distill {
 namespace {
@@ -93,7 +94,7 @@ class TeacherBank {
     for (size_t i = 0; i < teachers.size(); ++i) {
       exec::SessionOptions so;
       if (i == 0) so.taps = features;
-      sessions_.push_back(std::make_unique<exec::Session>(*teachers[i], so));
+      sessions_.push_back(std::make_unique<exec::Session>(deployed(*teachers[i], so.taps), so));
       norms_.push_back(train::normalization_for(*teachers[i], train_set));
     }
     if (o.cache_dir.empty()) return;
@@ -187,7 +188,19 @@ class TeacherBank {
     result.cache_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
+  // The teacher as it is deployed (BatchNorm folded, constants folded, int8 lowered),
+  // unless that loses a value a hint reads.
+  const ir::Graph& deployed(const ir::Graph& teacher, const std::vector<std::string>& taps) {
+    auto g = std::make_unique<ir::Graph>(teacher.clone());
+    passes::make_pipeline("inference").run(*g);
+    for (const auto& t : taps)
+      if (!produced_value(*g, t)) return teacher;
+    deployed_.push_back(std::move(g));
+    return *deployed_.back();
+  }
+
   std::vector<const ir::Graph*> teachers_;
+  std::vector<std::unique_ptr<ir::Graph>> deployed_;
   std::vector<std::string> features_;
   data::Normalization student_norm_;
   std::vector<std::unique_ptr<exec::Session>> sessions_;
