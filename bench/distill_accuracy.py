@@ -37,6 +37,7 @@ def main():
     p.add_argument("--temperature", type=float, default=2.0)
     p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--variants", action="store_true", help="also hint, attention, RKD and mutual learning (seed 0)")
+    p.add_argument("--variant-student", default="lenet5", help="the student of the hint, attention and RKD runs")
     p.add_argument("--hint", default="layer3.2.relu1.out:relu1.out", help="TEACHER_VALUE:STUDENT_VALUE (lenet5)")
     a = p.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -64,9 +65,14 @@ def main():
             print(f"{s:10} {100 * ma:12.2f}% {100 * md:16.2f}% {100 * (md - ma):+6.2f}   {per}", flush=True)
         if not a.variants:
             return
-        s = a.students.split(",")[0]
+        s = a.variant_student
         seed = str(seeds[0])
+        if s not in solo:
+            solo[s] = [run(a.shrink, ["train", "--model", s, "--seed", seed, "-o", out] + common)["test_accuracy"]]
         base = ["distill"] + teachers + ["--student", s, "--seed", seed, "--cache", cache, "-o", out] + common + kd
+        r = run(a.shrink, base)
+        print(f"{s} plain KD      (seed {seed}): {100 * r['students'][0]['test_accuracy']:.2f}% "
+              f"(alone {100 * solo[s][0]:.2f}%)", flush=True)
         for name, extra in [("hint", ["--hint", a.hint, "--hint-weight", "0.1"]), ("attention", ["--attention", a.hint]),
                             ("rkd", ["--rkd", "0.1"])]:
             r = run(a.shrink, base + extra)
