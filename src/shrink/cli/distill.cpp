@@ -78,10 +78,7 @@ void add_distill_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--cache", opt->d.cache_dir, "directory caching the teachers' outputs per training sample (no --augment)");
   opt->data.add_to(cmd);
-  // One warm-up epoch by default: at the start the soft-target gradient is about T times
-  // the cross-entropy's (the student's logits are far from the teacher's), and at
-  // T >= 2 with SGD at lr 0.05 that kills a LeNet-sized student's ReLUs in the first steps.
-  opt->flags.train.schedule.warmup_epochs = 1;
+  opt->flags.train.schedule.warmup_epochs = distill::DistillOptions().train.schedule.warmup_epochs;
   opt->flags.add_to(cmd);
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt] {

@@ -29,6 +29,12 @@ struct DistillOptions {
   double rkd_distance = 0, rkd_angle = 0;  // relational KD weights, on the logits
   std::string cache_dir;                // cache teacher outputs here ("" = recompute every step)
   train::TrainOptions train;
+
+  // One linear warm-up epoch unless set otherwise: at the start the soft-target gradient
+  // is about T times the cross-entropy's (the student's logits are far from the
+  // teacher's), and at T >= 2 with SGD at lr 0.05 that killed a LeNet student's ReLUs in
+  // the first steps (T=2, alpha=1 ended at 10%).
+  DistillOptions() { train.schedule.warmup_epochs = 1; }
 };
 
 // Checks what can be checked before training: T > 0, alpha in [0, 1], one weight per
