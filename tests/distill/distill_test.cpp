@@ -228,3 +228,27 @@ TEST(Distill, MutualLearningTrainsEveryStudent) {
   EXPECT_TRUE(moved(students[0], mlp0));
   EXPECT_TRUE(moved(students[1], lenet0));
 }
+
+// With alpha 0 the peers' soft targets weigh nothing, so each student of mutual learning
+// must follow exactly the trajectory of training it alone, and keep its own best epoch
+// (not the first student's): its weights and test accuracy equal the solo run's.
+TEST(Distill, MutualWithoutSoftTargetsEqualsTrainingEachAlone) {
+  data::Dataset train = tiny(96, 9), test = tiny(32, 10);
+  std::vector<ir::Graph> students;
+  students.push_back(model("mlp", 11));
+  students.push_back(model("lenet300", 12));
+  std::vector<ir::Graph> initial;
+  for (const auto& s : students) initial.push_back(s.clone());
+  distill::DistillOptions o = quick();
+  o.train.epochs = 4;
+  o.train.shards = 1;
+  o.alpha = 0.0;
+  auto results = distill::mutual(students, train, test, o);
+  for (size_t i = 0; i < 2; ++i) {
+    ir::Graph alone = initial[i].clone();
+    train::TrainResult r = train::train(alone, train, test, o.train);
+    EXPECT_DOUBLE_EQ(results[i].accuracy, r.best_accuracy) << "student " << i;
+    for (const auto& [name, init] : alone.initializers())
+      EXPECT_TRUE(at::allclose(students[i].initializer(name)->tensor, init.tensor, 1e-5, 1e-6)) << name;
+  }
+}

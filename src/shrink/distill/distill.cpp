@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -381,14 +382,38 @@ std::vector<train::EvalResult> mutual(std::vector<ir::Graph>& students, const da
     }
     return loss;
   };
-  train::train(merged, train_set, test_set, to);
-  std::vector<train::EvalResult> results;
-  for (size_t i = 0; i < k; ++i) {
+  // Keep-best per student: the merged graph's own evaluation sees only the first
+  // student's logits, so each student is evaluated alone after every epoch and keeps
+  // the weights of its own best epoch (as training it alone would).
+  auto pull = [&](size_t i) {
     const std::string p = "s" + std::to_string(i) + "/";
     at::NoGradGuard no_grad;
     for (const auto& [name, init] : students[i].initializers())
       students[i].initializer(name)->tensor.detach().copy_(merged.initializer(p + name)->tensor.detach());
-    results.push_back(train::evaluate(students[i], test_set));
+  };
+  std::vector<train::EvalResult> results(k);
+  std::vector<std::map<std::string, at::Tensor>> best(k);
+  const bool keep_best = to.keep_best;
+  to.keep_best = false;
+  to.after_epoch = [&](const train::EpochStats&) {
+    for (size_t i = 0; i < k; ++i) {
+      pull(i);
+      train::EvalResult r = train::evaluate(students[i], test_set);
+      if (!keep_best || best[i].empty() || r.accuracy > results[i].accuracy) {
+        results[i] = r;
+        for (const auto& [name, init] : students[i].initializers()) best[i][name] = init.tensor.detach().clone();
+      }
+    }
+  };
+  train::train(merged, train_set, test_set, to);
+  for (size_t i = 0; i < k; ++i) {
+    if (best[i].empty()) {  // interrupted before the first epoch ended
+      pull(i);
+      results[i] = train::evaluate(students[i], test_set);
+      continue;
+    }
+    at::NoGradGuard no_grad;
+    for (const auto& [name, t] : best[i]) students[i].initializer(name)->tensor.detach().copy_(t);
   }
   return results;
 }

@@ -392,6 +392,7 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
          << 100 * e.train_accuracy << "% test " << 100 * e.test_accuracy << "% lr " << std::setprecision(5) << lr
          << " " << static_cast<int64_t>(e.images_per_second) << " img/s";
     bar.finish(text.str());
+    if (o.after_epoch) o.after_epoch(e);
     if (!o.checkpoint.empty()) {
       Progress next = p;
       ++next.epoch, next.batch = 0, next.loss_sum = 0, next.correct = 0, next.seen = 0;

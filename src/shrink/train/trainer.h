@@ -15,6 +15,12 @@
 
 namespace shrink::train {
 
+struct EpochStats {
+  int epoch = 0;
+  double lr = 0, train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
+  double seconds = 0, images_per_second = 0;
+};
+
 struct TrainOptions {
   int epochs = 10;
   int64_t batch_size = 128;
@@ -44,13 +50,10 @@ struct TrainOptions {
   std::function<at::Tensor(const std::vector<at::Tensor>& outputs, const at::Tensor& labels, int64_t begin)> loss;
   // Called with each batch before its step (e.g. to look up the teacher's outputs for it).
   std::function<void(const data::Batch& batch)> before_step;
+  // Called after each epoch's evaluation (and before its checkpoint) with that epoch's
+  // figures (e.g. mutual learning keeping each student's best epoch separately).
+  std::function<void(const EpochStats& epoch)> after_epoch;
   int64_t stop_after_steps = -1;   // stop as if interrupted after this many steps (tests)
-};
-
-struct EpochStats {
-  int epoch = 0;
-  double lr = 0, train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = 0;
-  double seconds = 0, images_per_second = 0;
 };
 
 struct TrainResult {
