@@ -144,6 +144,35 @@ TEST(Loader, EveryEpochCoversEverySampleOnceInASeededOrder) {
   EXPECT_EQ(same.order(1), loader.order(1));
 }
 
+// Without augmentation a batch is its samples' pixels, x / 255 normalised per channel:
+// the same as to_float on those samples, and one pixel by hand.
+TEST(Loader, UnaugmentedBatchesAreTheNormalisedSamples) {
+  at::Tensor images = at::randint(0, 256, {37, 3, 5, 4}, at::kLong).to(at::kByte);
+  data::Dataset d;
+  d.name = "rgb";
+  d.images = images;
+  d.labels = at::arange(37, at::kLong).remainder(10);
+  d.classes = 10;
+  data::LoaderOptions o;
+  o.batch_size = 8;
+  o.seed = 3;
+  o.normalization.mean = {0.5, 0.25, 0.75};
+  o.normalization.std = {0.2, 0.4, 0.1};
+  data::DataLoader loader(d, o);
+  loader.start_epoch(0);
+  data::Batch b;
+  int64_t seen = 0;
+  while (loader.next(b)) {
+    at::Tensor expected = data::to_float(images.index_select(0, b.samples), o.normalization);
+    EXPECT_TRUE(at::allclose(b.images, expected, 1e-5, 1e-5)) << "batch " << b.index;
+    int64_t id = b.samples[0].item<int64_t>();
+    double hand = (images[id][2][4][3].item<int>() / 255.0 - 0.75) / 0.1;
+    EXPECT_NEAR(b.images[0][2][4][3].item<double>(), hand, 1e-4);
+    seen += b.samples.size(0);
+  }
+  EXPECT_EQ(seen, 37);
+}
+
 TEST(Loader, ResumingAtABatchReproducesTheAugmentedBatches) {
   data::Dataset d = synthetic(64);
   d.images = at::randint(0, 256, {64, 1, 8, 8}, at::kLong).to(at::kByte);

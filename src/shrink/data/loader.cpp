@@ -107,6 +107,15 @@ Batch DataLoader::make_batch(int64_t epoch, int64_t index, const std::vector<int
     }
     const uint8_t* img = src + id * c * h * w;
     float* out = dst + i * c * h * w;
+    if (dy == 0 && dx == 0 && !flip) {  // a straight copy: contiguous, vectorised
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const uint8_t* from = img + ch * h * w;
+        float* to = out + ch * h * w;
+        const float a = scale[ch], b = shift[ch];
+        for (int64_t k = 0; k < h * w; ++k) to[k] = static_cast<float>(from[k]) * a + b;
+      }
+      continue;
+    }
     for (int64_t ch = 0; ch < c; ++ch)
       for (int64_t y = 0; y < h; ++y)
         for (int64_t x = 0; x < w; ++x) {
