@@ -75,3 +75,15 @@ TEST(TrainStep, AutoShardsOnlyForSmallConvNetsWithoutBatchCoupling) {
   EXPECT_EQ(train::auto_shards(zoo::build_model("mlp", o), 2, 128), 1);       // GEMMs split well already
   EXPECT_EQ(train::auto_shards(zoo::build_model("resnet20", o), 2, 128), 1);  // BatchNorm couples the batch
 }
+
+TEST(Step, SmallDenseNetworksLeaveACoreToTheLoader) {
+  zoo::ModelOptions o;
+  o.input = {1, 28, 28};
+  o.classes = 10;
+  EXPECT_EQ(train::auto_compute_threads(zoo::build_model("mlp", o), 2), 1);       // 0.1 M MACs, GEMMs only
+  EXPECT_EQ(train::auto_compute_threads(zoo::build_model("lenet300", o), 16), 15);
+  EXPECT_EQ(train::auto_compute_threads(zoo::build_model("mlp", o), 1), 1);
+  EXPECT_EQ(train::auto_compute_threads(zoo::build_model("lenet5", o), 2), 2);    // convolutions
+  o.width = 16;
+  EXPECT_EQ(train::auto_compute_threads(zoo::build_model("mlp", o), 2), 2);       // 1.6 M MACs: large enough to split
+}

@@ -47,7 +47,8 @@ void add_train_command(CLI::App& app) {
     nlohmann::json j = {{"model", opt->model}, {"output", opt->output}, {"dataset", opt->data.dataset},
                         {"epochs", o.epochs}, {"seed", o.seed}, {"seconds", r.seconds},
                         {"test_accuracy", final_eval.accuracy}, {"test_loss", final_eval.loss},
-                        {"best_epoch", r.best_epoch}, {"shards", r.shards}};
+                        {"best_epoch", r.best_epoch}, {"shards", r.shards},
+                        {"compute_threads", r.compute_threads}};
     for (const auto& e : r.history)
       j["history"].push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
                               {"test_accuracy", e.test_accuracy}, {"lr", e.lr}, {"images_per_second", e.images_per_second}});

@@ -1,5 +1,6 @@
 // Gemm (transA, transB, alpha, beta) and MatMul (numpy semantics).
 #include "shrink/ops/common.h"
+#include "shrink/ops/sgemm.h"
 
 namespace shrink::ops {
 namespace {
@@ -26,9 +27,9 @@ Kernel make_gemm(const ir::Node& node) {
     bool has_c = in.size() > 2 && in[2].defined() && beta != 0.0;
     // The common nn.Linear form maps onto one fused call.
     if (tb && alpha == 1.0 && (!has_c || beta == 1.0) && !ta)
-      return {at::linear(a, in[1], has_c ? in[2] : at::Tensor())};
+      return {ops::dense_linear(a, in[1], has_c ? in[2] : at::Tensor())};
     at::Tensor b = tb ? in[1].t() : in[1];
-    if (!has_c) return {alpha == 1.0 ? at::mm(a, b) : at::mm(a, b) * alpha};
+    if (!has_c) return {alpha == 1.0 ? ops::dense_mm(a, b) : ops::dense_mm(a, b) * alpha};
     at::Tensor c = in[2].dim() == 2 ? in[2] : in[2].expand({a.size(0), b.size(1)});
     return {at::addmm(c, a, b, beta, alpha)};
   };
@@ -53,6 +54,18 @@ std::vector<TensorType> infer_matmul(const InferContext& ctx) {
   return {out};
 }
 
+// numpy matmul; a stack of rows times a matrix (the common Linear-as-MatMul export) is
+// one 2-D product.
+at::Tensor numpy_matmul(const at::Tensor& a, const at::Tensor& b) {
+  if (a.dim() >= 2 && b.dim() == 2 && a.size(-1) == b.size(0)) {
+    if (a.dim() == 2) return ops::dense_mm(a, b);
+    std::vector<int64_t> out(a.sizes().begin(), a.sizes().end());
+    out.back() = b.size(1);
+    return ops::dense_mm(a.reshape({-1, a.size(-1)}), b).view(out);
+  }
+  return at::matmul(a, b);
+}
+
 }  // namespace
 
 void register_linear_ops(OpRegistry& r) {
@@ -70,7 +83,7 @@ void register_linear_ops(OpRegistry& r) {
   matmul.min_inputs = matmul.max_inputs = 2;
   matmul.param_inputs = {0, 1};
   matmul.infer = infer_matmul;
-  matmul.make_kernel = simple_kernel([](const Tensors& in) { return at::matmul(in[0], in[1]); });
+  matmul.make_kernel = simple_kernel([](const Tensors& in) { return numpy_matmul(in[0], in[1]); });
   r.add(matmul);
 }
 

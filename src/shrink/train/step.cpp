@@ -87,9 +87,22 @@ int auto_shards(const ir::Graph& graph, int threads, int64_t batch) {
   return shards;
 }
 
-TrainStep::TrainStep(const ir::Graph& graph, std::vector<at::Tensor> params, int shards)
+int auto_compute_threads(const ir::Graph& graph, int threads) {
+  if (threads < 2) return std::max(1, threads);
+  for (const auto& node : graph.nodes())
+    if (node->op_type == "Conv" || node->op_type == "ConvTranspose") return threads;
+  constexpr double kSmallDenseMacs = 1e6;
+  return report::model_stats(graph).macs < kSmallDenseMacs ? threads - 1 : threads;
+}
+
+TrainStep::TrainStep(const ir::Graph& graph, std::vector<at::Tensor> params, int shards, int compute_threads)
     : params_(std::move(params)) {
   SHRINK_CHECK(shards >= 1, "shard count must be positive, got ", shards);
+  SHRINK_CHECK(compute_threads >= 0, "thread count must not be negative, got ", compute_threads);
+  if (shards == 1 && compute_threads > 0 && compute_threads != omp_get_max_threads()) {
+    caller_threads_ = omp_get_max_threads();
+    omp_set_num_threads(compute_threads);
+  }
   if (shards > 1) {
     pool_ = std::make_shared<ShardPool>(shards);
     // The caller's own OpenMP team would spin between steps, taking the cores the

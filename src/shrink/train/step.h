@@ -32,10 +32,19 @@ using LossFn =
 // intra-op parallelism to use the cores.
 int auto_shards(const ir::Graph& graph, int threads, int64_t batch);
 
+// Intra-op threads for a whole-batch step with `threads` cores: one fewer for small fully
+// connected networks (under a million MACs per sample, no convolution), leaving a core to
+// the loader's background thread. Their GEMMs gain little from a second thread and lose
+// more when the loader preempts one of the team (measured on 2 cores: the MLP trains at
+// 190-205k images/s on one thread, 130-145k on two); everything else uses `threads`.
+int auto_compute_threads(const ir::Graph& graph, int threads);
+
 class TrainStep {
  public:
   // `params` are the graph's trainable initializers; their .grad is set by step().
-  TrainStep(const ir::Graph& graph, std::vector<at::Tensor> params, int shards);
+  // `compute_threads` > 0 sets the intra-op thread count of a whole-batch step for the
+  // step's lifetime (see auto_compute_threads); 0 leaves the caller's.
+  TrainStep(const ir::Graph& graph, std::vector<at::Tensor> params, int shards, int compute_threads = 0);
   ~TrainStep();
   TrainStep(const TrainStep&) = delete;
   TrainStep& operator=(const TrainStep&) = delete;

@@ -286,8 +286,10 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
   lo.normalization = norm;
   data::DataLoader loader(train_set, lo);
   int shards = o.shards > 0 ? o.shards : auto_shards(graph, at::get_num_threads(), o.batch_size);
-  TrainStep step(graph, params, shards);
+  int compute_threads = shards == 1 && o.shards == 0 ? auto_compute_threads(graph, at::get_num_threads()) : 0;
+  TrainStep step(graph, params, shards, compute_threads);
   p.result.shards = shards;
+  p.result.compute_threads = shards > 1 ? 1 : at::get_num_threads();
   const LossFn cross_entropy = [&](const std::vector<at::Tensor>& outputs, const at::Tensor& labels, int64_t begin) {
     if (o.loss) return o.loss(outputs, labels, begin);
     return at::cross_entropy_loss(outputs[0], labels, {}, at::Reduction::Mean, -100, o.label_smoothing);

@@ -63,6 +63,7 @@ struct TrainResult {
   bool interrupted = false;
   double seconds = 0;
   int shards = 1;  // batch shards per step (see step.h)
+  int compute_threads = 1;  // intra-op threads of each shard's kernels (see auto_compute_threads)
 };
 
 struct EvalResult {
