@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "shrink/ops/common.h"
+#include "shrink/ops/max_pool2d.h"
 #include "shrink/ops/window.h"
 
 namespace shrink::ops {
@@ -104,6 +105,13 @@ Kernel make_max_pool(const ir::Node& node) {
       out[0] = out[0].to(type);
       if (want_indices) out[1] = onnx_indices(out[1], spatial, w, padded, storage_order);
       return out;
+    }
+    if (r == 2 && w.kernel == std::vector<int64_t>{2, 2} && w.strides == std::vector<int64_t>{2, 2} &&
+        pads == std::vector<int64_t>{0, 0} && w.dilations == std::vector<int64_t>{1, 1} &&
+        max_pool2d_2x2_applies(x) && (!ceil_mode || (x.size(2) % 2 == 0 && x.size(3) % 2 == 0))) {
+      auto [y, indices] = max_pool2d_2x2(x, want_indices);
+      if (!want_indices) return {y};
+      return {y, onnx_indices(indices, spatial, w, padded, storage_order)};
     }
     if (!want_indices) {
       if (r == 1) return {at::max_pool1d(x, w.kernel, w.strides, pads, w.dilations, ceil_mode)};

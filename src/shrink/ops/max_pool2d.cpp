@@ -1,0 +1,141 @@
+#include "shrink/ops/max_pool2d.h"
+
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace shrink::ops {
+namespace {
+
+// ATen's update rule: the next value in scan order replaces the running maximum when it
+// is larger or NaN.
+template <typename T>
+inline bool replaces(T v, T best) {
+  return v > best || v != v;
+}
+
+// One output row of one plane, scalar: out[j] = max of the 2x2 window at columns 2j, 2j+1
+// of rows r0 and r1 (r0 at input row `top`), idx[j] its flat index in the plane.
+template <typename T>
+void pool_row_scalar(const T* r0, const T* r1, int64_t top, int64_t w, int64_t from, int64_t to, T* out,
+                     int64_t* idx) {
+  for (int64_t j = from; j < to; ++j) {
+    T best = r0[2 * j];
+    int64_t which = 0;
+    if (replaces(r0[2 * j + 1], best)) best = r0[2 * j + 1], which = 1;
+    if (replaces(r1[2 * j], best)) best = r1[2 * j], which = 2;
+    if (replaces(r1[2 * j + 1], best)) best = r1[2 * j + 1], which = 3;
+    out[j] = best;
+    if (idx) idx[j] = (top + which / 2) * w + 2 * j + which % 2;
+  }
+}
+
+// The same for float, four outputs at a time with SSE2 compares and selects: no branch
+// depends on the data (ATen's loop branches on every comparison, and on ReLU outputs
+// those branches are unpredictable).
+int64_t pool_row_sse(const float* r0, const float* r1, int64_t top, int64_t w, int64_t ow, float* out,
+                     int64_t* idx) {
+#if defined(__SSE2__)
+  int64_t j = 0;
+  const __m128i base_step = _mm_set_epi32(6, 4, 2, 0);
+  for (; j + 4 <= ow; j += 4) {
+    __m128 lo0 = _mm_loadu_ps(r0 + 2 * j), hi0 = _mm_loadu_ps(r0 + 2 * j + 4);
+    __m128 lo1 = _mm_loadu_ps(r1 + 2 * j), hi1 = _mm_loadu_ps(r1 + 2 * j + 4);
+    __m128 a = _mm_shuffle_ps(lo0, hi0, _MM_SHUFFLE(2, 0, 2, 0));  // even columns of row 0
+    __m128 b = _mm_shuffle_ps(lo0, hi0, _MM_SHUFFLE(3, 1, 3, 1));  // odd columns of row 0
+    __m128 c = _mm_shuffle_ps(lo1, hi1, _MM_SHUFFLE(2, 0, 2, 0));
+    __m128 d = _mm_shuffle_ps(lo1, hi1, _MM_SHUFFLE(3, 1, 3, 1));
+    __m128 best = a;
+    __m128i which = _mm_setzero_si128();
+    auto step = [&](__m128 v, int k) {
+      __m128 take = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v));
+      best = _mm_or_ps(_mm_and_ps(take, v), _mm_andnot_ps(take, best));
+      __m128i t = _mm_castps_si128(take);
+      which = _mm_or_si128(_mm_and_si128(t, _mm_set1_epi32(k)), _mm_andnot_si128(t, which));
+    };
+    step(b, 1);
+    step(c, 2);
+    step(d, 3);
+    _mm_storeu_ps(out + j, best);
+    if (idx) {
+      // (top + which / 2) * w + 2 * j + which % 2, in 32 bits (a plane's index fits), then widened.
+      __m128i dy = _mm_srli_epi32(which, 1), dx = _mm_and_si128(which, _mm_set1_epi32(1));
+      __m128i row = _mm_add_epi32(_mm_set1_epi32(static_cast<int>(top)), dy);
+      // row * w: SSE2 has no 32-bit low multiply; w fits 16 bits here, so use madd on 16-bit halves.
+      __m128i row_w = _mm_madd_epi16(row, _mm_set1_epi32(static_cast<int>(w)));
+      __m128i col = _mm_add_epi32(_mm_add_epi32(_mm_set1_epi32(static_cast<int>(2 * j)), base_step), dx);
+      __m128i flat = _mm_add_epi32(row_w, col);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(idx + j), _mm_unpacklo_epi32(flat, _mm_setzero_si128()));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(idx + j + 2), _mm_unpackhi_epi32(flat, _mm_setzero_si128()));
+    }
+  }
+  return j;
+#else
+  return 0;
+#endif
+}
+
+template <typename T>
+std::pair<at::Tensor, at::Tensor> pool(const at::Tensor& input, bool with_indices) {
+  at::Tensor x = input.contiguous();
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), oh = h / 2, ow = w / 2;
+  at::Tensor out = at::empty({n, c, oh, ow}, x.options());
+  at::Tensor idx = with_indices ? at::empty({n, c, oh, ow}, x.options().dtype(at::kLong)) : at::Tensor();
+  const T* src = x.data_ptr<T>();
+  T* dst = out.data_ptr<T>();
+  int64_t* ind = with_indices ? idx.data_ptr<int64_t>() : nullptr;
+  // The SSE2 path computes row * w with 16-bit multiplies.
+  const bool sse = std::is_same_v<T, float> && h < 32768 && w < 32768;
+  const int64_t rows = n * c * oh;
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, ow)), [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t plane = r / oh, i = r % oh;
+      const T* r0 = src + plane * h * w + 2 * i * w;
+      T* o = dst + r * ow;
+      int64_t* ix = ind ? ind + r * ow : nullptr;
+      int64_t done = 0;
+      if constexpr (std::is_same_v<T, float>)
+        if (sse) done = pool_row_sse(r0, r0 + w, 2 * i, w, ow, o, ix);
+      pool_row_scalar<T>(r0, r0 + w, 2 * i, w, done, ow, o, ix);
+    }
+  });
+  return {out, idx};
+}
+
+std::pair<at::Tensor, at::Tensor> pool_any(const at::Tensor& x, bool with_indices) {
+  return x.scalar_type() == at::kFloat ? pool<float>(x, with_indices) : pool<double>(x, with_indices);
+}
+
+struct MaxPool2x2 : public torch::autograd::Function<MaxPool2x2> {
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x) {
+    auto [out, index] = pool_any(x, true);
+    ctx->save_for_backward({x, index});
+    ctx->mark_non_differentiable({index});
+    return {out, index};
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    return {at::max_pool2d_with_indices_backward(grads[0], saved[0], {2, 2}, {2, 2}, {0, 0}, {1, 1}, false, saved[1])};
+  }
+};
+
+}  // namespace
+
+bool max_pool2d_2x2_applies(const at::Tensor& x) {
+  return x.dim() == 4 && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) && x.device().is_cpu() &&
+         x.layout() == at::kStrided && x.size(2) >= 2 && x.size(3) >= 2 && x.numel() > 0;
+}
+
+std::pair<at::Tensor, at::Tensor> max_pool2d_2x2(const at::Tensor& x, bool with_indices) {
+  if (at::GradMode::is_enabled() && x.requires_grad()) {
+    torch::autograd::variable_list r = MaxPool2x2::apply(x);
+    return {r[0], with_indices ? r[1] : at::Tensor()};
+  }
+  return pool_any(x, with_indices);
+}
+
+}  // namespace shrink::ops

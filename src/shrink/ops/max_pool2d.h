@@ -1,0 +1,23 @@
+// 2x2 max pooling with stride 2 and no padding (LeNet's pools and many others) from four
+// strided views and vectorised element-wise ops. ATen's CPU max pool compares with
+// data-dependent branches: on ReLU outputs it takes 1.2 ms for a 64x6x28x28 batch on one
+// thread (0.40 ms on all-zero input, against 30 us for a ReLU of the same tensor), the
+// largest cost of a LeNet-5 training step after its convolutions. The values and argmax
+// indices are ATen's exactly: the window is scanned top-left, top-right, bottom-left,
+// bottom-right and a value replaces the running maximum when larger or NaN. The backward
+// pass is ATen's max_pool2d_with_indices_backward on those indices.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <utility>
+
+namespace shrink::ops {
+
+// Whether max_pool2d_2x2 handles this input: float or double, 4-D, H and W at least 2.
+bool max_pool2d_2x2_applies(const at::Tensor& x);
+
+// Pooled values (floor mode) and, when with_indices, the argmax as a flat index into each
+// input plane (ATen's convention). Differentiable with respect to x.
+std::pair<at::Tensor, at::Tensor> max_pool2d_2x2(const at::Tensor& x, bool with_indices);
+
+}  // namespace shrink::ops
