@@ -48,3 +48,20 @@ TEST(MaxPool2x2, GradientsAreATens) {
   (at::max_pool2d(b, {2, 2}, {2, 2}) * up).sum().backward();
   EXPECT_TRUE(at::equal(a.grad(), b.grad()));
 }
+
+TEST(MaxPool2x2, Uint8CodesPoolLikeATensQuantizedPool) {
+  at::manual_seed(3);
+  for (auto format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+    for (int64_t c : {1, 6, 16, 19}) {
+      at::Tensor x = at::randn({2, c, 9, 12}).contiguous(format);
+      at::Tensor q = at::quantize_per_tensor(x, 0.05, 100, at::kQUInt8);
+      at::Tensor raw = q.int_repr();
+      ASSERT_TRUE(ops::max_pool2d_2x2_uint8_applies(raw));
+      at::Tensor got = ops::max_pool2d_2x2_uint8(raw);
+      at::Tensor want = at::max_pool2d(q, {2, 2}, {2, 2}, {0, 0}, {1, 1}).int_repr();
+      EXPECT_TRUE(at::equal(got, want)) << "channels " << c;
+      EXPECT_EQ(got.is_contiguous(format), true) << "keeps the memory format";
+    }
+  }
+  EXPECT_FALSE(ops::max_pool2d_2x2_uint8_applies(at::zeros({1, 2, 4, 4}, at::kFloat)));
+}

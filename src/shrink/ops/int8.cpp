@@ -16,6 +16,7 @@
 
 #include "shrink/ops/common.h"
 #include "shrink/ops/int8.h"
+#include "shrink/ops/max_pool2d.h"
 #include "shrink/ops/window.h"
 
 namespace shrink::ops {
@@ -31,6 +32,13 @@ bool int8_engine_available() {
     return false;
   }();
   return available;
+}
+
+// The formula is ATen's quantize_val; the passes are vectorised.
+at::Tensor quantize_uint8(const at::Tensor& x, double scale, int64_t zero_point) {
+  const float inv_scale = 1.0f / static_cast<float>(scale);
+  at::Tensor codes = x.mul(inv_scale).round_().add_(zero_point).clamp_(0, 255).to(at::kByte);
+  return at::_make_per_tensor_quantized_tensor(codes, scale, zero_point);
 }
 
 namespace {
@@ -174,7 +182,7 @@ void register_int8_ops(OpRegistry& registry) {
       simple_kernel([](const Tensors& in) {
         at::Tensor x = in[0].to(at::kFloat);
         if (x.dim() == 4) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-        return at::quantize_per_tensor(x, scalar_of(in[1]), in[2].item<int64_t>(), at::kQUInt8);
+        return quantize_uint8(x, scalar_of(in[1]), in[2].item<int64_t>());
       })));
   r.add(make_op(
       "Int8Dequantize", 3, 3, [](const InferContext& ctx) { return std::vector<TensorType>{with_dtype(ctx.input(0), at::kFloat)}; },
@@ -217,8 +225,23 @@ void register_int8_ops(OpRegistry& registry) {
                 [](const ir::Node& node) -> Kernel {
                   Window w = read_window(node.attrs, {});
                   bool ceil = node.attrs.get_int("ceil_mode", 0) != 0;
-                  return [w, ceil](const KernelContext&, const Tensors& in) -> Tensors {
-                    return {at::max_pool2d(in[0], w.kernel, w.strides, w.pads_begin, w.dilations, ceil)};
+                  const bool two_by_two = w.kernel == std::vector<int64_t>{2, 2} &&
+                                          w.strides == std::vector<int64_t>{2, 2} &&
+                                          w.pads_begin == std::vector<int64_t>{0, 0} &&
+                                          w.pads_end == std::vector<int64_t>{0, 0} &&
+                                          w.dilations == std::vector<int64_t>{1, 1} && !w.same();
+                  return [w, ceil, two_by_two](const KernelContext&, const Tensors& in) -> Tensors {
+                    const at::Tensor& q = in[0];
+                    if (two_by_two && q.is_quantized() && q.qscheme() == at::kPerTensorAffine &&
+                        q.scalar_type() == at::kQUInt8 && q.dim() == 4 && (!ceil || (q.size(2) % 2 == 0 && q.size(3) % 2 == 0))) {
+                      // The codes, without a copy (the blob keeps q alive).
+                      at::Tensor raw = at::from_blob(q.data_ptr(), q.sizes(), q.strides(), [keep = q](void*) {},
+                                                     q.options().dtype(at::kByte));
+                      if (max_pool2d_2x2_uint8_applies(raw))
+                        return {at::_make_per_tensor_quantized_tensor(max_pool2d_2x2_uint8(raw), q.q_scale(),
+                                                                      q.q_zero_point())};
+                    }
+                    return {at::max_pool2d(q, w.kernel, w.strides, w.pads_begin, w.dilations, ceil)};
                   };
                 }));
   r.add(make_op("Int8Flatten", 1, 1,

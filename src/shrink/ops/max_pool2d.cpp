@@ -123,7 +123,49 @@ struct MaxPool2x2 : public torch::autograd::Function<MaxPool2x2> {
   }
 };
 
+// dst[j] = max(a[j], b[j]) for n bytes.
+void max_bytes(const uint8_t* a, const uint8_t* b, uint8_t* dst, int64_t n) {
+  int64_t j = 0;
+#if defined(__SSE2__)
+  for (; j + 16 <= n; j += 16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + j),
+                     _mm_max_epu8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + j)),
+                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + j))));
+#endif
+  for (; j < n; ++j) dst[j] = std::max(a[j], b[j]);
+}
+
 }  // namespace
+
+bool max_pool2d_2x2_uint8_applies(const at::Tensor& x) {
+  return x.dim() == 4 && x.scalar_type() == at::kByte && x.device().is_cpu() && x.size(2) >= 2 && x.size(3) >= 2 &&
+         x.numel() > 0 && (x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast));
+}
+
+at::Tensor max_pool2d_2x2_uint8(const at::Tensor& x) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), oh = h / 2, ow = w / 2;
+  const bool nhwc = !x.is_contiguous();
+  at::Tensor out = at::empty({n, c, oh, ow}, x.options().memory_format(nhwc ? at::MemoryFormat::ChannelsLast
+                                                                              : at::MemoryFormat::Contiguous));
+  const uint8_t* src = x.data_ptr<uint8_t>();
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  // A unit is one output row: of one plane (NCHW, `c` channels folded into the rows) or
+  // of all channels (NHWC). `pixel` bytes per spatial position.
+  const int64_t pixel = nhwc ? c : 1, rows = nhwc ? n * oh : n * c * oh;
+  const int64_t in_row = w * pixel, out_row = ow * pixel;
+  at::parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, out_row)), [&](int64_t begin, int64_t end) {
+    std::vector<uint8_t> pair(2 * out_row);
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t image = r / oh, i = r % oh;  // image: a batch index (NHWC) or a plane (NCHW)
+      const uint8_t* r0 = src + image * h * in_row + 2 * i * in_row;
+      max_bytes(r0, r0 + in_row, pair.data(), 2 * out_row);  // down the two rows
+      uint8_t* o = dst + image * oh * out_row + i * out_row;
+      for (int64_t j = 0; j < ow; ++j)  // then across neighbouring positions
+        max_bytes(pair.data() + 2 * j * pixel, pair.data() + (2 * j + 1) * pixel, o + j * pixel, pixel);
+    }
+  });
+  return out;
+}
 
 bool max_pool2d_2x2_applies(const at::Tensor& x) {
   return x.dim() == 4 && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) && x.device().is_cpu() &&

@@ -20,4 +20,10 @@ bool max_pool2d_2x2_applies(const at::Tensor& x);
 // input plane (ATen's convention). Differentiable with respect to x.
 std::pair<at::Tensor, at::Tensor> max_pool2d_2x2(const at::Tensor& x, bool with_indices);
 
+// The same window over uint8 data (int8 inference: max pooling commutes with affine
+// quantization at a positive scale, so the raw codes pool directly). x is uint8, 4-D,
+// contiguous in NCHW or channels-last; the result has x's memory format. Values only.
+bool max_pool2d_2x2_uint8_applies(const at::Tensor& x);
+at::Tensor max_pool2d_2x2_uint8(const at::Tensor& x);
+
 }  // namespace shrink::ops
