@@ -70,6 +70,12 @@ TEST(Sgemm, LinearGradientsAndSecondDerivativesMatchATen) {
   }
   at::Tensor y = ops::dense_linear(x, w, bias);
   EXPECT_NE(y.grad_fn(), nullptr);  // recorded: the product is an autograd node
+  // The weight's gradient, as torch::autograd::grad returns it to the training step (no
+  // AccumulateGrad re-layout), is laid out like the weight: the optimizer's passes over it
+  // then run vectorised (a transposed gradient sent them to ATen's scalar strided loop).
+  at::Tensor gw = torch::autograd::grad({(y * up).sum()}, {w})[0];
+  EXPECT_TRUE(gw.is_contiguous());
+  EXPECT_TRUE(at::allclose(gw, at::mm(up.t(), x.detach()), 1e-4, 1e-4));
 }
 
 TEST(Sgemm, InferenceAddsTheBiasInPlaceWithoutAGraph) {
