@@ -51,6 +51,16 @@ at::Tensor mm_kernel(const at::Tensor& a, const at::Tensor& b) {
   return c;
 }
 
+// lhs @ rhs laid out like `like` (the input whose gradient it is): computed transposed
+// when `like` is the transpose of a contiguous matrix. Gemm's weight enters as the view
+// w.t(); its gradient as a plain product would reach w transposed, and every optimizer
+// pass over it (weight decay, momentum, the update) would run ATen's scalar strided loop:
+// a third of an MLP training step.
+at::Tensor product_like(const at::Tensor& lhs, const at::Tensor& rhs, const at::Tensor& like) {
+  const bool column_major = !like.is_contiguous() && like.t().is_contiguous();
+  return column_major ? dense_mm(rhs.t(), lhs.t()).t() : dense_mm(lhs, rhs);
+}
+
 // The product as an autograd node. Its backward is two more products through dense_mm(), so it is
 // itself differentiable (double backward, Hessian-vector products).
 struct MatMul : public torch::autograd::Function<MatMul> {
@@ -65,31 +75,9 @@ struct MatMul : public torch::autograd::Function<MatMul> {
     const at::Tensor& b = saved[1];
     const at::Tensor& g = grads[0];
     at::Tensor ga, gb;
-    if (ctx->needs_input_grad(0)) ga = dense_mm(g, b.t());
-    if (ctx->needs_input_grad(1)) gb = dense_mm(a.t(), g);
+    if (ctx->needs_input_grad(0)) ga = product_like(g, b.t(), a);
+    if (ctx->needs_input_grad(1)) gb = product_like(a.t(), g, b);
     return {ga, gb};
-  }
-};
-
-// x @ w^T as its own node, so that w's gradient comes out as a contiguous [out, in]
-// tensor. Through MatMul on the view w.t() it would be the transpose of a contiguous
-// product, and every optimizer pass over it (weight decay, momentum, the update) would
-// run ATen's scalar strided loop: a third of an MLP training step.
-struct Linear : public torch::autograd::Function<Linear> {
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w) {
-    ctx->save_for_backward({x, w});
-    return mm_kernel(x, w.t());
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    auto saved = ctx->get_saved_variables();
-    const at::Tensor& x = saved[0];
-    const at::Tensor& w = saved[1];
-    const at::Tensor& g = grads[0];
-    at::Tensor gx, gw;
-    if (ctx->needs_input_grad(0)) gx = dense_mm(g, w);
-    if (ctx->needs_input_grad(1)) gw = dense_mm(g.t(), x);  // [out, in], contiguous
-    return {gx, gw};
   }
 };
 
@@ -110,8 +98,7 @@ at::Tensor dense_mm(const at::Tensor& a, const at::Tensor& b) {
 
 at::Tensor dense_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
   if (x.dim() != 2 || !uses_onednn(x, w.t())) return at::linear(x, w, bias);
-  const bool track = at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad());
-  at::Tensor y = track ? Linear::apply(x, w) : mm_kernel(x, w.t());
+  at::Tensor y = dense_mm(x, w.t());
   if (!bias.defined()) return y;
   const bool graph = at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad() || bias.requires_grad());
   return graph ? y + bias : y.add_(bias);
