@@ -225,15 +225,13 @@ void register_int8_ops(OpRegistry& registry) {
                 [](const ir::Node& node) -> Kernel {
                   Window w = read_window(node.attrs, {});
                   bool ceil = node.attrs.get_int("ceil_mode", 0) != 0;
-                  const bool two_by_two = w.kernel == std::vector<int64_t>{2, 2} &&
-                                          w.strides == std::vector<int64_t>{2, 2} &&
-                                          w.pads_begin == std::vector<int64_t>{0, 0} &&
-                                          w.pads_end == std::vector<int64_t>{0, 0} &&
-                                          w.dilations == std::vector<int64_t>{1, 1} && !w.same();
-                  return [w, ceil, two_by_two](const KernelContext&, const Tensors& in) -> Tensors {
+                  std::vector<int64_t> pads = w.pads_begin;
+                  pads.insert(pads.end(), w.pads_end.begin(), w.pads_end.end());
+                  return [w, ceil, pads](const KernelContext&, const Tensors& in) -> Tensors {
                     const at::Tensor& q = in[0];
-                    if (two_by_two && q.is_quantized() && q.qscheme() == at::kPerTensorAffine &&
-                        q.scalar_type() == at::kQUInt8 && q.dim() == 4 && (!ceil || (q.size(2) % 2 == 0 && q.size(3) % 2 == 0))) {
+                    if (!w.same() && q.is_quantized() && q.qscheme() == at::kPerTensorAffine &&
+                        q.scalar_type() == at::kQUInt8 && q.dim() == 4 &&
+                        is_2x2_stride2_window(w.kernel, w.strides, pads, w.dilations, ceil, q.size(2), q.size(3))) {
                       // The codes, without a copy (the blob keeps q alive).
                       at::Tensor raw = at::from_blob(q.data_ptr(), q.sizes(), q.strides(), [keep = q](void*) {},
                                                      q.options().dtype(at::kByte));

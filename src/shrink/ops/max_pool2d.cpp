@@ -137,6 +137,15 @@ void max_bytes(const uint8_t* a, const uint8_t* b, uint8_t* dst, int64_t n) {
 
 }  // namespace
 
+bool is_2x2_stride2_window(const std::vector<int64_t>& kernel, const std::vector<int64_t>& strides,
+                           const std::vector<int64_t>& pads, const std::vector<int64_t>& dilations, bool ceil_mode,
+                           int64_t h, int64_t w) {
+  const std::vector<int64_t> two{2, 2}, one{1, 1};
+  for (int64_t p : pads)
+    if (p != 0) return false;
+  return kernel == two && strides == two && dilations == one && (!ceil_mode || (h % 2 == 0 && w % 2 == 0));
+}
+
 bool max_pool2d_2x2_uint8_applies(const at::Tensor& x) {
   return x.dim() == 4 && x.scalar_type() == at::kByte && x.device().is_cpu() && x.size(2) >= 2 && x.size(3) >= 2 &&
          x.numel() > 0 && (x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast));

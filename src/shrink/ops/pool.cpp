@@ -106,9 +106,8 @@ Kernel make_max_pool(const ir::Node& node) {
       if (want_indices) out[1] = onnx_indices(out[1], spatial, w, padded, storage_order);
       return out;
     }
-    if (r == 2 && w.kernel == std::vector<int64_t>{2, 2} && w.strides == std::vector<int64_t>{2, 2} &&
-        pads == std::vector<int64_t>{0, 0} && w.dilations == std::vector<int64_t>{1, 1} &&
-        max_pool2d_2x2_applies(x) && (!ceil_mode || (x.size(2) % 2 == 0 && x.size(3) % 2 == 0))) {
+    if (r == 2 && max_pool2d_2x2_applies(x) &&
+        is_2x2_stride2_window(w.kernel, w.strides, pads, w.dilations, ceil_mode, x.size(2), x.size(3))) {
       auto [y, indices] = max_pool2d_2x2(x, want_indices);
       if (!want_indices) return {y};
       return {y, onnx_indices(indices, spatial, w, padded, storage_order)};
