@@ -9,10 +9,16 @@ PACKAGES=(
   build-essential cmake ninja-build ccache git
   libtorch-dev libopenblas0-openmp libdnnl-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
-  libcli11-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
+  libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist libonnx-testdata
   python3-torch python3-torchvision python3-onnx python3-numpy
+  zlib1g-dev dpkg-dev
 )
+# The list, for tests/install/check_build_inputs.py (Node.js and npm included).
+if [[ ${1:-} == --print-packages ]]; then
+  printf '%s\n' "${PACKAGES[@]}" nodejs npm
+  exit 0
+fi
 # Node.js may come from elsewhere (its own npm included); take Debian's only if absent.
 command -v node >/dev/null || PACKAGES+=(nodejs)
 command -v npm >/dev/null || PACKAGES+=(npm)

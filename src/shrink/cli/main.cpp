@@ -4,12 +4,14 @@
 #include "shrink/core/allocator.h"
 #include "shrink/core/error.h"
 #include "shrink/core/threads.h"
+#include "shrink/core/version.h"
 
 int main(int argc, char** argv) {
   shrink::tune_allocator();
   CLI::App app{"shrink: make trained neural networks smaller and faster"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("shrink ") + SHRINK_VERSION);
+  app.set_version_flag("--version", std::string("shrink ") + shrink::version() + " (commit " +
+                                         shrink::git_commit() + ")");
   int threads = 0;
   app.add_option("--threads", threads, "intra-op threads (default: OMP_NUM_THREADS or all cores)")
       ->check(CLI::NonNegativeNumber);

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "shrink/core/error.h"
+#include "shrink/core/version.h"
 #include "shrink/onnx/tensor_proto.h"
 #include "shrink/ops/shape_inference.h"
 
@@ -86,7 +87,7 @@ onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) 
   onnx::ModelProto model;
   model.set_ir_version(8);
   model.set_producer_name("shrink");
-  model.set_producer_version(SHRINK_VERSION);
+  model.set_producer_version(shrink::version());
   auto* opset = model.add_opset_import();
   opset->set_domain("");
   opset->set_version(export_opset(graph));
