@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/validators.h"
 #include "shrink/core/error.h"
 #include "shrink/core/threads.h"
 #include "shrink/exec/session.h"
@@ -25,9 +26,9 @@ void add_bench_command(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("bench", "Median latency and throughput of shrink's executor on a model");
   cmd->add_option("model", opt->model, "ONNX model")->required();
-  cmd->add_option("--batch", opt->batch, "batch size for a symbolic batch dimension")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--runs", opt->runs, "timed runs")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--warmup", opt->warmup, "untimed runs first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--batch", opt->batch, "batch size for a symbolic batch dimension")->check(positive())->capture_default_str();
+  cmd->add_option("--runs", opt->runs, "timed runs")->check(positive())->capture_default_str();
+  cmd->add_option("--warmup", opt->warmup, "untimed runs first")->check(non_negative())->capture_default_str();
   cmd->add_option("--passes", opt->passes, "pass pipeline applied before timing ('none' to run as imported)")->capture_default_str();
   cmd->add_flag("--profile", opt->profile, "also time every node: time per op type and the slowest nodes");
   cmd->add_flag("--json", opt->json, "print JSON");

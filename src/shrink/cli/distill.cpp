@@ -6,9 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/train_flags.h"
 #include "shrink/core/error.h"
+#include "shrink/core/parse.h"
 #include "shrink/distill/distill.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
@@ -66,7 +68,7 @@ void add_distill_command(CLI::App& app) {
   cmd->add_option("--attention", opt->attention, "attention transfer TEACHER_VALUE:STUDENT_VALUE ([N, C, H, W] values)");
   cmd->add_option("--hint-weight", opt->hint_weight, "weight of each hint / attention term")->capture_default_str();
   cmd->add_option("--rkd", opt->rkd, "relational KD on the logits: distance weight W, angle weight 2W (Park et al. 2019)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   cmd->add_option("--mode", opt->mode,
                   "offline (frozen teachers), mutual (students teach each other: Deep Mutual Learning), self "
@@ -74,7 +76,7 @@ void add_distill_command(CLI::App& app) {
       ->check(CLI::IsMember({"offline", "mutual", "self"}))
       ->capture_default_str();
   cmd->add_option("--generations", opt->generations, "self: student generations after the first teacher")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--cache", opt->d.cache_dir, "directory caching the teachers' outputs per training sample (no --augment)");
   opt->data.add_to(cmd);
@@ -90,11 +92,7 @@ void add_distill_command(CLI::App& app) {
     d.rkd_distance = o.rkd;
     d.rkd_angle = 2 * o.rkd;
     for (const auto& w : comma_list(o.teacher_weights)) {
-      try {
-        d.teacher_weights.push_back(std::stod(w));
-      } catch (const std::exception&) {
-        fail("--teacher-weights: '", w, "' is not a number");
-      }
+      d.teacher_weights.push_back(parse_real(w, "--teacher-weights", 0.0));
     }
     SHRINK_CHECK(o.mode == "mutual" || o.students.size() == 1, "--student: one student for --mode ", o.mode, ", got ",
                  o.students.size());

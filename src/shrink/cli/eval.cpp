@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/onnx/import.h"
 #include "shrink/train/trainer.h"
@@ -20,7 +21,7 @@ void add_eval_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "Accuracy, loss, per-class accuracy and confusion matrix on the test set");
   cmd->add_option("model", opt->model, "ONNX model")->required();
   opt->data.add_to(cmd);
-  cmd->add_option("--batch", opt->batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch", opt->batch, "batch size")->check(positive())->capture_default_str();
   cmd->add_flag("--json", opt->json, "print JSON");
   cmd->callback([opt] {
     ir::Graph g = onnx_io::import_model(opt->model);

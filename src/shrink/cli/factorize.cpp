@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/model_summary.h"
 #include "shrink/core/error.h"
@@ -54,19 +55,19 @@ void add_factorize_command(CLI::App& app) {
   ratio->excludes(energy);
   cmd->add_option("--vbmf-weaken", opt->vbmf_weaken,
                   "vbmf: 1 keeps EVBMF's ranks; w < 1 takes full - w (full - vbmf) (weakened VBMF, Gusak et al. 2019)")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_option("--layers", opt->layers, "comma-separated node names (default: every layer the method applies to)");
   cmd->add_option("--tolerance", opt->tolerance, "search: accuracy points the model may lose")->capture_default_str();
   cmd->add_option("--val-samples", opt->val_samples, "search: training images (seeded subset) used as validation")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--max-iterations", opt->f.max_iterations, "cp: ALS iteration cap")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--als-tolerance", opt->f.tolerance, "cp/tucker: stop when the relative error moves less than this")
       ->capture_default_str();
-  cmd->add_option("--finetune", opt->finetune, "fine-tuning epochs after factorizing")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--finetune", opt->finetune, "fine-tuning epochs after factorizing")->check(non_negative());
   cmd->add_option("--lr", opt->lr, "fine-tuning learning rate (SGD, cosine)")->capture_default_str();
   cmd->add_option("--batch", opt->batch, "fine-tuning batch size")->capture_default_str();
   cmd->add_option("--seed", opt->f.seed, "seed (CP initialisation, validation subset, fine-tuning)")->capture_default_str();

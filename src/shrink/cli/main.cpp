@@ -1,6 +1,7 @@
 #include <iostream>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/validators.h"
 #include "shrink/core/allocator.h"
 #include "shrink/core/error.h"
 #include "shrink/core/threads.h"
@@ -10,11 +11,14 @@ int main(int argc, char** argv) {
   shrink::tune_allocator();
   CLI::App app{"shrink: make trained neural networks smaller and faster"};
   app.require_subcommand(1);
+  app.failure_message(shrink::cli::one_line_failure);  // before the subcommands: they copy it
   app.set_version_flag("--version", std::string("shrink ") + shrink::version() + " (commit " +
                                          shrink::git_commit() + ")");
   int threads = 0;
-  app.add_option("--threads", threads, "intra-op threads (default: OMP_NUM_THREADS or all cores)")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads,
+                 "intra-op threads, 0 to " + std::to_string(shrink::kMaxThreads) +
+                     " (default 0: OMP_NUM_THREADS or all cores)")
+      ->check(shrink::cli::count(0, shrink::kMaxThreads));
   app.parse_complete_callback([&] { shrink::set_threads(threads); });
   shrink::cli::add_run_command(app);
   shrink::cli::add_info_command(app);
@@ -28,6 +32,7 @@ int main(int argc, char** argv) {
   shrink::cli::add_factorize_command(app);
   shrink::cli::add_quantize_command(app);
   shrink::cli::add_distill_command(app);
+  shrink::cli::require_finite_floats(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

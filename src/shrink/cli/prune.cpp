@@ -7,9 +7,11 @@
 #include <sstream>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/model_summary.h"
 #include "shrink/core/error.h"
+#include "shrink/core/parse.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
 #include "shrink/prune/gradual.h"
@@ -26,12 +28,7 @@ int parse_rounds(const std::string& schedule) {
   if (schedule == "oneshot" || schedule == "agp") return 1;
   const std::string prefix = "iterative:";
   if (schedule.rfind(prefix, 0) == 0) {
-    try {
-      size_t used = 0;
-      int n = std::stoi(schedule.substr(prefix.size()), &used);
-      if (used == schedule.size() - prefix.size() && n >= 1) return n;
-    } catch (const std::exception&) {
-    }
+    return static_cast<int>(parse_int(schedule.substr(prefix.size()), "--schedule iterative:N", 1, 1000));
   }
   fail("--schedule: '", schedule, "' is not oneshot, iterative:N (N >= 1 rounds) or agp");
 }
@@ -69,7 +66,7 @@ void add_prune_command(CLI::App& app) {
       ->check(CLI::IsMember({1, 2}))
       ->capture_default_str();
   cmd->add_option("--round-to", opt->round_to, "structured: kept channels rounded up to a multiple of this")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--ranking", opt->ranking,
                   "structured: uniform (each group loses --amount of its channels) or global (channels ranked "
@@ -77,13 +74,13 @@ void add_prune_command(CLI::App& app) {
       ->check(CLI::IsMember({"uniform", "global"}))
       ->capture_default_str();
   cmd->add_option("--max-ratio", opt->max_ratio, "structured: at most this fraction of any group's channels removed")
-      ->check(CLI::Range(0.0, 1.0))
+      ->check(range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_option("--layer-amount", opt->layer_amounts,
                   "structured: per-layer fractions, comma-separated NAME=FRACTION (the group of the layer's output "
                   "channels)");
   cmd->add_option("--taylor-batches", opt->taylor_batches, "taylor: training batches the importance is averaged over")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--amount", opt->prune.amount, "fraction of the weights to remove, in [0, 1)")->capture_default_str();
   cmd->add_option("--schedule", opt->schedule,
@@ -92,12 +89,12 @@ void add_prune_command(CLI::App& app) {
                   "epochs on the cubic schedule of Zhu & Gupta 2017)")
       ->capture_default_str();
   cmd->add_option("--finetune", opt->finetune, "fine-tuning epochs after each round (masked weights stay zero)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--agp-end", opt->agp_end, "agp: fraction of the fine-tuning epochs by which the final sparsity is reached")
-      ->check(CLI::Range(0.01, 1.0))
+      ->check(range(0.01, 1.0))
       ->capture_default_str();
   cmd->add_option("--agp-every", opt->agp_every, "agp: training steps between mask updates")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--lr", opt->lr, "fine-tuning learning rate (SGD, cosine)")->capture_default_str();
   cmd->add_option("--batch", opt->batch, "fine-tuning batch size")->capture_default_str();
@@ -135,13 +132,8 @@ void add_prune_command(CLI::App& app) {
     for (const std::string& item : comma_list(o.layer_amounts)) {
       size_t eq = item.find('=');
       SHRINK_CHECK(eq != std::string::npos && eq > 0, "--layer-amount: '", item, "' is not NAME=FRACTION");
-      try {
-        size_t used = 0;
-        so.layer_amounts[item.substr(0, eq)] = std::stod(item.substr(eq + 1), &used);
-        SHRINK_CHECK(used == item.size() - eq - 1, "");
-      } catch (const std::exception&) {
-        fail("--layer-amount: '", item, "' is not NAME=FRACTION");
-      }
+      so.layer_amounts[item.substr(0, eq)] =
+          parse_real(item.substr(eq + 1), "--layer-amount " + item.substr(0, eq), 0.0, 1.0);
     }
     layer_totals = so.layer_amounts;
     std::map<std::string, std::pair<int64_t, int64_t>> channels;  // group -> (first before, last after)

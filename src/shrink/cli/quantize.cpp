@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/model_summary.h"
 #include "shrink/core/error.h"
@@ -43,21 +44,21 @@ void add_quantize_command(CLI::App& app) {
       ->check(CLI::IsMember({"static", "dynamic", "qat", "weight-only", "fp16"}))
       ->capture_default_str();
   cmd->add_option("--calib-batches", opt->calib_batches, "static: calibration batches (seeded sample of the training set)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--bits", opt->q.bits, "weight-only: 8 (per channel) or 4 (per group, two per byte)")
       ->check(CLI::IsMember({8, 4}))
       ->capture_default_str();
   cmd->add_option("--group-size", opt->q.group_size, "weight-only 4-bit: weights per scale along the reduced axis")
       ->capture_default_str();
-  cmd->add_option("--epochs", opt->epochs, "qat: training epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--lr", opt->lr, "qat: learning rate (SGD, momentum 0.9, cosine)")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--epochs", opt->epochs, "qat: training epochs")->check(positive())->capture_default_str();
+  cmd->add_option("--lr", opt->lr, "qat: learning rate (SGD, momentum 0.9, cosine)")->check(positive())->capture_default_str();
   cmd->add_flag("--equalize", opt->q.equalize,
                 "cross-layer equalization first: consecutive layers' channel ranges balanced (ReLU or nothing between)");
   cmd->add_flag("--bias-correction", opt->q.bias_correction,
                 "static/qat: shift each bias by -(W_q - W) E[x] (calibration means; Nagel et al. 2019)");
   cmd->add_flag("--lsq", opt->q.learnable_scales, "qat: learn the scales (LSQ, Esser et al. 2020)");
-  cmd->add_option("--batch", opt->batch, "calibration (and qat training) batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch", opt->batch, "calibration (and qat training) batch size")->check(positive())->capture_default_str();
   cmd->add_option("--observer", opt->q.observer,
                   "activation ranges: minmax, moving_average, entropy (KL, TensorRT), l2 (PyTorch's histogram search), "
                   "percentile, mse")
@@ -70,9 +71,9 @@ void add_quantize_command(CLI::App& app) {
   auto* pt = cmd->add_flag("--per-tensor", opt->per_tensor, "one weight scale per layer");
   pc->excludes(pt);
   cmd->add_flag("--symmetric-activations", opt->q.symmetric_activations, "int8 symmetric activations (default uint8 affine)");
-  cmd->add_option("--bins", opt->q.bins, "histogram observers: bins")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--bins", opt->q.bins, "histogram observers: bins")->check(positive())->capture_default_str();
   cmd->add_option("--percentile", opt->q.percentile, "percentile observer: the upper percentile")
-      ->check(CLI::Range(50.0, 100.0))
+      ->check(range(50.0, 100.0))
       ->capture_default_str();
   cmd->add_option("--exclude", opt->exclude, "comma-separated node names left in float");
   cmd->add_option("--exclude-ops", opt->exclude_ops, "comma-separated op types left in float (e.g. Gemm)");
@@ -81,9 +82,9 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--max-drop", opt->max_drop,
                   "static: keep the most sensitive layers float until the validation accuracy is within this many points "
                   "of the float model's")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--val-samples", opt->val_samples, "--sensitivity / --max-drop: training images (seeded subset) used as validation")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--seed", opt->seed, "seed of the calibration sample")->capture_default_str();
   cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");

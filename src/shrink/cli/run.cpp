@@ -6,6 +6,7 @@
 #include "shrink/cli/commands.h"
 #include "shrink/core/error.h"
 #include "shrink/exec/session.h"
+#include "shrink/core/atomic_file.h"
 #include "shrink/io/npy.h"
 #include "shrink/onnx/import.h"
 
@@ -31,6 +32,11 @@ void add_run_command(CLI::App& app) {
                  "' has ", graph.outputs().size(), " outputs, got ", opt->outputs.size(), " paths");
     std::vector<at::Tensor> inputs;
     for (const std::string& path : opt->inputs) inputs.push_back(io::read_npy(path));
+    // Every output file is created (as a temporary) before the run and renamed into
+    // place only when all of them are written: all or nothing.
+    AtomicFileSet files;
+    std::vector<AtomicFile*> outs;
+    for (const std::string& path : opt->outputs) outs.push_back(&files.add(path));
     exec::Session session(graph);
     auto start = std::chrono::steady_clock::now();
     std::vector<at::Tensor> outputs;
@@ -41,13 +47,16 @@ void add_run_command(CLI::App& app) {
     }
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     nlohmann::json report = {{"model", opt->model}, {"seconds", seconds}, {"outputs", nlohmann::json::array()}};
+    std::vector<std::string> lines;
     for (size_t i = 0; i < opt->outputs.size(); ++i) {
-      io::write_npy(opt->outputs[i], outputs[i]);
+      io::write_npy(*outs[i], outputs[i]);
       std::string type = ir::TensorType::of(outputs[i].scalar_type(), outputs[i].sizes().vec()).to_string();
       report["outputs"].push_back({{"name", graph.outputs()[i]->name}, {"file", opt->outputs[i]}, {"type", type}});
-      if (!opt->json)
-        std::cout << "wrote " << opt->outputs[i] << " (" << graph.outputs()[i]->name << ": " << type << ")\n";
+      lines.push_back("wrote " + opt->outputs[i] + " (" + graph.outputs()[i]->name + ": " + type + ")");
     }
+    files.commit();
+    if (!opt->json)
+      for (const std::string& line : lines) std::cout << line << "\n";
     if (opt->json) std::cout << report.dump(2) << "\n";
     else std::cout << "ran in " << seconds * 1e3 << " ms\n";
   });

@@ -5,8 +5,10 @@
 #include <sstream>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/core/error.h"
+#include "shrink/core/parse.h"
 #include "shrink/onnx/import.h"
 #include "shrink/prune/sensitivity.h"
 
@@ -26,7 +28,7 @@ void add_sensitivity_command(CLI::App& app) {
   cmd->add_option("--sparsities", opt->sparsities, "comma-separated sparsities in [0, 1)")->capture_default_str();
   cmd->add_option("--method", opt->s.method, "l1 or random")->check(CLI::IsMember({"l1", "random"}))->capture_default_str();
   cmd->add_option("--layers", opt->layers, "comma-separated layer (node) names (default: every prunable layer)");
-  cmd->add_option("--samples", opt->samples, "evaluate on the first N test images (0: all)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--samples", opt->samples, "evaluate on the first N test images (0: all)")->check(non_negative());
   cmd->add_option("--seed", opt->s.seed, "seed for random pruning")->capture_default_str();
   opt->data.add_to(cmd);
   cmd->add_flag("--json", opt->json, "print JSON (no progress bar)");
@@ -35,13 +37,7 @@ void add_sensitivity_command(CLI::App& app) {
     o.s.sparsities.clear();
     std::stringstream in(o.sparsities);
     for (std::string item; std::getline(in, item, ',');) {
-      try {
-        size_t used = 0;
-        o.s.sparsities.push_back(std::stod(item, &used));
-        SHRINK_CHECK(used == item.size(), "");
-      } catch (const std::exception&) {
-        fail("--sparsities: '", item, "' is not a number");
-      }
+      o.s.sparsities.push_back(parse_real(item, "--sparsities", 0.0, 1.0));
     }
     std::stringstream ln(o.layers);
     for (std::string item; std::getline(ln, item, ',');)

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/train_flags.h"
 #include "shrink/core/error.h"
@@ -26,11 +27,11 @@ void add_train_command(CLI::App& app) {
   opt->data.add_to(cmd);
   opt->flags.add_to(cmd);
   cmd->add_option("--l1", opt->flags.train.l1, "L1 sparsity regularisation on Conv/Gemm/MatMul weights (adds l1*sign(w) to the gradient)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--l2", opt->flags.train.l2, "L2 regularisation on Conv/Gemm/MatMul weights (adds l2*w to the gradient)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--bn-l1", opt->flags.train.bn_l1, "L1 on BatchNorm scales (network slimming, Liu et al. 2017)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt] {
     train::TrainOptions o = opt->flags.resolve(opt->json);

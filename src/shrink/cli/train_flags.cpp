@@ -1,9 +1,11 @@
 #include "shrink/cli/train_flags.h"
+#include "shrink/cli/validators.h"
 
 #include <filesystem>
 #include <sstream>
 
 #include "shrink/core/error.h"
+#include "shrink/core/parse.h"
 #include "shrink/onnx/import.h"
 #include "shrink/zoo/zoo.h"
 
@@ -11,28 +13,28 @@ namespace shrink::cli {
 
 void TrainFlags::add_to(CLI::App* cmd) {
   auto& t = train;
-  cmd->add_option("--epochs", t.epochs, "epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--batch", t.batch_size, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--epochs", t.epochs, "epochs")->check(positive())->capture_default_str();
+  cmd->add_option("--batch", t.batch_size, "batch size")->check(positive())->capture_default_str();
   cmd->add_option("--optimizer", t.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
-  cmd->add_option("--lr", t.lr, "base learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--momentum", t.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--lr", t.lr, "base learning rate")->check(positive())->capture_default_str();
+  cmd->add_option("--momentum", t.momentum, "SGD momentum")->check(range(0.0, 1.0))->capture_default_str();
   cmd->add_flag("--nesterov", t.nesterov, "Nesterov momentum");
-  cmd->add_option("--weight-decay", t.weight_decay, "L2 weight decay (decoupled for adamw)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  cmd->add_option("--weight-decay", t.weight_decay, "L2 weight decay (decoupled for adamw)")->check(non_negative())->capture_default_str();
   cmd->add_option("--schedule", t.schedule.kind, "constant, step, multistep or cosine")->check(CLI::IsMember({"constant", "step", "multistep", "cosine"}))->capture_default_str();
   cmd->add_option("--step-size", t.schedule.step_size, "step schedule: epochs between decays")->capture_default_str();
   cmd->add_option("--milestones", milestones, "multistep schedule: comma-separated epochs");
   cmd->add_option("--gamma", t.schedule.gamma, "step/multistep decay factor")->capture_default_str();
-  cmd->add_option("--warmup", t.schedule.warmup_epochs, "linear warm-up epochs")->check(CLI::NonNegativeNumber)->capture_default_str();
-  cmd->add_option("--label-smoothing", t.label_smoothing, "cross-entropy label smoothing")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  cmd->add_option("--warmup", t.schedule.warmup_epochs, "linear warm-up epochs")->check(non_negative())->capture_default_str();
+  cmd->add_option("--label-smoothing", t.label_smoothing, "cross-entropy label smoothing")->check(range(0.0, 1.0))->capture_default_str();
   cmd->add_option("--seed", t.seed, "seed for initialisation, shuffling and augmentation")->capture_default_str();
   cmd->add_flag("--augment", augment, "random crop (4-pixel padding) and horizontal flip");
-  cmd->add_option("--width", width, "zoo width multiplier")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--width", width, "zoo width multiplier")->check(positive())->capture_default_str();
   cmd->add_option("--checkpoint", t.checkpoint, "checkpoint file, written every epoch and on Ctrl-C");
   cmd->add_flag("--resume", t.resume, "continue from --checkpoint");
   cmd->add_option("--shards", t.shards,
                   "split each batch across this many threads, each running the whole step (0: automatic, "
                   "for small conv nets without BatchNorm or Dropout; 1: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_flag("--no-keep-best", no_keep_best, "keep the last epoch's weights instead of the best");
 }
 
@@ -43,11 +45,7 @@ train::TrainOptions TrainFlags::resolve(bool json) const {
   if (augment) o.crop_padding = 4, o.horizontal_flip = true;
   std::stringstream ms(milestones);
   for (std::string m; std::getline(ms, m, ',');) {
-    try {
-      o.schedule.milestones.push_back(std::stoi(m));
-    } catch (const std::exception&) {
-      fail("--milestones: '", m, "' is not an epoch number");
-    }
+    o.schedule.milestones.push_back(static_cast<int>(parse_int(m, "--milestones", 0, 1000000)));
   }
   return o;
 }

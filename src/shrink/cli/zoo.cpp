@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/validators.h"
 #include "shrink/core/error.h"
 #include "shrink/report/model_stats.h"
 #include "shrink/zoo/zoo.h"
@@ -19,8 +20,8 @@ void add_zoo_command(CLI::App& app) {
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("zoo", "List the model zoo with parameters and MACs per sample");
   cmd->add_option("--input", opt->input, "input C H W")->expected(3)->capture_default_str();
-  cmd->add_option("--classes", opt->classes, "classes")->check(CLI::Range(2, 100000))->capture_default_str();
-  cmd->add_option("--width", opt->width, "width multiplier")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--classes", opt->classes, "classes")->check(range(2, 100000))->capture_default_str();
+  cmd->add_option("--width", opt->width, "width multiplier")->check(positive())->capture_default_str();
   cmd->add_flag("--json", opt->json, "print JSON");
   cmd->callback([opt] {
     nlohmann::json j = nlohmann::json::array();

@@ -6,14 +6,19 @@
 #include <cstdlib>
 #include <thread>
 
+#include "shrink/core/error.h"
+#include "shrink/core/parse.h"
+
 namespace shrink {
 namespace {
 std::atomic<bool> threads_configured{false};
 }
 
 void set_threads(int n) {
+  SHRINK_CHECK(n <= kMaxThreads, "--threads: expected an integer from 0 to ", kMaxThreads, ", got ", n);
   if (n <= 0) {
-    if (const char* env = std::getenv("OMP_NUM_THREADS")) n = std::atoi(env);
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    if (env && *env) n = static_cast<int>(parse_int(env, "OMP_NUM_THREADS", 1, kMaxThreads));
   }
   if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;

@@ -41,8 +41,15 @@ std::string TensorType::to_string() const {
   out << dtype_name(dtype);
   if (!has_shape) return out.str() + "[?]";
   out << '[';
+  // Errors quote types: a hostile file's thousand dimensions print as the first
+  // eight and a count, keeping the line short.
+  constexpr size_t kShown = 8;
   for (size_t i = 0; i < dims.size(); ++i) {
     if (i) out << ',';
+    if (i == kShown && dims.size() > kShown + 1) {
+      out << "... (" << dims.size() << " dims)";
+      break;
+    }
     if (dims[i] >= 0)
       out << dims[i];
     else if (i < dim_names.size() && !dim_names[i].empty())

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "shrink/core/atomic_file.h"
 #include "shrink/core/error.h"
 #include "shrink/core/version.h"
 #include "shrink/onnx/tensor_proto.h"
@@ -160,14 +161,7 @@ void export_model(const ir::Graph& graph, const std::string& path, const ExportO
   } catch (const Error& e) {
     fail(path, ": not written: ", e.what());
   }
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    SHRINK_CHECK(out, path, ": cannot write file");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    SHRINK_CHECK(out.good(), path, ": write failed");
-  }
-  SHRINK_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot move the written file into place");
+  write_file_atomically(path, bytes);
 }
 
 }  // namespace shrink::onnx_io

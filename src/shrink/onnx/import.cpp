@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "shrink/core/error.h"
+#include "shrink/core/parse.h"
 #include "shrink/onnx/tensor_proto.h"
 #include "shrink/ops/registry.h"
 #include "shrink/ops/shape_inference.h"
@@ -63,6 +64,20 @@ ir::Attribute convert_attribute(const onnx::AttributeProto& a, const std::string
 }
 
 class Importer {
+ private:
+  // shrink's own metadata (the input normalisation the model was trained with) is
+  // checked here, at the boundary, so a bad value names the file.
+  void check_normalization_metadata() const {
+    auto mean = g_.metadata.find("shrink.input_mean"), std = g_.metadata.find("shrink.input_std");
+    if (mean == g_.metadata.end() && std == g_.metadata.end()) return;
+    SHRINK_CHECK(mean != g_.metadata.end() && std != g_.metadata.end(), label_,
+                 ": metadata has only one of shrink.input_mean and shrink.input_std");
+    auto m = parse_real_list(mean->second, label_ + ": metadata 'shrink.input_mean'");
+    auto s = parse_real_list(std->second, label_ + ": metadata 'shrink.input_std'", 1e-12);
+    SHRINK_CHECK(m.size() == s.size() && m.size() <= 4096, label_, ": metadata shrink.input_mean has ", m.size(),
+                 " values and shrink.input_std ", s.size(), " (expected one per channel for both)");
+  }
+
  public:
   Importer(const onnx::ModelProto& model, std::string label) : model_(model), label_(std::move(label)) {}
 
@@ -72,6 +87,7 @@ class Importer {
     g_.name = gp.name().empty() ? "graph" : gp.name();
     g_.opset = opset_;
     for (const auto& p : model_.metadata_props()) g_.metadata[p.key()] = p.value();
+    check_normalization_metadata();
     read_initializers(gp);
     for (const auto& in : gp.input())
       if (!g_.find_value(in.name())) g_.add_input(in.name(), type_from_value_info(in));

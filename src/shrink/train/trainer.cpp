@@ -14,7 +14,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "shrink/core/atomic_file.h"
 #include "shrink/core/error.h"
+#include "shrink/core/parse.h"
 #include "shrink/core/progress.h"
 #include "shrink/exec/session.h"
 #include "shrink/onnx/export.h"
@@ -37,13 +39,8 @@ struct InterruptGuard {
   ~InterruptGuard() { std::signal(SIGINT, previous); }
 };
 
-std::vector<double> parse_csv(const std::string& s) {
-  std::vector<double> v;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) v.push_back(std::stod(item));
-  return v;
-}
+// Checked at import (onnx/import.cpp), so these parse.
+std::vector<double> parse_csv(const std::string& s) { return parse_real_list(s, "metadata"); }
 
 std::string to_csv(const std::vector<double>& v) {
   std::ostringstream out;
@@ -125,9 +122,9 @@ void save_checkpoint(const std::string& path, const ir::Graph& g, torch::optim::
   torch::serialize::OutputArchive best;
   for (const auto& [name, t] : p.best) best.write(name, t);
   archive.write("best", best);
-  std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
-  SHRINK_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, path, ": cannot move the checkpoint into place");
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  write_file_atomically(path, bytes.str());
 }
 
 void load_checkpoint(const std::string& path, ir::Graph& g, torch::optim::Optimizer& opt, Progress& p) {
