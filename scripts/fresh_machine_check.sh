@@ -52,7 +52,7 @@ summary() {
 # step NAME COMMAND...: runs it, logs to $work/logs/NAME.log, records pass/fail and time.
 step() {
   local name=$1; shift
-  local t0=$(date +%s) log="$work/logs/${name// /_}.log"
+  local t0=$(date +%s) log="$work/logs/$(tr -c "A-Za-z0-9._-" "_" <<<"$name").log"
   echo "== $name (log: $log)"
   if "$@" > >(tee "$log") 2>&1; then
     record "$name" pass $(( $(date +%s) - t0 ))

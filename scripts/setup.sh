@@ -12,7 +12,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist libonnx-testdata
   python3-torch python3-torchvision python3-onnx python3-numpy
-  zlib1g-dev dpkg-dev
+  zlib1g-dev dpkg-dev file
 )
 # The list, for tests/install/check_build_inputs.py (Node.js and npm included).
 if [[ ${1:-} == --print-packages ]]; then

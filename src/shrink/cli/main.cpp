@@ -4,6 +4,7 @@
 #include "shrink/cli/validators.h"
 #include "shrink/core/allocator.h"
 #include "shrink/core/error.h"
+#include "shrink/core/parse.h"
 #include "shrink/core/threads.h"
 #include "shrink/core/version.h"
 
@@ -33,6 +34,20 @@ int main(int argc, char** argv) {
   shrink::cli::add_quantize_command(app);
   shrink::cli::add_distill_command(app);
   shrink::cli::require_finite_floats(app);
+  // An unknown subcommand is named (CLI11 would only say one is required).
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--threads") {
+      ++i;
+      continue;
+    }
+    if (a.empty() || a[0] == '-') continue;
+    if (app.get_subcommands([&](CLI::App* s) { return s->check_name(a); }).empty()) {
+      std::cerr << "shrink: error: " << shrink::quoted_excerpt(a) << " is not a subcommand (see shrink --help)\n";
+      return 2;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -54,10 +54,15 @@ at::Tensor read_idx(const std::string& path) {
   SHRINK_CHECK(type == 0x08, path, ": IDX element type 0x", std::hex, int(type),
                " is not supported (expected 0x08, unsigned bytes)");
   SHRINK_CHECK(rank >= 1 && bytes.size() >= 4 + 4u * rank, path, ": truncated IDX header");
+  SHRINK_CHECK(rank <= 8, path, ": IDX header declares ", int(rank), " dimensions (expected at most 8)");
   std::vector<int64_t> dims;
   int64_t count = 1;
   for (int i = 0; i < rank; ++i) {
     dims.push_back(big_endian(bytes, 4 + 4 * i));
+    // Checked against the bytes present before anything is allocated (no overflow:
+    // count stays <= the file size, dims are < 2^32).
+    SHRINK_CHECK(dims.back() == 0 || count <= static_cast<int64_t>(bytes.size()) / dims.back(), path,
+                 ": truncated data: the header declares more elements than the file's ", bytes.size(), " bytes");
     count *= dims.back();
   }
   size_t offset = 4 + 4u * rank;
