@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -14,21 +15,12 @@ namespace fs = std::filesystem;
 namespace shrink::data {
 namespace {
 
-// Whole file, gunzipped when it is gzip (zlib reads raw files unchanged).
-std::string read_maybe_gzip(const std::string& path) {
+std::string read_file(const std::string& path) {
   SHRINK_CHECK(fs::exists(path), path, ": file not found");
-  gzFile f = gzopen(path.c_str(), "rb");
-  SHRINK_CHECK(f, path, ": cannot open file");
-  std::string out;
-  char buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof(buf))) > 0) out.append(buf, n);
-  int err = 0;
-  const char* msg = gzerror(f, &err);
-  std::string reason = msg ? msg : "";
-  gzclose(f);
-  SHRINK_CHECK(n == 0 && err == Z_OK, path, ": corrupt or truncated gzip data (", reason, ")");
-  return out;
+  SHRINK_CHECK(!fs::is_directory(path), path, ": is a directory (expected a data file)");
+  std::ifstream in(path, std::ios::binary);
+  SHRINK_CHECK(in, path, ": cannot open file");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 uint32_t big_endian(const std::string& s, size_t at) {
@@ -46,8 +38,37 @@ std::string find_file(const std::string& dir, const std::string& stem) {
 
 }  // namespace
 
-at::Tensor read_idx(const std::string& path) {
-  std::string bytes = read_maybe_gzip(path);
+std::string gunzip_if_gzip(std::string bytes, const std::string& label) {
+  if (bytes.size() < 2 || static_cast<unsigned char>(bytes[0]) != 0x1f || static_cast<unsigned char>(bytes[1]) != 0x8b)
+    return bytes;
+  z_stream z{};
+  SHRINK_CHECK(inflateInit2(&z, 16 + MAX_WBITS) == Z_OK, label, ": cannot start gzip decompression");
+  z.next_in = reinterpret_cast<Bytef*>(bytes.data());
+  z.avail_in = static_cast<uInt>(std::min<size_t>(bytes.size(), UINT32_MAX));
+  std::string out;
+  char buf[1 << 16];
+  int status = Z_OK;
+  while (status == Z_OK) {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    status = inflate(&z, Z_NO_FLUSH);
+    if (status != Z_OK && status != Z_STREAM_END) break;
+    out.append(buf, sizeof buf - z.avail_out);
+    if (out.size() > kMaxDecompressedBytes) {
+      inflateEnd(&z);
+      fail(label, ": gzip data expands beyond ", kMaxDecompressedBytes >> 30, " GiB (the limit for a data file)");
+    }
+    if (status == Z_OK && z.avail_in == 0 && z.avail_out != 0) status = Z_BUF_ERROR;  // input ended mid-stream
+  }
+  const char* reason = z.msg ? z.msg : "unexpected end of data";
+  inflateEnd(&z);
+  SHRINK_CHECK(status == Z_STREAM_END, label, ": corrupt or truncated gzip data (", reason, ")");
+  return out;
+}
+
+at::Tensor read_idx(const std::string& path) { return parse_idx(gunzip_if_gzip(read_file(path), path), path); }
+
+at::Tensor parse_idx(const std::string& bytes, const std::string& path) {
   SHRINK_CHECK(bytes.size() >= 4 && bytes[0] == 0 && bytes[1] == 0, path,
                ": not an IDX file (bad magic number)");
   uint8_t type = uint8_t(bytes[2]), rank = uint8_t(bytes[3]);
@@ -101,6 +122,22 @@ Dataset load_idx_dir(const std::string& dir, bool train, const std::string& name
   return load_idx_pair(images, labels, name + (train ? "/train" : "/test"));
 }
 
+CifarBatch parse_cifar_batch(const std::string& bytes, const std::string& f, bool cifar100) {
+  const int64_t label_bytes = cifar100 ? 2 : 1, pixels = 3 * 32 * 32, record = label_bytes + pixels;
+  SHRINK_CHECK(!bytes.empty() && bytes.size() % record == 0, f, ": size ", bytes.size(),
+               " is not a whole number of ", record, "-byte CIFAR records");
+  int64_t n = static_cast<int64_t>(bytes.size()) / record;
+  at::Tensor raw = at::empty({n, record}, at::kByte);
+  std::memcpy(raw.data_ptr(), bytes.data(), bytes.size());
+  CifarBatch b;
+  b.labels = raw.select(1, label_bytes - 1).to(at::kLong);  // CIFAR-100: the fine label
+  b.images = raw.slice(1, label_bytes).reshape({n, 3, 32, 32}).clone();
+  const int64_t classes = cifar100 ? 100 : 10;
+  SHRINK_CHECK(b.labels.max().item<int64_t>() < classes, f, ": label ", b.labels.max().item<int64_t>(),
+               " out of range (expected below ", classes, ")");
+  return b;
+}
+
 Dataset load_cifar(const std::string& dir, bool train, bool cifar100) {
   std::vector<std::string> files;
   if (cifar100) {
@@ -110,17 +147,11 @@ Dataset load_cifar(const std::string& dir, bool train, bool cifar100) {
   } else {
     files.push_back((fs::path(dir) / "test_batch.bin").string());
   }
-  const int64_t label_bytes = cifar100 ? 2 : 1, pixels = 3 * 32 * 32, record = label_bytes + pixels;
   std::vector<at::Tensor> images, labels;
   for (const std::string& f : files) {
-    std::string bytes = read_maybe_gzip(f);
-    SHRINK_CHECK(!bytes.empty() && bytes.size() % record == 0, f, ": size ", bytes.size(),
-                 " is not a whole number of ", record, "-byte CIFAR records");
-    int64_t n = static_cast<int64_t>(bytes.size()) / record;
-    at::Tensor raw = at::empty({n, record}, at::kByte);
-    std::memcpy(raw.data_ptr(), bytes.data(), bytes.size());
-    labels.push_back(raw.select(1, label_bytes - 1).to(at::kLong));  // CIFAR-100: the fine label
-    images.push_back(raw.slice(1, label_bytes).reshape({n, 3, 32, 32}).clone());
+    CifarBatch b = parse_cifar_batch(gunzip_if_gzip(read_file(f), f), f, cifar100);
+    images.push_back(b.images);
+    labels.push_back(b.labels);
   }
   Dataset d;
   d.name = std::string(cifar100 ? "cifar100" : "cifar10") + (train ? "/train" : "/test");

@@ -15,8 +15,23 @@ struct Dataset {
 };
 
 // An IDX file (MNIST's format), gzip-compressed or raw. Errors name the file and
-// what is wrong (magic number, truncation).
+// what is wrong (magic number, truncation). Every declared size is checked against
+// the bytes present before anything is allocated; gzip data may expand to at most
+// kMaxDecompressedBytes, so a file of N bytes costs at most about
+// N + 2 x min(kMaxDecompressedBytes, the data it really holds) of memory.
+constexpr size_t kMaxDecompressedBytes = size_t{4} << 30;
 at::Tensor read_idx(const std::string& path);
+// The same from the (already decompressed) bytes of such a file.
+at::Tensor parse_idx(const std::string& bytes, const std::string& label);
+// Bytes as they are, or gunzipped when they start with gzip's magic.
+std::string gunzip_if_gzip(std::string bytes, const std::string& label);
+
+// One CIFAR binary batch file's records (CIFAR-100: coarse and fine label bytes).
+struct CifarBatch {
+  at::Tensor images;  // uint8 [n, 3, 32, 32]
+  at::Tensor labels;  // int64 [n]
+};
+CifarBatch parse_cifar_batch(const std::string& bytes, const std::string& label, bool cifar100);
 
 // An images/labels IDX pair checked against each other.
 Dataset load_idx_pair(const std::string& images, const std::string& labels, const std::string& name);
