@@ -96,6 +96,25 @@ void make_files(const std::string& dir) {
   init->add_dims(1ll << 40);
   huge.save(dir + "/huge_initializer.onnx");
 
+  // A few bytes declaring a dense shape of 2^40 elements through a sparse initializer.
+  OnnxBuilder sparse;
+  sparse.input("x", {-1, 3}).output("y");
+  auto* sp = sparse.model().mutable_graph()->add_sparse_initializer();
+  onnx_io::tensor_to_proto(at::ones({1}), *sp->mutable_values());
+  sp->mutable_values()->set_name("S");
+  onnx_io::tensor_to_proto(at::zeros({1}, at::kLong), *sp->mutable_indices());
+  sp->add_dims(1 << 20);
+  sp->add_dims(1 << 20);
+  sparse.node("Add", {"x", "S"}, {"y"});
+  sparse.save(dir + "/sparse_huge.onnx");
+
+  // Expand to a 40 GB tensor from a 16-byte shape constant.
+  OnnxBuilder expand;
+  expand.input("x", {1, 1}).output("y");
+  expand.initializer("shape", at::tensor({100000, 100000}, at::kLong));
+  expand.node("Expand", {"x", "shape"}, {"y"}, "blow_up");
+  expand.save(dir + "/expand_huge.onnx");
+
   OnnxBuilder bad_meta = good;
   auto* m = bad_meta.model().add_metadata_props();
   m->set_key("shrink.input_mean");
@@ -156,6 +175,7 @@ std::vector<Case> catalogue() {
       {"dangling", "nowhere"},             {"undefined_input", "ghost"},
       {"short_initializer", "W"},          {"huge_initializer", "W"},
       {"bad_metadata", "shrink.input_mean"}, {"inf_metadata", "shrink.input_mean"},
+      {"sparse_huge", "bytes, over the limit of 4294967296 (--max-tensor-bytes)"}, {"expand_huge", "node 'blow_up' (Expand): output 'y'"},
   };
   for (const auto& [m, why] : models) c.push_back({"info_" + m, "info {dir}/" + m + ".onnx", 1, why});
   c.push_back({"info_directory", "info {dir}/adir", 1, "adir"});
@@ -241,6 +261,8 @@ std::vector<Case> catalogue() {
       {"prune {dir}/good.onnx -o {dir}/o.onnx --schedule iterative:0 --no-eval", "--schedule iterative:N: expected an integer from 1 to 1000"},
       {"prune {dir}/good.onnx -o {dir}/o.onnx --schedule iterative:99999999999999999999 --no-eval", "--schedule iterative:N"},
       {"prune {dir}/good.onnx -o {dir}/o.onnx --method ln-structured --layer-amount fc=abc --no-eval", "--layer-amount fc: expected a number"},
+      {"--max-tensor-bytes 16 info {dir}/good.onnx", "initializer 'W': 24 bytes, over the limit of 16 (--max-tensor-bytes)"},
+      {"--max-tensor-bytes 1000000 run {dir}/sparse_huge.onnx -i {dir}/x.npy -o {dir}/y.npy", "over the limit of 1000000"},
       {"sensitivity {dir}/good.onnx --sparsities 0.1,2", "--sparsities: expected a number from 0 to 1"},
       {"sensitivity {dir}/good.onnx --sparsities 0.1,nan", "--sparsities: expected a finite number"},
       {"distill --teacher {dir}/good.onnx --student mlp --teacher-weights 1,x -o {dir}/o.onnx", "--teacher-weights: expected a number"},

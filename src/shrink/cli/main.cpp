@@ -1,9 +1,11 @@
 #include <iostream>
+#include <limits>
 
 #include "shrink/cli/commands.h"
 #include "shrink/cli/validators.h"
 #include "shrink/core/allocator.h"
 #include "shrink/core/error.h"
+#include "shrink/core/limits.h"
 #include "shrink/core/parse.h"
 #include "shrink/core/threads.h"
 #include "shrink/core/version.h"
@@ -20,7 +22,14 @@ int main(int argc, char** argv) {
                  "intra-op threads, 0 to " + std::to_string(shrink::kMaxThreads) +
                      " (default 0: OMP_NUM_THREADS or all cores)")
       ->check(shrink::cli::count(0, shrink::kMaxThreads));
-  app.parse_complete_callback([&] { shrink::set_threads(threads); });
+  int64_t max_tensor_bytes = 0;
+  app.add_option("--max-tensor-bytes", max_tensor_bytes,
+                 "largest tensor an input file may declare (default 4 GiB, or SHRINK_MAX_TENSOR_BYTES)")
+      ->check(shrink::cli::count(1, std::numeric_limits<int64_t>::max()));
+  app.parse_complete_callback([&] {
+    shrink::set_threads(threads);
+    if (max_tensor_bytes > 0) shrink::set_max_tensor_bytes(max_tensor_bytes);
+  });
   shrink::cli::add_run_command(app);
   shrink::cli::add_info_command(app);
   shrink::cli::add_convert_command(app);
@@ -37,7 +46,7 @@ int main(int argc, char** argv) {
   // An unknown subcommand is named (CLI11 would only say one is required).
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--threads") {
+    if (a == "--threads" || a == "--max-tensor-bytes") {
       ++i;
       continue;
     }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "shrink/core/error.h"
+#include "shrink/core/limits.h"
 #include "shrink/ir/tensor_type.h"
 
 namespace shrink::onnx_io {
@@ -38,11 +39,12 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& 
     fail(where, ": ", e.what());
   }
   std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
+  // Checked before anything is allocated: no overflow, within --max-tensor-bytes.
+  const int64_t element = static_cast<int64_t>(c10::elementSize(type));
+  const int64_t bytes = checked_tensor_bytes(dims, element, where);
   int64_t numel = 1;
-  for (int64_t d : dims) {
-    SHRINK_CHECK(d >= 0, where, ": negative dimension ", d);
-    numel *= d;
-  }
+  for (int64_t d : dims) numel *= d;
+  if (bytes == 0) numel = 0;
   at::Tensor flat;
   if (proto.has_raw_data()) {
     const std::string& raw = proto.raw_data();
@@ -66,6 +68,8 @@ at::Tensor tensor_from_sparse_proto(const onnx::SparseTensorProto& proto, const 
   at::Tensor values = tensor_from_proto(proto.values(), where + " (values)");
   at::Tensor indices = tensor_from_proto(proto.indices(), where + " (indices)").to(at::kLong);
   std::vector<int64_t> dims(proto.dims().begin(), proto.dims().end());
+  // The dense shape may be anything a few bytes declare: capped before zeros() touches it.
+  checked_tensor_bytes(dims, values.element_size(), where);
   at::Tensor dense = at::zeros(dims, values.options());
   int64_t nnz = values.numel();
   if (nnz == 0) return dense;

@@ -1,6 +1,7 @@
 #include "shrink/ops/shape_inference.h"
 
 #include "shrink/core/error.h"
+#include "shrink/core/limits.h"
 #include "shrink/ir/verifier.h"
 #include "shrink/ops/registry.h"
 
@@ -45,6 +46,14 @@ void infer_node_types(const ir::Graph& graph, ir::Node& node, const DeclaredType
                  " outputs, the op defines ", types.size());
     auto it = declared ? declared->find(out->name) : DeclaredTypes::const_iterator{};
     out->type = declared && it != declared->end() ? merge(node, *out, it->second, types[i]) : types[i];
+    // A value the graph would need at batch 1 beyond --max-tensor-bytes is refused
+    // here, when the model is read, rather than when a run tries to allocate it.
+    if (out->type.has_shape && out->type.dtype != at::ScalarType::Undefined) {
+      std::vector<int64_t> dims = out->type.dims;
+      for (int64_t& d : dims) d = d < 0 ? 1 : d;
+      checked_tensor_bytes(dims, static_cast<int64_t>(c10::elementSize(out->type.dtype)),
+                           node.describe() + ": output '" + out->name + "'");
+    }
   }
 }
 
