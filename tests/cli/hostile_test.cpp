@@ -14,9 +14,11 @@
 
 #include "shrink/io/npy.h"
 #include "support/limited_process.h"
+#include "support/npy_bytes.h"
 #include "support/onnx_builder.h"
 
 using namespace shrink;
+using test_support::npy_with_header;
 using test_support::OnnxBuilder;
 namespace fs = std::filesystem;
 
@@ -38,12 +40,6 @@ std::string write(const std::string& path, const std::string& bytes) {
   return path;
 }
 
-std::string npy_with_header(const std::string& header, const std::string& data = "", int major = 1) {
-  std::string out = std::string("\x93NUMPY", 6) + static_cast<char>(major) + '\0';
-  const size_t n = header.size();
-  for (int i = 0; i < (major == 1 ? 2 : 4); ++i) out += static_cast<char>((n >> (8 * i)) & 0xff);
-  return out + header + data;
-}
 
 std::string idx(const std::vector<uint32_t>& dims, size_t data_bytes, uint8_t type = 0x08) {
   std::string s = {0, 0, static_cast<char>(type), static_cast<char>(dims.size())};

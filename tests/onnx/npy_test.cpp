@@ -7,10 +7,12 @@
 
 #include "shrink/core/error.h"
 #include "shrink/io/npy.h"
+#include "support/npy_bytes.h"
 #include "support/onnx_builder.h"
 #include "support/paths.h"
 
 using namespace shrink;
+using test_support::npy_with_header;
 
 TEST(Npy, RoundTripKeepsTypeShapeAndValues) {
   test_support::TempDir dir;
@@ -56,15 +58,6 @@ TEST(Npy, BadFilesGiveOneLineErrors) {
 }
 
 namespace {
-// A .npy file with exactly this header text (format 1.0, or 2.0 for long headers).
-std::string npy_with_header(const std::string& header, const std::string& data = "", int major = 1) {
-  std::string out = std::string("\x93NUMPY", 6) + static_cast<char>(major) + '\0';
-  const size_t n = header.size();
-  out += static_cast<char>(n & 0xff);
-  out += static_cast<char>((n >> 8) & 0xff);
-  if (major > 1) out += static_cast<char>((n >> 16) & 0xff), out += static_cast<char>((n >> 24) & 0xff);
-  return out + header + data;
-}
 std::string error_reading(const std::string& bytes) {
   try {
     io::read_npy_bytes(bytes, "x.npy");

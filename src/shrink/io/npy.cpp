@@ -9,6 +9,7 @@
 
 #include "shrink/core/atomic_file.h"
 #include "shrink/core/error.h"
+#include "shrink/core/parse.h"
 
 namespace shrink::io {
 namespace {
@@ -27,13 +28,6 @@ const char* code_of(at::ScalarType t) {
   for (const auto& c : kCodes)
     if (c.type == t) return c.code;
   fail("tensor type ", c10::toString(t), " cannot be written as .npy");
-}
-
-// Up to 40 characters of untrusted text, for an error message.
-std::string quote(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, 40)) out += (c >= 32 && c < 127) ? c : '?';
-  return "'" + out + (text.size() > 40 ? "...'" : "'");
 }
 
 struct NpyHeader {
@@ -74,7 +68,7 @@ class HeaderParser {
         have_shape = true;
         h.shape = shape();
       } else {
-        fail(label_, ": .npy header has an unexpected key ", quote(key),
+        fail(label_, ": .npy header has an unexpected key ", quoted_excerpt(key),
              " (expected descr, fortran_order, shape)");
       }
       skip_space();
@@ -139,7 +133,7 @@ class HeaderParser {
     if (descr == "<i1") descr = "|i1";
     for (const auto& c : kCodes)
       if (descr == c.code) return c.type;
-    fail(label_, ": dtype ", quote(descr),
+    fail(label_, ": dtype ", quoted_excerpt(descr),
          " is not supported (expected little-endian float16/32/64, int8/16/32/64, uint8 or bool)");
   }
   std::vector<int64_t> shape() {
