@@ -50,6 +50,6 @@ mkdir -p "$build/corpus/$target" "tests/fuzz/crashes/$target"
 # ASan's leak checker at exit, OpenMP/LibTorch's one-time allocations suppressed by detect_leaks per input.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-exec "$build/fuzz_$target" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
+exec "$build/fuzz/fuzz_$target" -max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
   -print_final_stats=1 -artifact_prefix="tests/fuzz/crashes/$target/" "$@" \
   "$build/corpus/$target" "${seeds[@]}"
