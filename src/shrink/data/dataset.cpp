@@ -90,7 +90,7 @@ at::Tensor parse_idx(const std::string& bytes, const std::string& path) {
   SHRINK_CHECK(bytes.size() - offset == static_cast<size_t>(count), path, ": truncated data: ",
                bytes.size() - offset, " bytes, header says ", count);
   at::Tensor t = at::empty(dims, at::kByte);
-  std::memcpy(t.data_ptr(), bytes.data() + offset, count);
+  if (count) std::memcpy(t.data_ptr(), bytes.data() + offset, count);  // an empty tensor has no data pointer
   return t;
 }
 
