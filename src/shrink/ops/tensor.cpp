@@ -2,6 +2,10 @@
 // GatherElements, Cast, CastLike, Range.
 #include "shrink/ops/common.h"
 
+#include <cmath>
+
+#include "shrink/core/limits.h"
+
 namespace shrink::ops {
 namespace {
 
@@ -73,19 +77,33 @@ Kernel make_shape(const ir::Node& node) {
   };
 }
 
+// ceil((limit - start) / delta), at least 0: ONNX's element count for Range. A zero,
+// NaN or infinite step or bound has no count (the cast would be undefined), and the
+// count must fit the tensor cap.
+int64_t range_length(double start, double limit, double delta, at::ScalarType t, const std::string& node) {
+  SHRINK_CHECK(std::isfinite(start) && std::isfinite(limit) && std::isfinite(delta) && delta != 0,
+               node, ": start, limit and delta must be finite and delta non-zero, got ", start, ", ",
+               limit, ", ", delta);
+  const double n = std::max(0.0, std::ceil((limit - start) / delta));
+  SHRINK_CHECK(n < 9.0e18, node, ": ", n, " elements is too many");
+  const auto count = static_cast<int64_t>(n);
+  checked_tensor_bytes({count}, static_cast<int64_t>(c10::elementSize(t)), node);
+  return count;
+}
+
 std::vector<TensorType> infer_range(const InferContext& ctx) {
   at::ScalarType t = ctx.input(0).dtype;
   const at::Tensor *s = ctx.constant(0), *l = ctx.constant(1), *d = ctx.constant(2);
   if (!s || !l || !d) return {unknown_dims(t, 1)};
   double start = s->item<double>(), limit = l->item<double>(), delta = d->item<double>();
-  return {TensorType::of(t, {std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)))})};
+  return {TensorType::of(t, {range_length(start, limit, delta, t, ctx.node.describe())})};
 }
 
-Kernel make_range(const ir::Node&) {
-  return [](const KernelContext&, const Tensors& in) -> Tensors {
+Kernel make_range(const ir::Node& node) {
+  return [where = node.describe()](const KernelContext&, const Tensors& in) -> Tensors {
     at::ScalarType t = in[0].scalar_type();
     double start = in[0].item<double>(), limit = in[1].item<double>(), delta = in[2].item<double>();
-    int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((limit - start) / delta)));
+    int64_t n = range_length(start, limit, delta, t, where);
     // start + i * delta, as ONNX defines it (at::arange may differ in the last element).
     at::Tensor i = at::arange(n, at::TensorOptions().dtype(at::kDouble));
     return {(i * delta + start).to(t)};
