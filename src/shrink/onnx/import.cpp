@@ -276,7 +276,9 @@ class Importer {
   void align_legacy_broadcast(ir::Node* node, int64_t axis) {
     ir::Value* a = node->input(0);
     ir::Value* b = node->input(1);
-    if (!a->type.has_shape || !b->type.has_shape) return;
+    // A missing input is reported by the arity check later; an axis outside A is left alone.
+    if (!a || !b || !a->type.has_shape || !b->type.has_shape) return;
+    if (axis < 0 || axis > a->type.rank()) return;
     int64_t trailing = a->type.rank() - axis - b->type.rank();
     if (trailing <= 0 || b->type.numel() == 1) return;
     std::vector<int64_t> dims = b->type.dims;
