@@ -206,6 +206,9 @@ class Importer {
     for (const auto& n : g_.nodes()) nodes.push_back(n.get());
     for (ir::Node* node : nodes) {
       const std::string& op = node->op_type;
+      // Every rewrite below reads the first input and output: a node without them is
+      // left for shape inference to report (its arity check names the node).
+      if (!node->input(0) || !node->output(0)) continue;
       if (opset_ < 7) upgrade_legacy(node);
       if ((op == "Squeeze" || op == "Unsqueeze") && opset_ < 13) attr_to_input(node, "axes", 1, at::kLong);
       if (op == "Split" && opset_ < 13) attr_to_input(node, "split", 1, at::kLong);

@@ -42,9 +42,7 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& proto, const std::string& 
   // Checked before anything is allocated: no overflow, within --max-tensor-bytes.
   const int64_t element = static_cast<int64_t>(c10::elementSize(type));
   const int64_t bytes = checked_tensor_bytes(dims, element, where);
-  int64_t numel = 1;
-  for (int64_t d : dims) numel *= d;
-  if (bytes == 0) numel = 0;
+  const int64_t numel = bytes / element;  // exact, and no overflow: bytes passed the cap
   at::Tensor flat;
   if (proto.has_raw_data()) {
     const std::string& raw = proto.raw_data();

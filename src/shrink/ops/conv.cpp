@@ -8,7 +8,14 @@ namespace shrink::ops {
 namespace {
 
 std::vector<int64_t> spatial_of(const std::vector<int64_t>& dims) {
+  SHRINK_CHECK(dims.size() >= 3, "expected rank >= 3 ([N, C, spatial...]), got rank ", dims.size());
   return std::vector<int64_t>(dims.begin() + 2, dims.end());
+}
+
+// The window's rank (kernel_shape, or the weight's) must be the input's spatial rank.
+void check_window_rank(size_t window_rank, const TensorType& x) {
+  SHRINK_CHECK(window_rank + 2 == static_cast<size_t>(x.rank()), "kernel has ", window_rank,
+               " spatial dims but the input ", x.to_string(), " has ", x.rank() - 2);
 }
 
 std::vector<int64_t> kernel_dims_of(const TensorType& w) {
@@ -20,13 +27,16 @@ std::vector<int64_t> kernel_dims_of(const TensorType& w) {
 
 TensorType conv_output_type(const TensorType& x, const TensorType& w, const ir::Attributes& attrs, at::ScalarType out) {
   if (!x.has_shape || !w.has_shape) return TensorType::unknown(out);
-  SHRINK_CHECK(x.rank() == w.rank(), "input ", x.to_string(), " and weight ", w.to_string(),
-               " must have the same rank");
+  SHRINK_CHECK(x.rank() == w.rank() && x.rank() >= 3, "input ", x.to_string(), " and weight ", w.to_string(),
+               " must have the same rank, at least 3");
   int64_t group = attrs.get_int("group", 1);
+  SHRINK_CHECK(group >= 1, "group must be positive, got ", group);
   if (x.dims[1] != kDynamic && w.dims[1] != kDynamic)
     SHRINK_CHECK(x.dims[1] == w.dims[1] * group, "input has ", x.dims[1],
                  " channels but weight expects ", w.dims[1], " x group ", group);
-  Window win = read_window(attrs, kernel_dims_of(w)).resolved(spatial_of(x.dims));
+  Window read = read_window(attrs, kernel_dims_of(w));
+  check_window_rank(read.rank(), x);
+  Window win = read.resolved(spatial_of(x.dims));
   std::vector<int64_t> dims = {x.dims[0], w.dims[0]};
   for (size_t i = 0; i < win.rank(); ++i) dims.push_back(win.output_extent(i, x.dims[i + 2], false));
   return TensorType::of(out, dims);
@@ -121,6 +131,8 @@ TransposeAttrs read_transpose_attrs(const ir::Attributes& attrs, const std::vect
   t.output_padding = attrs.get_ints("output_padding", std::vector<int64_t>(n, 0));
   t.output_shape = attrs.get_ints("output_shape");
   if (t.output_shape.size() > n) t.output_shape.erase(t.output_shape.begin(), t.output_shape.end() - n);
+  SHRINK_CHECK(t.output_padding.size() == n && (t.output_shape.empty() || t.output_shape.size() == n),
+               "output_padding and output_shape must match the ", n, " spatial dims of the kernel");
   return t;
 }
 
@@ -163,9 +175,13 @@ std::vector<TensorType> infer_conv_transpose(const InferContext& ctx) {
   const TensorType& x = ctx.input(0);
   const TensorType& w = ctx.input(1);
   if (!x.has_shape || !w.has_shape) return {TensorType::unknown(x.dtype)};
+  SHRINK_CHECK(x.rank() == w.rank() && x.rank() >= 3, "input ", x.to_string(), " and weight ", w.to_string(),
+               " must have the same rank, at least 3");
   int64_t group = ctx.node.attrs.get_int("group", 1);
-  TransposeGeometry g =
-      transpose_geometry(read_transpose_attrs(ctx.node.attrs, kernel_dims_of(w)), spatial_of(x.dims));
+  SHRINK_CHECK(group >= 1, "group must be positive, got ", group);
+  TransposeAttrs attrs = read_transpose_attrs(ctx.node.attrs, kernel_dims_of(w));
+  check_window_rank(attrs.win.rank(), x);
+  TransposeGeometry g = transpose_geometry(attrs, spatial_of(x.dims));
   std::vector<int64_t> out = {x.dims[0], w.dims[1] == kDynamic ? kDynamic : w.dims[1] * group};
   out.insert(out.end(), g.out.begin(), g.out.end());
   return {TensorType::of(x.dtype, out)};

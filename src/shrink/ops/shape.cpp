@@ -5,11 +5,18 @@
 namespace shrink::ops {
 namespace {
 
+// a * b for extents, refusing a product no tensor could have (instead of overflowing).
+int64_t extent_product(int64_t a, int64_t b) {
+  int64_t p = 0;
+  SHRINK_CHECK(!__builtin_mul_overflow(a, b, &p), "extent ", a, " x ", b, " overflows 64 bits");
+  return p;
+}
+
 int64_t product(const std::vector<int64_t>& dims, size_t from, size_t to) {
   int64_t p = 1;
   for (size_t i = from; i < to; ++i) {
     if (dims[i] == kDynamic) return kDynamic;
-    p *= dims[i];
+    p = extent_product(p, dims[i]);
   }
   return p;
 }
@@ -33,12 +40,12 @@ std::vector<int64_t> reshape_target(std::vector<int64_t> shape, const std::vecto
       copied[i] = true;
       continue;
     }
-    known = (shape[i] == kDynamic || known == kDynamic) ? kDynamic : known * shape[i];
+    known = (shape[i] == kDynamic || known == kDynamic) ? kDynamic : extent_product(known, shape[i]);
   }
   if (infer_at >= 0) {
     int64_t total = 1;
     for (size_t i = 0; i < in.size() && total != kDynamic; ++i)
-      if (!copied[i]) total = in[i] == kDynamic ? kDynamic : total * in[i];
+      if (!copied[i]) total = in[i] == kDynamic ? kDynamic : extent_product(total, in[i]);
     shape[infer_at] = (total == kDynamic || known == kDynamic || known == 0) ? kDynamic : total / known;
   }
   return shape;
@@ -325,7 +332,7 @@ std::vector<TensorType> infer_expand(const InferContext& ctx) {
   const TensorType& x = ctx.input(0);
   std::vector<int64_t> shape;
   if (!ctx.constant_ints(1, shape)) {
-    if (ctx.input(1).is_static() && x.has_shape)
+    if (ctx.input(1).is_static() && ctx.input(1).rank() == 1 && x.has_shape)
       return {unknown_dims(x.dtype, std::max(x.rank(), ctx.input(1).dims[0]))};
     return {TensorType::unknown(x.dtype)};
   }
@@ -349,7 +356,10 @@ std::vector<TensorType> infer_tile(const InferContext& ctx) {
                " entries for input ", x.to_string());
   TensorType out = TensorType::of(x.dtype, x.dims);
   for (size_t i = 0; i < repeats.size(); ++i)
-    if (out.dims[i] != kDynamic) out.dims[i] *= repeats[i];
+    if (out.dims[i] != kDynamic) {
+      SHRINK_CHECK(repeats[i] >= 0, "repeats must be non-negative, got ", repeats[i]);
+      out.dims[i] = extent_product(out.dims[i], repeats[i]);
+    }
   return {out};
 }
 
