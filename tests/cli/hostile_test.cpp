@@ -57,6 +57,11 @@ void make_files(const std::string& dir) {
   OnnxBuilder::attr(g, "transB", int64_t{1});
   good.save(dir + "/good.onnx");
   const std::string bytes = good.bytes();
+  OnnxBuilder two;  // two outputs, for all-or-nothing writes
+  two.input("x", {-1, 3}).output("y").output("z");
+  two.node("Relu", {"x"}, {"y"});
+  two.node("Neg", {"x"}, {"z"});
+  two.save(dir + "/two_outputs.onnx");
   write(dir + "/empty.onnx", "");
   write(dir + "/garbage.onnx", std::string("\x08\x07\x12\xff\xff\xff\xff\x0f garbage that is not protobuf", 40));
   write(dir + "/truncated.onnx", bytes.substr(0, bytes.size() / 2));
@@ -207,6 +212,9 @@ std::vector<Case> catalogue() {
   c.push_back({"run_output_directory", "run {dir}/good.onnx -i {dir}/x.npy -o {dir}/adir", 1, "is a directory"});
   c.push_back({"run_output_empty", "run {dir}/good.onnx -i {dir}/x.npy -o ''", 1, "output path is empty"});
   c.push_back({"run_output_missing_dir", "run {dir}/good.onnx -i {dir}/x.npy -o {dir}/no/such/y.npy", 1, "does not exist"});
+  // The first output is writable, the second is not: neither may appear.
+  c.push_back({"run_second_output_directory", "run {dir}/two_outputs.onnx -i {dir}/x.npy -o {dir}/y.npy -o {dir}/adir", 1, "adir: is a directory"});
+  c.push_back({"run_second_output_missing_dir", "run {dir}/two_outputs.onnx -i {dir}/x.npy -o {dir}/y.npy -o {dir}/no/z.npy", 1, "does not exist"});
   c.push_back({"run_second_output_bad", "run {dir}/good.onnx -i {dir}/x.npy -o {dir}/y.npy -o {dir}/adir", 1, "has 1 outputs, got 2"});
   c.push_back({"convert_output_directory", "convert {dir}/good.onnx -o {dir}/adir", 1, "is a directory"});
   c.push_back({"convert_output_missing_dir", "convert {dir}/good.onnx -o {dir}/no/out.onnx", 1, "does not exist"});
