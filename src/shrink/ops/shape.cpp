@@ -458,7 +458,16 @@ std::vector<TensorType> infer_block(const InferContext& ctx, bool to_space) {
   if (!x.has_shape) return {x};
   SHRINK_CHECK(x.rank() == 4, "input must be 4-D, got ", x.to_string());
   int64_t b = ctx.node.attrs.get_int("blocksize");
-  auto scale = [](int64_t d, int64_t num, int64_t den) { return d == kDynamic ? d : d * num / den; };
+  SHRINK_CHECK(b >= 1 && b <= (int64_t{1} << 20), "blocksize must be from 1 to 2^20, got ", b);
+  if (to_space && x.dims[1] != kDynamic)
+    SHRINK_CHECK(x.dims[1] % (b * b) == 0, "input channels ", x.dims[1], " are not divisible by blocksize^2 = ", b * b);
+  if (!to_space)
+    for (int i = 2; i < 4; ++i)
+      SHRINK_CHECK(x.dims[i] == kDynamic || x.dims[i] % b == 0, "input extent ", x.dims[i],
+                   " is not divisible by blocksize ", b);
+  auto scale = [](int64_t d, int64_t num, int64_t den) {
+    return d == kDynamic ? d : extent_product(d, num) / den;
+  };
   x.dims[1] = to_space ? scale(x.dims[1], 1, b * b) : scale(x.dims[1], b * b, 1);
   for (int i = 2; i < 4; ++i) x.dims[i] = to_space ? scale(x.dims[i], b, 1) : scale(x.dims[i], 1, b);
   return {x};
