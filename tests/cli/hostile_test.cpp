@@ -35,6 +35,9 @@ struct Case {
   std::string expected;  // a substring of the error line
 };
 
+// How gtest (and so CTest's test list) shows a case: its command, not its bytes.
+void PrintTo(const Case& c, std::ostream* os) { *os << "shrink " << c.args; }
+
 std::string write(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
