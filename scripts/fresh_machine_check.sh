@@ -18,18 +18,23 @@
 # It prints each step's result and time. It takes 15-25 minutes on 2 cores (plus about 2 for debootstrap the first time): too
 # slow for CI. Run it whenever scripts/setup.sh, a find_package or a dependency changes.
 #
-# Usage: scripts/fresh_machine_check.sh [--work DIR] [--keep] [--steps demo,test,deb]
-#   --work DIR   where the roots go (default /var/tmp/shrink-fresh; several GiB)
+# Usage: scripts/fresh_machine_check.sh [--work DIR] [--inner DIR] [--keep] [--steps demo,test,deb]
+#   --work DIR   where the roots go on this machine (default $SHRINK_FRESH_WORK or
+#                /var/tmp/shrink-fresh; several GiB)
+#   --inner DIR  where the checkout, packages and checks go inside the roots
+#                (default $SHRINK_FRESH_INNER or /srv/shrink)
 #   --keep       keep the roots afterwards (the debootstrapped base is always kept
 #                and reused: delete DIR/base to start from a new one)
 set -euo pipefail
 source_dir=$(cd "$(dirname "$0")/.." && pwd)
-work=/var/tmp/shrink-fresh
+work=${SHRINK_FRESH_WORK:-/var/tmp/shrink-fresh}
+inner=${SHRINK_FRESH_INNER:-/srv/shrink}
 keep=0
 steps=demo,test,deb
 while (($#)); do
   case "$1" in
     --work) work=$2; shift 2 ;;
+    --inner) inner=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     --steps) steps=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -39,6 +44,10 @@ done
 [[ $(id -u) -eq 0 ]] || { echo "fresh_machine_check: must run as root (debootstrap, chroot)" >&2; exit 2; }
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
+[[ "$inner" == /* ]] || { echo "fresh_machine_check: --inner must be an absolute path inside the roots" >&2; exit 2; }
+checkout=$inner/checkout  # the copied checkout, in the build root
+debs=$inner/debs          # the packages cpack makes there
+check=$inner/check        # what the package root is given to check
 
 results=()
 started=$(date +%s)
@@ -118,7 +127,7 @@ copy_root() {  # NAME: a fresh copy of the base
   cp -a "$work/base" "$work/$1"
 }
 copy_checkout() {  # ROOT: the checkout as git sees it (no build outputs), with .git
-  local dest="$1/root/shrink"
+  local dest="$1$checkout"
   mkdir -p "$dest"
   (cd "$source_dir" && git ls-files -z -co --exclude-standard | tar --null -T - -cf -) | tar -xf - -C "$dest"
   cp -a "$source_dir/.git" "$dest/.git"
@@ -136,33 +145,35 @@ copy_checkout "$work/root-build"
 echo "fresh root: $(chroot "$work/root-build" dpkg-query -W -f='.\n' | wc -l) packages installed"
 
 if [[ ",$steps," == *,demo,* ]]; then
-  step "README command 1: bash scripts/demo.sh" in_root "$work/root-build" "cd /root/shrink && bash scripts/demo.sh"
+  step "README command 1: bash scripts/demo.sh" in_root "$work/root-build" "cd $checkout && bash scripts/demo.sh"
 fi
 if [[ ",$steps," == *,test,* ]]; then
-  step "README command 2: bash scripts/test.sh" in_root "$work/root-build" "cd /root/shrink && CI=true bash scripts/test.sh"
+  step "README command 2: bash scripts/test.sh" in_root "$work/root-build" "cd $checkout && CI=true bash scripts/test.sh"
 fi
 if [[ ",$steps," == *,deb,* ]]; then
   step "cpack -G DEB" in_root "$work/root-build" \
-    "cd /root/shrink && bash scripts/setup.sh >/dev/null && bash scripts/build.sh >/dev/null && cd build && cpack -G DEB -B /root/debs && ls -l /root/debs/*.deb"
+    "cd $checkout && bash scripts/setup.sh >/dev/null && bash scripts/build.sh >/dev/null && cd build && cpack -G DEB -B $debs && ls -l $debs/*.deb"
   copy_root root-deb
   mount_system "$work/root-deb"
-  mkdir -p "$work/root-deb/root/check"
-  cp "$work"/root-build/root/debs/*.deb "$work/root-deb/root/check/"
-  cp -a "$work/root-build/root/shrink/tests/install/consumer" "$work/root-deb/root/check/consumer"
-  cp -a "$work/root-build/usr/share/libonnx-testdata/data/pytorch-operator/test_operator_basic" "$work/root-deb/root/check/case"
-  zoo_model=$(ls "$work"/root-build/root/shrink/build/demo/lenet5.onnx 2>/dev/null || true)
-  if [[ -z "$zoo_model" ]]; then
-    in_root "$work/root-build" "cd /root/shrink && mkdir -p build/demo && build/shrink train --model lenet5 --epochs 0 -o build/demo/lenet5.onnx" >/dev/null
-    zoo_model="$work/root-build/root/shrink/build/demo/lenet5.onnx"
+  mkdir -p "$work/root-deb$check"
+  cp "$work/root-build$debs"/*.deb "$work/root-deb$check/"
+  cp -a "$work/root-build$checkout/tests/install/consumer" "$work/root-deb$check/consumer"
+  # One of ONNX's backend test cases, wherever the build root's libonnx-testdata put it.
+  case_dir=$(chroot "$work/root-build" dpkg -L libonnx-testdata | grep '/pytorch-operator/test_operator_basic$' | head -n1)
+  [[ -n "$case_dir" ]] || { echo "fresh_machine_check: libonnx-testdata has no test_operator_basic" >&2; exit 1; }
+  cp -a "$work/root-build$case_dir" "$work/root-deb$check/case"
+  model="$work/root-build$checkout/build/demo/lenet5.onnx"
+  if [[ ! -f "$model" ]]; then
+    in_root "$work/root-build" "cd $checkout && mkdir -p build/demo && build/shrink train --model lenet5 --epochs 1 -o build/demo/lenet5.onnx" >/dev/null
   fi
-  cp "$zoo_model" "$work/root-deb/root/check/lenet5.onnx"
+  cp "$model" "$work/root-deb$check/lenet5.onnx"
   step "apt-get install ./shrink_*.deb (base system)" in_root "$work/root-deb" \
-    "apt-get update -q && apt-get install -y -q --no-install-recommends /root/check/shrink_*_amd64.deb"
+    "apt-get update -q && apt-get install -y -q --no-install-recommends $check/shrink_*_amd64.deb"
   step "packaged shrink --version, zoo, info" in_root "$work/root-deb" \
-    "shrink --version && shrink zoo && shrink info /root/check/lenet5.onnx"
+    "shrink --version && shrink zoo && shrink info $check/lenet5.onnx"
   step "apt-get install ./shrink-dev_*.deb + consumer" in_root "$work/root-deb" \
-    "apt-get install -y -q --no-install-recommends /root/check/shrink-dev_*_amd64.deb cmake g++ ninja-build make &&
-     cmake -G Ninja -S /root/check/consumer -B /root/check/consumer-build -DCMAKE_BUILD_TYPE=Release &&
-     ninja -C /root/check/consumer-build && /root/check/consumer-build/consumer /root/check/case"
+    "apt-get install -y -q --no-install-recommends $check/shrink-dev_*_amd64.deb cmake g++ ninja-build make &&
+     cmake -G Ninja -S $check/consumer -B $check/consumer-build -DCMAKE_BUILD_TYPE=Release &&
+     ninja -C $check/consumer-build && $check/consumer-build/consumer $check/case"
 fi
 summary
