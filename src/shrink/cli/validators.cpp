@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "shrink/core/error.h"
 #include "shrink/core/parse.h"
 
 namespace shrink::cli {
@@ -18,11 +19,6 @@ std::string as_finite(const std::string& text, double& v) {
   return "";
 }
 
-std::string short_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
 
 CLI::Validator bounded(double lo, double hi, bool lo_open, std::string expected, std::string name) {
   return CLI::Validator(
@@ -39,7 +35,7 @@ CLI::Validator bounded(double lo, double hi, bool lo_open, std::string expected,
 }  // namespace
 
 CLI::Validator range(double lo, double hi) {
-  return bounded(lo, hi, false, "a number from " + short_number(lo) + " to " + short_number(hi), "range");
+  return bounded(lo, hi, false, "a number from " + msg(lo) + " to " + msg(hi), "range");
 }
 CLI::Validator positive() { return bounded(0, HUGE_VAL, true, "a number > 0", "positive"); }
 CLI::Validator non_negative() { return bounded(0, HUGE_VAL, false, "a number >= 0", "non_negative"); }

@@ -12,7 +12,7 @@ namespace {
 std::string number_text(double v) { return msg(v); }  // shortest of %g: 1.79769e+308, not 309 digits
 
 template <typename T, typename Parse>
-std::vector<T> parse_list(std::string_view text, const std::string& what, Parse parse) {
+std::vector<T> parse_list(std::string_view text, Parse parse) {
   std::vector<T> out;
   size_t start = 0;
   while (true) {
@@ -22,7 +22,6 @@ std::vector<T> parse_list(std::string_view text, const std::string& what, Parse 
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
-  (void)what;
   return out;
 }
 
@@ -59,11 +58,11 @@ double parse_real(std::string_view text, const std::string& what, double lo, dou
 }
 
 std::vector<double> parse_real_list(std::string_view text, const std::string& what, double lo, double hi) {
-  return parse_list<double>(text, what, [&](std::string_view item) { return parse_real(item, what, lo, hi); });
+  return parse_list<double>(text, [&](std::string_view item) { return parse_real(item, what, lo, hi); });
 }
 
 std::vector<int64_t> parse_int_list(std::string_view text, const std::string& what, int64_t lo, int64_t hi) {
-  return parse_list<int64_t>(text, what, [&](std::string_view item) { return parse_int(item, what, lo, hi); });
+  return parse_list<int64_t>(text, [&](std::string_view item) { return parse_int(item, what, lo, hi); });
 }
 
 }  // namespace shrink
