@@ -9,7 +9,8 @@ exported with TrainingMode.TRAINING (BatchNormalization kept, batch statistics) 
 PyTorch's output is taken in train mode; Dropout is set to p=0 so the output is
 deterministic. With --bn-eval the model is exported in inference mode but with its
 BatchNormalization nodes kept (PyTorch's eval export always folds them): random
-running statistics and affine parameters, output taken in eval mode.
+running statistics and affine parameters, output taken in eval mode. With
+--dynamic-batch the batch is the symbol N on the input and output.
 """
 import argparse
 import os
@@ -32,6 +33,7 @@ def main():
     p.add_argument("--opset", type=int, default=13)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bn-eval", action="store_true")
+    p.add_argument("--dynamic-batch", action="store_true", help="batch exported as the symbol N")
     a = p.parse_args()
 
     torch.manual_seed(a.seed)
@@ -56,7 +58,8 @@ def main():
     path = os.path.join(a.out, "model.onnx")
     torch.onnx.export(model, x, path + ".tmp", opset_version=a.opset, training=mode,
                       do_constant_folding=not keep_bn, input_names=["input"],
-                      output_names=["output"])
+                      output_names=["output"],
+                      dynamic_axes={"input": {0: "N"}, "output": {0: "N"}} if a.dynamic_batch else None)
     if a.bn_eval:
         import onnx
         m = onnx.load(path + ".tmp")

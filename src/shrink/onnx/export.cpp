@@ -3,8 +3,12 @@
 #include <ATen/ATen.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <string_view>
+#include <tuple>
 
 #include "shrink/core/atomic_file.h"
 #include "shrink/core/error.h"
@@ -33,10 +37,10 @@ void set_type(onnx::TypeProto* type, const ir::TensorType& t) {
   auto* shape = tt->mutable_shape();
   for (size_t i = 0; i < t.dims.size(); ++i) {
     auto* d = shape->add_dim();
+    // An extent inference cannot name stays blank: in ONNX equal names promise equal
+    // sizes, and ONNX Runtime plans its buffers on that promise.
     if (t.dims[i] >= 0) d->set_dim_value(t.dims[i]);
     else if (i < t.dim_names.size() && !t.dim_names[i].empty()) d->set_dim_param(t.dim_names[i]);
-    else if (i == 0) d->set_dim_param("N");  // the batch
-    else d->set_dim_param("d" + std::to_string(i));
   }
 }
 
@@ -85,6 +89,21 @@ void add_sparse(onnx::GraphProto* g, const std::string& name, const at::Tensor& 
 
 onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) {
   ops::verify_graph(graph);
+  // The types written: symbolic inference, with the extents the graph records (from
+  // the file it came from) where inference alone cannot know them.
+  ops::DeclaredTypes recorded;
+  for (const auto& node : graph.nodes())
+    for (const ir::Value* out : node->outputs())
+      if (out) {
+        ir::TensorType t = out->type;
+        t.dim_names.clear();
+        recorded[out->name] = std::move(t);
+      }
+  const ops::ValueTypes types = ops::symbolic_types(graph, &recorded);
+  auto type_of = [&](const ir::Value* v) -> const ir::TensorType& {
+    auto it = types.find(v);
+    return it != types.end() ? it->second : v->type;
+  };
   onnx::ModelProto model;
   model.set_ir_version(8);
   model.set_producer_name("shrink");
@@ -102,9 +121,36 @@ onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) 
   for (const ir::Value* in : graph.inputs()) {
     auto* vi = g->add_input();
     vi->set_name(in->name);
-    set_type(vi->mutable_type(), in->type);
+    set_type(vi->mutable_type(), type_of(in));
   }
+  // Equal tensors are stored once (PyTorch's exporter does the same with Identity
+  // nodes); every user reads the first of them.
+  std::map<std::string, std::string> alias;
+  {
+    std::map<std::tuple<int, std::vector<int64_t>, size_t>, std::vector<std::string>> seen;
+    for (const auto& [name, init] : graph.initializers()) {
+      const ir::Value* v = graph.find_value(name);
+      if (!v || graph.is_graph_output(v) || init.tensor.numel() == 0 ||
+          std::find(graph.inputs().begin(), graph.inputs().end(), v) != graph.inputs().end())
+        continue;
+      at::Tensor t = init.tensor.detach().contiguous();
+      const char* bytes = static_cast<const char*>(t.data_ptr());
+      size_t hash = std::hash<std::string_view>{}(std::string_view(bytes, t.nbytes()));
+      auto& same = seen[{static_cast<int>(t.scalar_type()), t.sizes().vec(), hash}];
+      for (const std::string& other : same)
+        if (at::equal(graph.initializer(other)->tensor.detach(), t)) {
+          alias[name] = other;
+          break;
+        }
+      if (!alias.count(name)) same.push_back(name);
+    }
+  }
+  auto stored = [&](const std::string& name) -> const std::string& {
+    auto it = alias.find(name);
+    return it != alias.end() ? it->second : name;
+  };
   for (const auto& [name, init] : graph.initializers()) {
+    if (alias.count(name)) continue;
     if (options.sparse_initializers && sparse_pays(init.tensor)) {
       add_sparse(g, name, init.tensor);
       continue;
@@ -119,7 +165,7 @@ onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) 
     auto* n = g->add_node();
     n->set_name(node->name);
     n->set_op_type(node->op_type);
-    for (const ir::Value* in : node->inputs()) n->add_input(in ? in->name : "");
+    for (const ir::Value* in : node->inputs()) n->add_input(in ? stored(in->name) : "");
     for (const ir::Value* out : node->outputs()) n->add_output(out ? out->name : "");
     // Opset 14 wants running mean and variance as outputs of a training-mode BatchNorm.
     if (node->op_type == "BatchNormalization" && node->attrs.get_int("training_mode", 0))
@@ -128,16 +174,16 @@ onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) 
     for (const auto& [name, value] : node->attrs.all()) set_attribute(n->add_attribute(), name, value);
     if (!options.value_info) continue;
     for (const ir::Value* out : node->outputs()) {
-      if (!out || graph.is_graph_output(out) || !out->type.has_shape) continue;
+      if (!out || graph.is_graph_output(out) || !type_of(out).has_shape) continue;
       auto* vi = g->add_value_info();
       vi->set_name(out->name);
-      set_type(vi->mutable_type(), out->type);
+      set_type(vi->mutable_type(), type_of(out));
     }
   }
   for (const ir::Value* out : graph.outputs()) {
     auto* vi = g->add_output();
     vi->set_name(out->name);
-    set_type(vi->mutable_type(), out->type);
+    set_type(vi->mutable_type(), type_of(out));
   }
   return model;
 }

@@ -100,6 +100,7 @@ class Importer {
       g_.add_output(v);
     }
     upgrade_old_forms();
+    own_aliased_initializers();
     classify_initializers();
     ops::infer_shapes(g_, &declared_);
     passes::fold_constants(g_, int64_t{1} << 22, &declared_);
@@ -330,6 +331,28 @@ class Importer {
 
   // Float initializers feeding weight slots are trained; BatchNorm statistics are
   // buffers; everything else (shapes, indices, fixed tensors) is constant.
+  // PyTorch writes one initializer for parameters with equal values and gives each
+  // further user an Identity of it. Each becomes a tensor of its own again - as the
+  // parameters were - so training and channel pruning treat them apart; the exporter
+  // stores equal tensors once.
+  void own_aliased_initializers() {
+    std::vector<ir::Node*> aliases;
+    for (const auto& node : g_.nodes())
+      if (node->op_type == "Identity" && node->input(0) && g_.is_initializer(node->input(0)) && node->output(0) &&
+          !g_.is_graph_output(node->output(0)))
+        aliases.push_back(node.get());
+    for (ir::Node* node : aliases) {
+      ir::Value* out = node->output(0);
+      const std::string name = out->name;
+      ir::Value* copy = g_.add_initializer(g_.unique_name(name + "_own"),
+                                           g_.initializer(node->input(0)->name)->tensor.clone(),
+                                           ir::InitKind::Constant);
+      g_.replace_all_uses(out, copy);
+      g_.remove_node(node);
+      g_.rename_value(copy, name);
+    }
+  }
+
   void classify_initializers() {
     const ops::OpRegistry& registry = ops::OpRegistry::instance();
     for (const auto& node : g_.nodes()) {

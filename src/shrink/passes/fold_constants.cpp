@@ -6,6 +6,7 @@
 #include "shrink/core/error.h"
 #include "shrink/ops/registry.h"
 #include "shrink/ops/shape_inference.h"
+#include "shrink/passes/inference_passes.h"
 
 namespace shrink::passes {
 namespace {
@@ -68,6 +69,25 @@ size_t fold_constants(ir::Graph& graph, int64_t max_elements, const ops::Declare
     for (auto& [value, name] : renames) graph.rename_value(value, name);
     ++folded;
   }
+  // Shape arithmetic that does not depend on the batch (or any symbol): its values
+  // become constants and the Shape -> Gather -> ... chains that computed them go.
+  std::vector<std::pair<std::string, std::string>> renames;  // folded name -> original
+  for (auto& [v, data] : ops::symbol_free_values(graph)) {
+    ir::Value* value = const_cast<ir::Value*>(v);
+    if (graph.is_graph_output(value) || value->users.empty()) continue;
+    ir::Value* c = graph.add_initializer(graph.unique_name(value->name + "_folded"), data.clone(),
+                                         ir::InitKind::Constant);
+    graph.replace_all_uses(value, c);
+    renames.emplace_back(c->name, value->name);
+    ++folded;
+  }
+  if (!renames.empty()) {
+    eliminate_dead_code(graph);  // may drop folded values only dead nodes read
+    for (auto& [from, name] : renames)
+      if (ir::Value* value = graph.find_value(from); value && !graph.find_value(name)) graph.rename_value(value, name);
+  }
+  // The walk above typed each node alone; the graph's symbolic extents come back here.
+  ops::infer_shapes(graph, declared);
   return folded;
 }
 

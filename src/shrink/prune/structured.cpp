@@ -8,6 +8,7 @@
 #include <set>
 
 #include "shrink/core/error.h"
+#include "shrink/passes/inference_passes.h"
 
 namespace shrink::prune {
 namespace {
@@ -35,6 +36,9 @@ struct ParamUse {
 };
 
 // ShuffleNet's channel shuffle: Reshape [N, g, C/g, H, W] -> Transpose (0 2 1 3 4) -> Reshape [N, C, H, W].
+// The reshape targets are constants, or computed from the input's Shape (PyTorch's
+// x.view(n, g, c // g, h, w) with a symbolic batch); computed ones are replaced by
+// constants with 0 (copy the batch) when the channels change.
 struct Shuffle {
   ir::Node* split;
   ir::Node* swap;
@@ -42,6 +46,14 @@ struct Shuffle {
   int64_t groups;
   // Output channel j reads input channel (j % g) * (C / g) + j / g.
   int64_t source(int64_t j, int64_t c) const { return (j % groups) * (c / groups) + j / groups; }
+};
+
+// A Slice of a run of channels (torch.chunk, x[:, a:b]): its bounds are rewritten to
+// the surviving channels.
+struct ChannelSlice {
+  ir::Node* node;
+  size_t entry;          // index of the channel axis in starts/ends
+  int64_t start, end;    // channels [start, end) of the input, clamped
 };
 
 struct GroupInfo {
@@ -57,6 +69,7 @@ class Analysis {
   std::vector<ParamUse> params;
   std::vector<std::pair<ir::Node*, int64_t>> grouped;  // grouped/depthwise Conv, output channels per group
   std::vector<ir::Node*> splits;
+  std::vector<ChannelSlice> slices;
   std::vector<Shuffle> shuffles;
   std::map<const ir::Value*, std::pair<const ir::Value*, int64_t>> flattened;  // Flatten output -> (source, H*W)
   std::vector<GroupInfo> groups;
@@ -136,6 +149,7 @@ class Analysis {
     return has_channels(x) && x->type.rank() == 2 && !g.is_initializer(x);
   }
   bool match_shuffle(ir::Node& reshape, Shuffle& s) const;
+  void visit_slice(ir::Node& n);
   void visit(ir::Node& n, std::set<const ir::Node*>& handled);
   void finish();
 
@@ -159,7 +173,9 @@ bool Analysis::match_shuffle(ir::Node& r1, Shuffle& s) const {
   ir::Value* x = r1.input(0);
   ir::Value* mid = r1.output(0);
   if (!has_channels(x) || x->type.rank() != 4 || !mid->type.has_shape || mid->type.rank() != 5) return false;
-  if (!sliceable(r1.input(1), false) || mid->users.size() != 1 || g.is_graph_output(mid)) return false;
+  // A computed target is rewritten as a constant: the spatial extents must be known.
+  const bool spatial = x->type.dims[2] > 0 && x->type.dims[3] > 0;
+  if (!(sliceable(r1.input(1), false) || spatial) || mid->users.size() != 1 || g.is_graph_output(mid)) return false;
   const auto& d = mid->type.dims;
   if (d[1] <= 0 || d[2] <= 0 || d[1] * d[2] != channels_of(x) || d[3] != x->type.dims[2] || d[4] != x->type.dims[3])
     return false;
@@ -168,10 +184,46 @@ bool Analysis::match_shuffle(ir::Node& r1, Shuffle& s) const {
   ir::Value* swapped = t->output(0);
   if (swapped->users.size() != 1 || g.is_graph_output(swapped)) return false;
   ir::Node* r2 = swapped->users[0];
-  if (r2->op_type != "Reshape" || r2->input(0) != swapped || !sliceable(r2->input(1), false)) return false;
+  if (r2->op_type != "Reshape" || r2->input(0) != swapped || !(sliceable(r2->input(1), false) || spatial)) return false;
   if (!r2->output(0)->type.has_shape || r2->output(0)->type.dims != x->type.dims) return false;
   s = {&r1, t, r2, d[1]};
   return true;
+}
+
+void Analysis::visit_slice(ir::Node& n) {
+  ir::Value* x = n.input(0);
+  ir::Value* y = n.output(0);
+  const std::string why = n.describe() + " slices the channels with bounds that are not constants";
+  std::vector<std::vector<int64_t>> args;  // starts, ends, axes, steps
+  for (size_t i = 1; i < 5; ++i) {
+    const ir::Initializer* init = i < n.inputs().size() && n.input(i) ? g.initializer(n.input(i)->name) : nullptr;
+    if (i < 3 && !init) return fix_node(n, why);
+    if (init) {
+      at::Tensor t = init->tensor.to(at::kLong).contiguous();
+      args.emplace_back(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+    } else {
+      args.emplace_back();
+    }
+  }
+  if (!has_channels(x) || !has_channels(y) || g.is_initializer(x) || y->type.rank() != x->type.rank())
+    return fix_node(n, n.describe() + " has no channel rule");
+  const int64_t rank = x->type.rank();
+  for (size_t k = 0; k < args[0].size(); ++k) {
+    int64_t axis = args[2].empty() ? static_cast<int64_t>(k) : args[2].at(k);
+    if (axis < 0) axis += rank;
+    if (axis != 1) continue;
+    int64_t step = args[3].empty() ? 1 : args[3].at(k);
+    const int64_t c = channels_of(x);
+    auto clamp = [c](int64_t v) { return std::clamp(v < 0 ? v + c : v, int64_t{0}, c); };
+    int64_t start = clamp(args[0].at(k)), end = clamp(args[1].at(k));
+    if (step != 1 || end - start != channels_of(y)) return fix_node(n, n.describe() + " slices the channels with a step");
+    int64_t bx = slots(x), by = slots(y);
+    for (int64_t i = 0; i < end - start; ++i) unite(bx + start + i, by + i);
+    slices.push_back({&n, k, start, end});
+    return;
+  }
+  if (channels_of(x) != channels_of(y)) return fix_node(n, n.describe() + " has no channel rule");
+  unite_values(x, y);  // a slice of other axes carries every channel through
 }
 
 void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
@@ -302,6 +354,35 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
       offset += channels_of(v);
     }
     splits.push_back(&n);
+  } else if (op.rfind("Reduce", 0) == 0 && op != "ReduceL1" && op != "ReduceL2" && op != "ReduceLogSumExp" &&
+             has_channels(x) && has_channels(y) && channels_of(x) == channels_of(y)) {
+    // Pooling written as a reduction (x.mean([2, 3])): the channels pass through when
+    // neither the batch nor the channel axis is reduced.
+    std::vector<int64_t> axes = n.attrs.get_ints("axes");
+    const ir::Initializer* given = n.inputs().size() > 1 && n.input(1) ? g.initializer(n.input(1)->name) : nullptr;
+    if (given) {
+      at::Tensor t = given->tensor.to(at::kLong).contiguous();
+      axes.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+    }
+    bool ok = !axes.empty() && (n.inputs().size() < 2 || !n.input(1) || given);
+    for (int64_t a : axes) ok = ok && (a < 0 ? a + x->type.rank() : a) >= 2;
+    if (!ok) return fix_node(n, n.describe() + " reduces the batch or channel axis");
+    unite_values(x, y);
+  } else if (op == "Shape") {
+    // Reading extents other than the channels' (the batch of a view(n, ...)) ties nothing.
+    bool other_axes = n.attrs.get_int("start", 0) == 0 && !n.attrs.has("end") && has_channels(x);
+    for (ir::Node* u : y->users) {
+      const ir::Initializer* idx = u->inputs().size() > 1 && u->input(1) ? g.initializer(u->input(1)->name) : nullptr;
+      bool ok = u->op_type == "Gather" && u->input(0) == y && u->attrs.get_int("axis", 0) == 0 && idx;
+      if (ok) {
+        at::Tensor i = idx->tensor.to(at::kLong).flatten();
+        for (int64_t k = 0; k < i.numel(); ++k) ok = ok && i[k].item<int64_t>() != 1 && i[k].item<int64_t>() != 1 - x->type.rank();
+      }
+      other_axes = other_axes && ok;
+    }
+    if (!other_axes || g.is_graph_output(y)) fix(x, n.describe() + " reads the channel count");
+  } else if (op == "Slice") {
+    visit_slice(n);
   } else if (Shuffle s; op == "Reshape" && match_shuffle(n, s)) {
     ir::Value* out = s.merge->output(0);
     int64_t bx = slots(x), by = slots(out), c = channels_of(x);
@@ -397,6 +478,32 @@ bool is_owner_of_group(const GroupInfo& grp, const std::string& name) {
 
 }  // namespace
 
+void unshare_parameters(ir::Graph& g) {
+  std::vector<std::string> shared;
+  for (const auto& [name, init] : g.initializers())
+    if (init.kind == ir::InitKind::Parameter && g.value(name)->users.size() > 1) shared.push_back(name);
+  for (const std::string& name : shared) {
+    ir::Value* v = g.value(name);
+    std::vector<ir::Node*> users;
+    for (ir::Node* u : v->users)
+      if (std::find(users.begin(), users.end(), u) == users.end()) users.push_back(u);
+    bool first = true;
+    for (ir::Node* user : users)
+      for (size_t i = 0; i < user->inputs().size(); ++i) {
+        if (user->input(i) != v) continue;
+        if (first) {
+          first = false;
+          continue;
+        }
+        const ir::Initializer* init = g.initializer(name);
+        ir::Value* copy = g.add_initializer(g.unique_name(name + "_" + user->name), init->tensor.detach().clone(),
+                                            ir::InitKind::Parameter);
+        g.initializer(copy->name)->tensor.requires_grad_(init->tensor.requires_grad());
+        g.set_input(user, i, copy);
+      }
+  }
+}
+
 std::vector<ChannelGroup> channel_groups(const ir::Graph& g) {
   Analysis a(g);
   std::vector<ChannelGroup> out;
@@ -416,6 +523,7 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
   for (const auto& name : o.ignored)
     SHRINK_CHECK(g.find_node(name), "--ignore: no node named '", name, "' in the model");
 
+  unshare_parameters(g);
   Analysis a(g);
   StructuredReport report;
 
@@ -611,6 +719,20 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
     attrs.erase("num_outputs");
     g.replace_node(n, "Split", {n->input(0), s}, attrs);
   }
+  for (const ChannelSlice& sl : a.slices) {
+    ir::Value* x = sl.node->input(0);
+    auto it = keep.find(x);
+    if (it == keep.end()) continue;
+    const std::vector<int64_t>& kx = it->second;
+    auto before = [&](int64_t c) { return std::lower_bound(kx.begin(), kx.end(), c) - kx.begin(); };
+    const int64_t start = before(sl.start), end = before(sl.end);
+    for (size_t i = 1; i <= 2; ++i) {
+      at::Tensor bound = g.initializer(sl.node->input(i)->name)->tensor.to(at::kLong).clone();
+      bound[static_cast<int64_t>(sl.entry)] = i == 1 ? start : end;
+      g.set_input(sl.node, i, g.add_initializer(g.unique_name(sl.node->name + (i == 1 ? ".starts" : ".ends")), bound,
+                                                ir::InitKind::Constant));
+    }
+  }
   for (const Shuffle& s : a.shuffles) {
     ir::Value* x = s.split->input(0);
     ir::Value* y = s.merge->output(0);
@@ -627,12 +749,20 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
       for (int64_t p : positions) regular.push_back(grp * per_group + p);
     if (regular == kx) {
       const int64_t per = static_cast<int64_t>(positions.size());
-      at::Tensor s1 = g.initializer(s.split->input(1)->name)->tensor.clone();
-      at::Tensor s2 = g.initializer(s.merge->input(1)->name)->tensor.clone();
-      if (s1[2].item<int64_t>() > 0) s1[2] = per;
-      if (s2[1].item<int64_t>() > 0) s2[1] = per * s.groups;
-      g.set_initializer_tensor(s.split->input(1)->name, s1);
-      g.set_initializer_tensor(s.merge->input(1)->name, s2);
+      const int64_t h = x->type.dims[2], w = x->type.dims[3];
+      auto retarget = [&](ir::Node* reshape, int64_t axis, int64_t extent, std::vector<int64_t> computed) {
+        ir::Value* target = reshape->input(1);
+        if (g.initializer(target->name) && target->users.size() == 1) {
+          at::Tensor t = g.initializer(target->name)->tensor.clone();
+          if (t[axis].item<int64_t>() > 0) t[axis] = extent;
+          g.set_initializer_tensor(target->name, t);
+        } else {
+          g.set_input(reshape, 1, g.add_initializer(g.unique_name(reshape->name + ".shape"),
+                                                     at::tensor(computed, at::kLong), ir::InitKind::Constant));
+        }
+      };
+      retarget(s.split, 2, per, {0, s.groups, per, h, w});
+      retarget(s.merge, 1, per * s.groups, {0, per * s.groups, h, w});
       s.split->output(0)->type.dims[2] = per;
       s.swap->output(0)->type.dims[1] = per;
     } else {
@@ -653,6 +783,7 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
   for (auto& [flat, src] : a.flattened)
     if (auto it = keep.find(src.first); it != keep.end())
       const_cast<ir::Value*>(flat)->type.dims[1] = static_cast<int64_t>(it->second.size()) * src.second;
+  passes::eliminate_dead_code(g);  // the shape arithmetic of rewritten targets
   g.remove_unused_values();
   return report;
 }

@@ -38,7 +38,13 @@ struct ChannelGroup {
   bool prunable() const { return removable > 0; }
 };
 
+// The groups of g's channels (a shared parameter ties its users: see unshare_parameters).
 std::vector<ChannelGroup> channel_groups(const ir::Graph& g);
+
+// Gives every further user of a trained initializer read by several nodes a copy of
+// its own (as separate layers' parameters are), so each layer's channels can go
+// independently; the exporter stores tensors that stay equal once.
+void unshare_parameters(ir::Graph& g);
 
 // Calls `visit` once per batch with the gradients of the loss with respect to the
 // graph's parameters, by initializer name.
