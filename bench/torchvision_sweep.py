@@ -57,10 +57,10 @@ def construct(name):
     elif name.startswith("swin"):
         size = 64
     elif name == "maxvit_t":
-        size = 64
+        size = 224  # each stage's extent must divide by its 7x7 partitions
         kwargs = {"input_size": (size, size)}
-    elif name == "alexnet":
-        size = 64
+    elif name == "alexnet" or name.startswith("vgg"):
+        size = 224  # the adaptive pool's 6x6 / 7x7 must divide the features' extent
     model = getattr(torchvision.models, name)(weights=None, **kwargs)
     return model, size
 

@@ -129,6 +129,23 @@ TEST(Decompose, KnownRanksAreRecovered) {
   EXPECT_EQ(factorize::energy_rank(at::tensor({3.0, 2.0, 1.0}, at::kDouble), 13.0 / 14.0), 2);
 }
 
+
+// A mode's Tucker rank is at most the product of the other modes' extents: one input
+// direction of a 3x3 kernel spans at most 9 output directions, so asking for 12 gives 9
+// factors (EfficientNetV2's, GoogLeNet's and Inception's stems hit this: the factors used
+// to be reshaped to the rank asked for and failed). The kept part is exact: W projected
+// on its one input direction.
+TEST(Decompose, TuckerRanksAreBoundedByTheOtherModes) {
+  at::manual_seed(5);
+  at::Tensor w = at::randn({20, 4, 3, 3}, at::kDouble);
+  factorize::Tucker2 t = factorize::tucker2(w, 12, 1);
+  EXPECT_EQ(t.u_out.size(1), 9);
+  EXPECT_EQ(t.u_in.size(1), 1);
+  EXPECT_EQ(t.core.sizes(), (std::vector<int64_t>{9, 1, 3, 3}));
+  at::Tensor u = t.u_in.select(1, 0);
+  at::Tensor projected = at::einsum("ncij,c,d->ndij", {w, u, u});
+  EXPECT_LT((factorize::reconstruct(t) - projected).norm().item<double>() / projected.norm().item<double>(), 1e-9);
+}
 TEST(Factorize, FullRankGemmAndMatMulReconstructExactly) {
   test_support::TempDir dir;
   at::manual_seed(4);

@@ -126,6 +126,11 @@ Tucker2 tucker2(const at::Tensor& w_in, int64_t r_out, int64_t r_in, int max_ite
   const int64_t n = w.size(0), c = w.size(1);
   SHRINK_CHECK(r_out >= 1 && r_out <= n && r_in >= 1 && r_in <= c, "Tucker ranks (", r_out, ", ", r_in,
                ") are not within [1, ", n, "] x [1, ", c, "]");
+  // A mode's rank cannot exceed the product of the others' extents (one input channel
+  // of a 3x3 kernel spans at most 9 output directions).
+  const int64_t k = w.size(2) * w.size(3);
+  r_out = std::min(r_out, r_in * k);
+  r_in = std::min(r_in, r_out * k);
   const bool fixed_out = r_out == n, fixed_in = r_in == c;  // identity factors: nothing to fit
   Tucker2 t;
   t.u_out = fixed_out ? at::eye(n, at::kDouble) : leading_vectors(unfold(w, 0), r_out);

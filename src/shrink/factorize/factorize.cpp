@@ -234,15 +234,16 @@ double rewrite(ir::Graph& g, const Layer& l, const std::string& method, const st
     // HOOI gains little below 1e-5 of relative error: no need to run its iterations out.
     Tucker2 t = tucker2(w, r[1], r[0], 20, std::max(o.tolerance, 1e-5));
     err = t.error;
-    const bool has_in = r[0] < C, has_out = r[1] < N;
+    const int64_t r_in = t.u_in.size(1), r_out = t.u_out.size(1);  // the ranks the kernel can have
+    const bool has_in = r_in < C, has_out = r_out < N;
     used = has_in && has_out ? "tucker2" : "tucker1";
     ir::Value* h = x;
-    if (has_in) h = s.before("Conv", {h, s.weight("weight0", t.u_in.t().reshape({r[0], C, 1, 1}))}, one);
+    if (has_in) h = s.before("Conv", {h, s.weight("weight0", t.u_in.t().reshape({r_in, C, 1, 1}))}, one);
     if (has_out) {
       h = s.before("Conv", {h, s.weight("core", t.core)}, spatial);
-      s.last("Conv", with_bias({h, s.weight("weight2", t.u_out.reshape({N, r[1], 1, 1}))}), one);
+      s.last("Conv", with_bias({h, s.weight("weight2", t.u_out.reshape({N, r_out, 1, 1}))}), one);
     } else {
-      s.last("Conv", with_bias({h, s.weight("core", t.u_out.mm(t.core.reshape({r[1], -1})).reshape({N, r[0], kh, kw}))}), spatial);
+      s.last("Conv", with_bias({h, s.weight("core", t.u_out.mm(t.core.reshape({r_out, -1})).reshape({N, r_in, kh, kw}))}), spatial);
     }
   } else {  // cp
     Cp cp = cp_als(w, r[0], o.max_iterations, o.tolerance, o.seed);

@@ -1,5 +1,5 @@
 // Tensor creation and indexing: Constant, ConstantOfShape, Shape, Size, Gather,
-// GatherElements, Cast, CastLike, Range.
+// GatherElements, ScatterND, ScatterElements, Cast, CastLike, Range.
 #include "shrink/ops/common.h"
 
 #include <cmath>
@@ -52,6 +52,69 @@ Kernel make_gather_elements(const ir::Node& node) {
     at::Tensor idx = in[1].to(at::kLong);
     idx = at::where(idx < 0, idx + in[0].size(a), idx);
     return {at::gather(in[0], a, idx)};
+  };
+}
+
+// ONNX's reduction attribute (opset 16: none, add, mul; 18: max, min) as ATen's name.
+std::string scatter_reduction(const ir::Node& node) {
+  const std::string r = node.attrs.get_string("reduction", "none");
+  if (r == "none") return "";
+  if (r == "add") return "sum";
+  if (r == "mul") return "prod";
+  if (r == "max") return "amax";
+  if (r == "min") return "amin";
+  fail(node.describe(), ": reduction '", r, "' is not none, add, mul, max or min");
+}
+
+// ScatterND: updates[i...] goes to data[indices[i...]], indices' last axis indexing
+// the first k axes of data.
+Kernel make_scatter_nd(const ir::Node& node) {
+  return [reduce = scatter_reduction(node), where = node.describe()](const KernelContext&, const Tensors& in) -> Tensors {
+    const at::Tensor& data = in[0];
+    at::Tensor idx = in[1].to(at::kLong);
+    const at::Tensor& upd = in[2];
+    SHRINK_CHECK(idx.dim() >= 1, where, ": indices must have rank >= 1");
+    const int64_t k = idx.size(-1);
+    SHRINK_CHECK(k <= data.dim(), where, ": indices index ", k, " axes of a rank-", data.dim(), " tensor");
+    std::vector<int64_t> want(idx.sizes().begin(), idx.sizes().end() - 1);
+    want.insert(want.end(), data.sizes().begin() + k, data.sizes().end());
+    SHRINK_CHECK(upd.sizes().vec() == want, where, ": updates are ", at::IntArrayRef(upd.sizes()), ", expected ",
+                 at::IntArrayRef(want));
+    int64_t outer = 1, inner = 1;
+    for (int64_t a = 0; a < k; ++a) outer *= data.size(a);
+    for (int64_t a = k; a < data.dim(); ++a) inner *= data.size(a);
+    at::Tensor flat_idx = idx.reshape({-1, k});
+    at::Tensor lin = at::zeros({flat_idx.size(0)}, at::kLong);
+    for (int64_t a = 0; a < k; ++a) {
+      at::Tensor i = flat_idx.select(1, a);
+      i = at::where(i < 0, i + data.size(a), i);
+      SHRINK_CHECK(i.numel() == 0 || (i.min().item<int64_t>() >= 0 && i.max().item<int64_t>() < data.size(a)), where,
+                   ": an index on axis ", a, " is outside [0, ", data.size(a), ")");
+      lin = lin * data.size(a) + i;
+    }
+    at::Tensor out = data.clone().reshape({outer, inner});
+    at::Tensor src = upd.reshape({-1, inner}).to(data.scalar_type());
+    if (reduce.empty()) out.index_copy_(0, lin, src);
+    else if (reduce == "sum") out.index_add_(0, lin, src);  // index_reduce has no sum
+    else out.index_reduce_(0, lin, src, reduce, true);
+    return {out.reshape(data.sizes())};
+  };
+}
+
+Kernel make_scatter_elements(const ir::Node& node) {
+  int64_t axis = node.attrs.get_int("axis", 0);
+  return [axis, reduce = scatter_reduction(node), where = node.describe()](const KernelContext&,
+                                                                          const Tensors& in) -> Tensors {
+    const at::Tensor& data = in[0];
+    int64_t a = normalize_axis(axis, data.dim());
+    at::Tensor idx = in[1].to(at::kLong);
+    idx = at::where(idx < 0, idx + data.size(a), idx);
+    SHRINK_CHECK(idx.numel() == 0 || (idx.min().item<int64_t>() >= 0 && idx.max().item<int64_t>() < data.size(a)),
+                 where, ": an index is outside [0, ", data.size(a), ")");
+    at::Tensor src = in[2].to(data.scalar_type());
+    if (reduce.empty()) return {data.scatter(a, idx, src)};
+    if (reduce == "sum") return {data.scatter_add(a, idx, src)};
+    return {data.scatter_reduce(a, idx, src, reduce, true)};
   };
 }
 
@@ -152,6 +215,9 @@ void register_tensor_ops(OpRegistry& r) {
               return {t};
             },
             make_gather_elements));
+  auto same_as_data = [](const InferContext& ctx) -> std::vector<TensorType> { return {ctx.input(0)}; };
+  r.add(make_op("ScatterND", 3, 3, same_as_data, make_scatter_nd));
+  r.add(make_op("ScatterElements", 3, 3, same_as_data, make_scatter_elements));
 
   r.add(make_op("Cast", 1, 1,
             [](const InferContext& ctx) -> std::vector<TensorType> {
