@@ -4,6 +4,9 @@ with an input tensor and PyTorch's output for it, as .npy files.
 
   export_torchvision.py --model resnet18 --out DIR [--training] [--size 96] [--batch 2]
 
+--model vit_tiny is torchvision's VisionTransformer with 2 layers, 4 heads and width 64
+(patches of size/4).
+
 Writes DIR/model.onnx, DIR/input.npy, DIR/output.npy. With --training the model is
 exported with TrainingMode.TRAINING (BatchNormalization kept, batch statistics) and
 PyTorch's output is taken in train mode; Dropout is set to p=0 so the output is
@@ -37,7 +40,11 @@ def main():
     a = p.parse_args()
 
     torch.manual_seed(a.seed)
-    model = getattr(torchvision.models, a.model)(weights=None)
+    if a.model == "vit_tiny":  # a small VisionTransformer: 2 layers, 4 heads, width 64
+        model = torchvision.models.VisionTransformer(image_size=a.size, patch_size=a.size // 4, num_layers=2,
+                                                     num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=10)
+    else:
+        model = getattr(torchvision.models, a.model)(weights=None)
     for m in model.modules():
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0

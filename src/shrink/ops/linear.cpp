@@ -85,6 +85,35 @@ void register_linear_ops(OpRegistry& r) {
   matmul.infer = infer_matmul;
   matmul.make_kernel = simple_kernel([](const Tensors& in) { return numpy_matmul(in[0], in[1]); });
   r.add(matmul);
+
+  // Einsum: ATen's, which follows the same equation grammar (letters, "...", "->").
+  // The shape comes from running it on meta tensors of the inputs' extents.
+  OpDef einsum;
+  einsum.name = "Einsum";
+  einsum.min_inputs = 1;
+  einsum.max_inputs = 64;
+  einsum.infer = [](const InferContext& ctx) -> std::vector<TensorType> {
+    std::vector<at::Tensor> meta;
+    at::ScalarType t = ctx.input(0).dtype;
+    for (size_t i = 0; i < ctx.inputs.size(); ++i) {
+      if (!ctx.input(i).is_static()) return {TensorType::unknown(t)};
+      meta.push_back(at::empty(ctx.input(i).dims, at::TensorOptions().dtype(ctx.input(i).dtype).device(at::kMeta)));
+    }
+    at::Tensor y;
+    try {
+      y = at::einsum(ctx.node.attrs.get_string("equation", ""), meta);
+    } catch (const c10::Error& e) {
+      fail(ctx.node.describe(), ": equation '", ctx.node.attrs.get_string("equation", ""), "' does not apply to inputs ",
+           at::IntArrayRef(ctx.input(0).dims), ctx.inputs.size() > 1 ? " and the rest" : "", ": ",
+           e.what_without_backtrace());
+    }
+    return {TensorType::of(t, y.sizes().vec())};
+  };
+  einsum.make_kernel = [](const ir::Node& node) -> Kernel {
+    std::string equation = node.attrs.get_string("equation", "");
+    return [equation](const KernelContext&, const Tensors& in) -> Tensors { return {at::einsum(equation, in)}; };
+  };
+  r.add(einsum);
 }
 
 }  // namespace shrink::ops
