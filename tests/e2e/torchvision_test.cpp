@@ -159,9 +159,9 @@ TEST(TorchvisionSymbolicBatch, ShuffleNetKeepsExtentsAndRunsInOnnxRuntime) {
   EXPECT_LE((ort - exec::run_once(g, {x5})[0]).abs().max().item<double>(), 1e-4);
 }
 
-// Pruning that finds nothing to remove (a ViT: its channels are not on axis 1) must
-// not make the file bigger: PyTorch's shared initializers stay stored once and
-// value_info stays as small as the exporter's. (It grew 363,245 -> 368,999 bytes.)
+// A prune that removes nothing (--amount 0) must not make the file bigger: PyTorch's
+// shared initializers stay stored once and value_info stays as small as the
+// exporter's. (A ViT's no-op prune grew 363,245 -> 368,999 bytes.)
 TEST(TorchvisionSymbolicBatch, NoOpPruneDoesNotGrowTheFile) {
   test_support::TempDir dir;
   std::string cmd = test_support::python() + " " + SHRINK_SOURCE_DIR +
@@ -170,7 +170,7 @@ TEST(TorchvisionSymbolicBatch, NoOpPruneDoesNotGrowTheFile) {
   ASSERT_EQ(r.status, 0) << cmd << "\n" << r.output;
   const std::string in = dir.file("model.onnx"), out = dir.file("pruned.onnx");
   r = test_support::run_command(std::string(SHRINK_CLI) + " prune " + in + " -o " + out +
-                                " --method ln-structured --no-eval");
+                                " --method ln-structured --amount 0 --no-eval --no-latency");
   ASSERT_EQ(r.status, 0) << r.output;
   auto size = [](const std::string& p) { return static_cast<int64_t>(std::ifstream(p, std::ios::binary | std::ios::ate).tellg()); };
   EXPECT_LE(size(out), size(in));
@@ -178,6 +178,48 @@ TEST(TorchvisionSymbolicBatch, NoOpPruneDoesNotGrowTheFile) {
   at::Tensor want = io::read_npy(dir.file("output.npy"));
   at::Tensor ort = test_support::run_onnxruntime(out, {x})[0];
   EXPECT_LE((ort - want).abs().max().item<double>(), 1e-4);
+}
+
+// A torchvision ViT's MLP hidden units are pruned through the channels-last layout
+// ([batch, tokens, features] -> MatMul -> Add -> GELU as Div/Erf/Add/Mul -> MatMul).
+// Removing a hidden unit equals switching it off (its fc1 column and bias zeroed:
+// GELU(0) = 0), so the pruned model's output must equal the original's with those
+// units zeroed; ONNX Runtime runs the export with the same output.
+TEST(TorchvisionSymbolicBatch, VitMlpHiddenUnitsArePruned) {
+  test_support::TempDir dir;
+  std::string cmd = test_support::python() + " " + SHRINK_SOURCE_DIR +
+                    "/tools/export_torchvision.py --model vit_tiny --size 32 --dynamic-batch --out " + dir.path;
+  auto r = test_support::run_command(cmd);
+  ASSERT_EQ(r.status, 0) << cmd << "\n" << r.output;
+  ir::Graph g = onnx_io::import_model(dir.file("model.onnx"));
+  ir::Graph off = g.clone();
+  prune::StructuredOptions po;
+  po.method = "l2";
+  po.amount = 0.5;
+  prune::StructuredReport report = prune::prune_structured(g, po);
+  int hidden = 0;
+  for (const auto& n : off.nodes()) {
+    if (n->op_type != "MatMul" || n->name.find("mlp.0") == std::string::npos) continue;
+    auto it = report.kept.find(n->output(0)->name);
+    ASSERT_NE(it, report.kept.end()) << n->name << " was not pruned";
+    EXPECT_EQ(it->second.size(), 64u);  // half of 128
+    at::Tensor mask = at::zeros({128}, at::kFloat);
+    for (int64_t k : it->second) mask[k] = 1.0f;
+    at::NoGradGuard no_grad;
+    off.initializer(n->input(1)->name)->tensor.mul_(mask);
+    for (ir::Node* u : n->output(0)->users)
+      for (ir::Value* in : u->inputs())
+        if (off.is_initializer(in)) off.initializer(in->name)->tensor.mul_(mask);
+    ++hidden;
+  }
+  EXPECT_EQ(hidden, 2);
+  at::Tensor x = at::randn({3, 3, 32, 32});
+  at::Tensor want = exec::run_once(off, {x})[0];
+  at::Tensor got = exec::run_once(g, {x})[0];
+  EXPECT_LE((got - want).abs().max().item<double>(), 1e-4);
+  onnx_io::export_model(g, dir.file("pruned.onnx"));
+  at::Tensor ort = test_support::run_onnxruntime(dir.file("pruned.onnx"), {x})[0];
+  EXPECT_LE((ort - got).abs().max().item<double>(), 1e-4);
 }
 
 // bench/torchvision_sweep.py on one fast model of each family that passes all five

@@ -33,7 +33,7 @@ void add_factorize_command(CLI::App& app) {
     double ratio = 0, energy = 0, tolerance = 1.0, lr = 0.01, vbmf_weaken = 1.0;
     int64_t val_samples = 5000, batch = 128;
     int finetune = 0;
-    bool json = false, no_eval = false;
+    bool json = false, no_eval = false, no_latency = false;
     factorize::FactorizeOptions f;
     DataOptions data;
   };
@@ -72,6 +72,7 @@ void add_factorize_command(CLI::App& app) {
   cmd->add_option("--batch", opt->batch, "fine-tuning batch size")->capture_default_str();
   cmd->add_option("--seed", opt->f.seed, "seed (CP initialisation, validation subset, fine-tuning)")->capture_default_str();
   cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");
+  cmd->add_flag("--no-latency", opt->no_latency, "skip the deployed latency before and after");
   opt->data.add_to(cmd);
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt, ratio, energy] {
@@ -90,7 +91,7 @@ void add_factorize_command(CLI::App& app) {
     if (!o.no_eval) test_set = o.data.load(false);
     if (o.finetune > 0 || search) train_set = o.data.load(true);
     if (o.finetune > 0 && o.no_eval) test_set = o.data.load(false);  // the trainer evaluates every epoch
-    Snapshot before = snapshot_of(g, o.input);
+    Snapshot before = snapshot_of(g, o.input, !o.no_latency);
     if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
 
     ir::Graph original = g.clone();
@@ -131,7 +132,7 @@ void add_factorize_command(CLI::App& app) {
       finetune_log = {{"epochs", o.finetune}, {"best_accuracy", tr.best_accuracy}, {"best_epoch", tr.best_epoch}};
     }
     onnx_io::export_model(g, o.output);
-    Snapshot after = snapshot_of(g, o.output);
+    Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) after.accuracy = train::evaluate(g, test_set).accuracy;
 
     nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"method", o.f.method},

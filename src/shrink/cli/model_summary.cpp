@@ -15,11 +15,12 @@ report::Latency deployed_latency(const std::string& path) {
   return report::measure_latency(g, 64, 30, 3);
 }
 
-Snapshot snapshot_of(const ir::Graph& g, const std::string& path) {
+Snapshot snapshot_of(const ir::Graph& g, const std::string& path, bool latency) {
   Snapshot s;
   s.stats = report::model_stats(g);
   s.file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
-  s.latency = deployed_latency(path);
+  s.timed = latency;
+  if (latency) s.latency = deployed_latency(path);
   return s;
 }
 
@@ -27,7 +28,7 @@ nlohmann::json snapshot_json(const Snapshot& s) {
   nlohmann::json j = {{"parameters", s.stats.parameters}, {"nonzeros", s.stats.nonzeros},
                       {"bytes_on_disk", s.file_bytes}, {"macs", s.stats.macs}};
   if (s.accuracy >= 0) j["test_accuracy"] = s.accuracy;
-  j["latency_ms_batch64"] = s.latency.median_ms;
+  if (s.timed) j["latency_ms_batch64"] = s.latency.median_ms;
   return j;
 }
 
@@ -45,8 +46,10 @@ void print_before_after(const Snapshot& before, const Snapshot& after) {
   std::printf("%-16s %.2fx fewer\n", "", static_cast<double>(before.stats.nonzeros) / std::max<int64_t>(1, after.stats.nonzeros));
   row("bytes on disk", before.file_bytes, after.file_bytes, "%.0f");
   row("MACs/sample", before.stats.macs, after.stats.macs, "%.0f");
-  row("latency ms", before.latency.median_ms, after.latency.median_ms, "%.3f");
-  std::printf("%-16s (median, batch 64, %d threads, after the inference passes)\n", "", current_threads());
+  if (before.timed && after.timed) {
+    row("latency ms", before.latency.median_ms, after.latency.median_ms, "%.3f");
+    std::printf("%-16s (median, batch 64, %d threads, after the inference passes)\n", "", current_threads());
+  }
   if (before.accuracy >= 0 && after.accuracy >= 0) row("test accuracy %", 100 * before.accuracy, 100 * after.accuracy, "%.2f");
 }
 

@@ -16,13 +16,15 @@ struct Snapshot {
   int64_t file_bytes = 0;
   double accuracy = -1;  // < 0: not measured
   report::Latency latency;
+  bool timed = true;  // false: --no-latency
 };
 
 // Latency as deployed: the exported file after the inference passes, batch 64.
 report::Latency deployed_latency(const std::string& path);
 
-// Stats, file size and deployed latency of an ONNX file; accuracy left unmeasured.
-Snapshot snapshot_of(const ir::Graph& g, const std::string& path);
+// Stats, file size and (unless !latency) deployed latency of an ONNX file; accuracy
+// left unmeasured.
+Snapshot snapshot_of(const ir::Graph& g, const std::string& path, bool latency = true);
 
 nlohmann::json snapshot_json(const Snapshot& s);
 

@@ -48,7 +48,7 @@ void add_prune_command(CLI::App& app) {
     int64_t agp_every = 50;
     double lr = 0.01;
     int64_t batch = 128;
-    bool json = false, no_eval = false;
+    bool json = false, no_eval = false, no_latency = false;
     DataOptions data;
   };
   auto opt = std::make_shared<Options>();
@@ -105,6 +105,7 @@ void add_prune_command(CLI::App& app) {
   cmd->add_flag("--soft", opt->prune.soft,
                 "keep the masks in the model (Mul(weight, weight_mask)) instead of baking zeros into the weights");
   cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");
+  cmd->add_flag("--no-latency", opt->no_latency, "skip the deployed latency before and after");
   opt->data.add_to(cmd);
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt] {
@@ -149,7 +150,7 @@ void add_prune_command(CLI::App& app) {
       test_set = o.data.load(false);
       if (o.finetune > 0 || o.prune.method == "taylor") train_set = o.data.load(true);
     }
-    Snapshot before = snapshot_of(g, o.input);
+    Snapshot before = snapshot_of(g, o.input, !o.no_latency);
     if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
 
     prune::UnstructuredOptions po = o.prune;
@@ -208,7 +209,7 @@ void add_prune_command(CLI::App& app) {
     if (!o.prune.soft && !structured) prune::make_permanent(g);
     onnx_io::export_model(g, o.output);
 
-    Snapshot after = snapshot_of(g, o.output);
+    Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) after.accuracy = train::evaluate(g, test_set).accuracy;
 
     nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"method", o.prune.method},

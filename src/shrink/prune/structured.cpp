@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 #include <set>
+#include <unordered_map>
 
 #include "shrink/core/error.h"
 #include "shrink/passes/inference_passes.h"
@@ -18,11 +19,10 @@ const std::set<std::string> kChannelwise = {"Relu",      "Clip",        "LeakyRe
                                             "Selu",      "Softplus",    "MaxPool",           "AveragePool",
                                             "Identity",  "Dropout",     "GlobalAveragePool", "GlobalMaxPool",
                                             "Neg",       "Abs",         "Exp",               "Sqrt",
-                                            "Mish",      "Gelu",        "LpPool",            "GlobalLpPool"};
+                                            "Mish",      "Gelu",        "LpPool",            "GlobalLpPool",
+                                            "Erf",       "Reciprocal",  "Softsign",          "Sin",
+                                            "Cos"};
 
-bool has_channels(const ir::Value* v) { return v && v->type.has_shape && v->type.rank() >= 2 && v->type.dims[1] > 0; }
-
-int64_t channels_of(const ir::Value* v) { return v->type.dims[1]; }
 
 // What a parameter's slice along `axis` is to the channels of `value`.
 enum class Role { OwnerWeight, OwnerBias, Scale, Shift, Statistic, DepthwiseWeight, DepthwiseBias, Consumer, ChannelParam };
@@ -77,6 +77,24 @@ class Analysis {
   std::vector<char> removable;    // per cluster
   std::vector<std::string> why;   // per cluster: why it is fixed
 
+  // The axis of a value that carries its channels: 1 for NCHW, the last one after a
+  // Transpose to channels-last (ConvNeXt's blocks) and for a MatMul's features
+  // ([batch, tokens, features] in transformers).
+  int64_t axis_of(const ir::Value* v) const {
+    auto it = axis_.find(v);
+    return it != axis_.end() ? it->second : 1;
+  }
+  bool has_channels(const ir::Value* v) const {
+    if (!v || !v->type.has_shape || v->type.rank() < 2) return false;
+    int64_t a = axis_of(v);
+    return a < v->type.rank() && v->type.dims[a] > 0;
+  }
+  int64_t channels_of(const ir::Value* v) const { return v->type.dims[axis_of(v)]; }
+  // The channel axis of both, and equal extents on it.
+  bool same_channels(const ir::Value* x, const ir::Value* y) const {
+    return has_channels(x) && has_channels(y) && channels_of(x) == channels_of(y);
+  }
+
   bool tracked(const ir::Value* v) const { return base_.count(v) > 0; }
   // Cluster id of each channel of a tracked value.
   std::vector<int64_t> ids(const ir::Value* v) const {
@@ -114,6 +132,11 @@ class Analysis {
     owned_[a] = owned_[a] || owned_[b];
   }
   void unite_values(const ir::Value* x, const ir::Value* y) {
+    if (!has_channels(x) || !has_channels(y) || channels_of(x) != channels_of(y)) {
+      fix(x, "channels on different axes");
+      fix(y, "channels on different axes");
+      return;
+    }
     int64_t bx = slots(x), by = slots(y);
     for (int64_t i = 0; i < channels_of(x); ++i) unite(bx + i, by + i);
   }
@@ -146,13 +169,16 @@ class Analysis {
       return true;
     }
     source = x, block = 1;
-    return has_channels(x) && x->type.rank() == 2 && !g.is_initializer(x);
+    return has_channels(x) && axis_of(x) == x->type.rank() - 1 && !g.is_initializer(x);
   }
   bool match_shuffle(ir::Node& reshape, Shuffle& s) const;
   void visit_slice(ir::Node& n);
   void visit(ir::Node& n, std::set<const ir::Node*>& handled);
   void finish();
 
+  void compute_axes();
+  std::unordered_map<const ir::Value*, int64_t> axis_;
+  std::set<const ir::Value*> from_constants;
   std::map<const ir::Value*, int64_t> base_;
   std::vector<int64_t> parent_;
   std::vector<std::string> fixed_;
@@ -160,7 +186,56 @@ class Analysis {
   std::vector<int64_t> cluster_;  // slot -> dense cluster id
 };
 
+void Analysis::compute_axes() {
+  for (const auto& np : g.nodes()) {
+    const ir::Node& n = *np;
+    const ir::Value* x = n.inputs().empty() ? nullptr : n.input(0);
+    if (!x || n.outputs().empty() || !n.output(0) || !n.output(0)->type.has_shape) continue;
+    const ir::Value* y = n.output(0);
+    // Computed from initializers and shapes alone (a class token's Expand to the batch):
+    // no layout of its own.
+    bool constant = true;
+    for (const ir::Value* in : n.inputs())
+      constant = constant && (!in || g.is_initializer(in) || from_constants.count(in) ||
+                              !at::isFloatingType(in->type.dtype));
+    if (constant) {
+      for (const ir::Value* v : n.outputs())
+        if (v) from_constants.insert(v);
+      continue;
+    }
+    const int64_t ax = axis_of(x);
+    int64_t out = 1;  // (a new layout: a Reshape, Flatten or reduction to another rank)
+    if (n.op_type == "Transpose") {
+      std::vector<int64_t> perm = n.attrs.get_ints("perm");
+      for (size_t j = 0; j < perm.size(); ++j)
+        if (perm[j] == ax) out = static_cast<int64_t>(j);
+    } else if ((n.op_type == "MatMul" || n.op_type == "Gemm") && n.input(1) && g.is_initializer(n.input(1))) {
+      out = y->type.rank() - 1;
+    } else {
+      // The activations of the output's rank agree on the axis (else none: out of range).
+      bool first = true;
+      for (const ir::Value* in : n.inputs()) {
+        if (!in || g.is_initializer(in) || from_constants.count(in) || !in->type.has_shape ||
+            in->type.rank() != y->type.rank())
+          continue;
+        if (first) out = axis_of(in);
+        else if (axis_of(in) != out) out = y->type.rank();
+        first = false;
+      }
+      // A reshape that keeps the last axis ([N*S, D] -> [N, S, D]) keeps features there.
+      if (first && x->type.has_shape && ax == x->type.rank() - 1 && y->type.rank() >= 2 &&
+          x->type.dims.back() > 0 && x->type.dims.back() == y->type.dims.back())
+        out = y->type.rank() - 1;
+    }
+    if (out != 1)
+      for (const ir::Value* v : n.outputs())
+        if (v) axis_[v] = out;
+  }
+}
+
 Analysis::Analysis(const ir::Graph& graph) : g(graph) {
+  compute_axes();
+
   std::set<const ir::Node*> handled;
   for (const auto& np : g.nodes())
     if (!handled.count(np.get())) visit(*np, handled);
@@ -172,7 +247,8 @@ Analysis::Analysis(const ir::Graph& graph) : g(graph) {
 bool Analysis::match_shuffle(ir::Node& r1, Shuffle& s) const {
   ir::Value* x = r1.input(0);
   ir::Value* mid = r1.output(0);
-  if (!has_channels(x) || x->type.rank() != 4 || !mid->type.has_shape || mid->type.rank() != 5) return false;
+  if (!has_channels(x) || axis_of(x) != 1 || x->type.rank() != 4 || !mid->type.has_shape || mid->type.rank() != 5)
+    return false;
   // A computed target is rewritten as a constant: the spatial extents must be known.
   const bool spatial = x->type.dims[2] > 0 && x->type.dims[3] > 0;
   if (!(sliceable(r1.input(1), false) || spatial) || mid->users.size() != 1 || g.is_graph_output(mid)) return false;
@@ -211,7 +287,7 @@ void Analysis::visit_slice(ir::Node& n) {
   for (size_t k = 0; k < args[0].size(); ++k) {
     int64_t axis = args[2].empty() ? static_cast<int64_t>(k) : args[2].at(k);
     if (axis < 0) axis += rank;
-    if (axis != 1) continue;
+    if (axis != axis_of(x)) continue;
     int64_t step = args[3].empty() ? 1 : args[3].at(k);
     const int64_t c = channels_of(x);
     auto clamp = [c](int64_t v) { return std::clamp(v < 0 ? v + c : v, int64_t{0}, c); };
@@ -236,7 +312,7 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
   const std::string no_rule = n.describe() + " has no channel rule";
 
   if (op == "Conv" || op == "ConvTranspose") {
-    bool ok = has_channels(x) && has_channels(y) && !g.is_initializer(x) && sliceable(n.input(1), true) &&
+    bool ok = has_channels(x) && has_channels(y) && axis_of(x) == 1 && !g.is_initializer(x) && sliceable(n.input(1), true) &&
               (!n.input(2) || sliceable(n.input(2), true));
     if (!ok) return fix_node(n, n.describe() + ": weight not a trained initializer of its own");
     int64_t group = n.attrs.get_int("group", 1);
@@ -265,7 +341,8 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
   } else if (op == "Gemm" || op == "MatMul") {
     const ir::Value* source = nullptr;
     int64_t block = 1;
-    bool ok = features(x, source, block) && has_channels(y) && y->type.rank() == 2 && sliceable(n.input(1), true) &&
+    bool ok = features(x, source, block) && has_channels(y) && axis_of(y) == y->type.rank() - 1 &&
+              sliceable(n.input(1), true) &&
               n.input(1)->type.rank() == 2;
     bool transposed = false;  // weight stored [out, in]
     if (op == "Gemm") {
@@ -281,7 +358,7 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
     if (n.input(2)) params.push_back({n.input(2)->name, 0, y, 1, Role::OwnerBias});
     params.push_back({n.input(1)->name, transposed ? 1 : 0, source, block, Role::Consumer});
   } else if (op == "Flatten") {
-    bool ok = has_channels(x) && x->type.rank() == 4 && n.attrs.get_int("axis", 1) == 1 && x->type.dims[2] > 0 &&
+    bool ok = has_channels(x) && axis_of(x) == 1 && x->type.rank() == 4 && n.attrs.get_int("axis", 1) == 1 && x->type.dims[2] > 0 &&
               x->type.dims[3] > 0 && !y->users.empty() && !g.is_graph_output(y);
     for (ir::Node* u : y->users) ok = ok && (u->op_type == "Gemm" || u->op_type == "MatMul") && u->input(0) == y;
     if (!ok) return fix(x, n.describe() + " feeds something other than a Gemm or MatMul");
@@ -289,7 +366,7 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
     flattened[y] = {x, x->type.dims[2] * x->type.dims[3]};
   } else if (op == "BatchNormalization" || op == "InstanceNormalization") {
     int last = op == "BatchNormalization" ? 4 : 2;
-    bool ok = has_channels(x) && has_channels(y);
+    bool ok = has_channels(x) && has_channels(y) && axis_of(x) == 1;
     for (int i = 1; i <= last; ++i) ok = ok && sliceable(n.input(i), false);
     if (!ok) return fix_node(n, n.describe() + ": parameters not initializers of its own");
     unite_values(x, y);
@@ -300,17 +377,26 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
     unite_values(x, y);
     for (size_t i = 1; i < n.outputs().size(); ++i)
       if (!n.output(i)->users.empty() || g.is_graph_output(n.output(i))) fix_node(n, n.describe() + ": second output used");
-  } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+  } else if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow") {
     ir::Value* a = n.input(0);
     ir::Value* b = n.input(1);
     if (!g.is_initializer(a) && !g.is_initializer(b)) {
-      if (has_channels(a) && has_channels(b) && a->type.dims == b->type.dims && y->type.dims == a->type.dims) {
+      if (has_channels(a) && has_channels(b) && a->type.dims == b->type.dims && y->type.dims == a->type.dims &&
+          axis_of(a) == axis_of(b) && axis_of(a) == axis_of(y)) {
         unite_values(a, b);
         unite_values(a, y);
-      } else {
-        fix_node(n, n.describe() + ": operands of different shapes");
+        return;
       }
-      return;
+      // One operand broadcast across the channels (LayerNorm's x - mean(x)): the other's
+      // channels pass through.
+      auto across = [&](const ir::Value* full, const ir::Value* one) {
+        if (!has_channels(full) || !one->type.has_shape || y->type.dims != full->type.dims) return false;
+        int64_t k = axis_of(full) - (full->type.rank() - one->type.rank());
+        return k < 0 || (k < one->type.rank() && one->type.dims[k] == 1);
+      };
+      if (across(a, b)) return unite_values(a, y);
+      if (across(b, a)) return unite_values(b, y);
+      return fix_node(n, n.describe() + ": operands of different shapes");
     }
     ir::Value* act = g.is_initializer(a) ? b : a;
     ir::Value* c = g.is_initializer(a) ? a : b;
@@ -318,7 +404,7 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
     const at::Tensor& t = g.initializer(c->name)->tensor;
     if (t.numel() == 1) return unite_values(act, y);
     // A per-channel constant (a bias [C], or [C, 1, 1] on images): sliced with the channels.
-    int64_t axis = 1 - (act->type.rank() - t.dim());
+    int64_t axis = axis_of(act) - (act->type.rank() - t.dim());
     bool per_channel = axis >= 0 && t.size(axis) == channels_of(act) && sliceable(c, false);
     for (int64_t i = 0; per_channel && i < t.dim(); ++i) per_channel = i == axis || t.size(i) == 1;
     if (!per_channel) return fix_node(n, n.describe() + ": constant operand does not broadcast per channel");
@@ -330,7 +416,7 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
       ok = ok && has_channels(v) && !g.is_initializer(v) && v->type.rank() == y->type.rank();
     int64_t axis = n.attrs.get_int("axis", 0);
     if (ok && axis < 0) axis += y->type.rank();
-    if (!ok || axis != 1) return fix_node(n, n.describe() + (ok ? " is not on the channel axis" : ": operands without channels"));
+    if (!ok || axis != axis_of(y)) return fix_node(n, n.describe() + (ok ? " is not on the channel axis" : ": operands without channels"));
     int64_t by = slots(y), offset = 0;
     for (ir::Value* v : n.inputs()) {
       int64_t bv = slots(v);
@@ -344,7 +430,7 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
     if (ok && axis < 0) axis += x->type.rank();
     int64_t offset = 0;
     for (ir::Value* v : n.outputs()) ok = ok && has_channels(v) && (offset += channels_of(v), true);
-    if (!ok || axis != 1 || offset != channels_of(x))
+    if (!ok || axis != axis_of(x) || offset != channels_of(x))
       return fix_node(n, n.describe() + " does not split the channels into known parts");
     int64_t bx = slots(x);
     offset = 0;
@@ -354,10 +440,11 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
       offset += channels_of(v);
     }
     splits.push_back(&n);
-  } else if (op.rfind("Reduce", 0) == 0 && op != "ReduceL1" && op != "ReduceL2" && op != "ReduceLogSumExp" &&
-             has_channels(x) && has_channels(y) && channels_of(x) == channels_of(y)) {
+  } else if (op.rfind("Reduce", 0) == 0 && has_channels(x)) {
     // Pooling written as a reduction (x.mean([2, 3])): the channels pass through when
-    // neither the batch nor the channel axis is reduced.
+    // neither the batch nor the channel axis is reduced. A reduction over the channels
+    // (LayerNorm's mean and variance) reads them and carries none: as Torch-Pruning
+    // does, the statistics are then taken over the channels that remain.
     std::vector<int64_t> axes = n.attrs.get_ints("axes");
     const ir::Initializer* given = n.inputs().size() > 1 && n.input(1) ? g.initializer(n.input(1)->name) : nullptr;
     if (given) {
@@ -365,9 +452,20 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
       axes.assign(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
     }
     bool ok = !axes.empty() && (n.inputs().size() < 2 || !n.input(1) || given);
-    for (int64_t a : axes) ok = ok && (a < 0 ? a + x->type.rank() : a) >= 2;
-    if (!ok) return fix_node(n, n.describe() + " reduces the batch or channel axis");
+    bool over_channels = false;
+    for (int64_t a : axes) {
+      a = a < 0 ? a + x->type.rank() : a;
+      ok = ok && a != 0;
+      over_channels = over_channels || a == axis_of(x);
+    }
+    const bool mean_like = op == "ReduceMean" || op == "ReduceSum" || op == "ReduceSumSquare" || op == "ReduceMax" ||
+                           op == "ReduceMin";
+    if (!ok || (over_channels && !mean_like)) return fix_node(n, n.describe() + " reduces the batch or channel axis");
+    if (over_channels) return;
+    if (!same_channels(x, y)) return fix_node(n, n.describe() + " has no channel rule");
     unite_values(x, y);
+  } else if (op == "Transpose" && same_channels(x, y)) {
+    unite_values(x, y);  // the channels move to another axis
   } else if (op == "Shape") {
     // Reading extents other than the channels' (the batch of a view(n, ...)) ties nothing.
     bool other_axes = n.attrs.get_int("start", 0) == 0 && !n.attrs.has("end") && has_channels(x);
@@ -376,7 +474,8 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
       bool ok = u->op_type == "Gather" && u->input(0) == y && u->attrs.get_int("axis", 0) == 0 && idx;
       if (ok) {
         at::Tensor i = idx->tensor.to(at::kLong).flatten();
-        for (int64_t k = 0; k < i.numel(); ++k) ok = ok && i[k].item<int64_t>() != 1 && i[k].item<int64_t>() != 1 - x->type.rank();
+        const int64_t c = axis_of(x);
+        for (int64_t k = 0; k < i.numel(); ++k) ok = ok && i[k].item<int64_t>() != c && i[k].item<int64_t>() != c - x->type.rank();
       }
       other_axes = other_axes && ok;
     }
@@ -710,7 +809,7 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
     for (ir::Value* v : n->outputs()) {
       auto it = keep.find(v);
       changed = changed || it != keep.end();
-      sizes.push_back(it != keep.end() ? static_cast<int64_t>(it->second.size()) : channels_of(v));
+      sizes.push_back(it != keep.end() ? static_cast<int64_t>(it->second.size()) : a.channels_of(v));
     }
     if (!changed) continue;
     ir::Value* s = g.add_initializer(g.unique_name(n->name + ".split"), at::tensor(sizes, at::kLong), ir::InitKind::Constant);
@@ -739,7 +838,7 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
     if (!keep.count(x)) continue;
     const std::vector<int64_t>& kx = keep.at(x);
     const std::vector<int64_t>& ky = keep.at(y);
-    const int64_t c = channels_of(x), per_group = c / s.groups;
+    const int64_t c = a.channels_of(x), per_group = c / s.groups;
     // Still a shuffle when the same positions survive in every group of the input.
     std::vector<int64_t> positions;
     for (int64_t i : kx)
@@ -779,7 +878,7 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
       g.remove_node(s.split);
     }
   }
-  for (auto& [v, k] : keep) const_cast<ir::Value*>(v)->type.dims[1] = static_cast<int64_t>(k.size());
+  for (auto& [v, k] : keep) const_cast<ir::Value*>(v)->type.dims[a.axis_of(v)] = static_cast<int64_t>(k.size());
   for (auto& [flat, src] : a.flattened)
     if (auto it = keep.find(src.first); it != keep.end())
       const_cast<ir::Value*>(flat)->type.dims[1] = static_cast<int64_t>(it->second.size()) * src.second;
