@@ -222,17 +222,15 @@ TEST(TorchvisionSymbolicBatch, VitMlpHiddenUnitsArePruned) {
   EXPECT_LE((ort - got).abs().max().item<double>(), 1e-4);
 }
 
-// bench/torchvision_sweep.py on one fast model of each family that passes all five
-// checks (the sweep of all 80 models and its table are in README): run, ORT on the
-// converted file, extents PyTorch knows, channel pruning to <= 70% run by ORT, Tucker
-// factorization run by ORT.
-TEST(TorchvisionSweep, FastModelsPassEveryCheck) {
-  const std::string models =
-      "resnet18,mobilenet_v3_small,shufflenet_v2_x0_5,squeezenet1_1,mnasnet0_5,efficientnet_b0,regnet_y_400mf,"
-      "googlenet";
+// bench/torchvision_sweep.py on the smallest model of each of torchvision's 22
+// families, all five checks (the table is in README): run, ORT on the converted file,
+// extents known, channel pruning to <= 70% run by ORT, Tucker factorization run by ORT.
+// The known failures: PyTorch 1.13 cannot export swin_v2_t; MaxViT keeps 72.9% (its
+// attention heads are not pruned). Any other failure, or one of these passing, fails.
+TEST(TorchvisionSweep, SmallestOfEachFamilyPassesEveryCheck) {
   std::string cmd = test_support::python() + " " + SHRINK_SOURCE_DIR + "/bench/torchvision_sweep.py --shrink " +
-                    SHRINK_CLI + " --models " + models;
+                    SHRINK_CLI + " --smallest --expect-fail swin_v2_t:export,maxvit_t:d";
   auto r = test_support::run_command(cmd);
   EXPECT_EQ(r.status, 0) << cmd << "\n" << r.output;
-  EXPECT_NE(r.output.find("(e) 8 passed, 0 failed"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("(e) 21 passed, 1 failed"), std::string::npos) << r.output;
 }
