@@ -86,6 +86,14 @@ TEST(TorchvisionFactorized, ResNet18RunsInOnnxRuntime) {
 
 namespace {
 
+// tools/export_torchvision.py with `args` into dir; "" when it worked, else the command and its output.
+std::string export_torchvision(const test_support::TempDir& dir, const std::string& args) {
+  std::string cmd = test_support::python() + " " + SHRINK_SOURCE_DIR + "/tools/export_torchvision.py " + args +
+                    " --out " + dir.path;
+  auto r = test_support::run_command(cmd);
+  return r.status == 0 ? "" : cmd + "\n" + r.output;
+}
+
 // Extents of every value_info and output in an ONNX file: "?" unnamed, else the
 // dim_param or the size.
 std::vector<std::string> unnamed_extents(const std::string& path) {
@@ -112,11 +120,7 @@ std::vector<std::string> unnamed_extents(const std::string& path) {
 // and ONNX Runtime failed re-using buffers on that false promise.)
 TEST(TorchvisionSymbolicBatch, ShuffleNetKeepsExtentsAndRunsInOnnxRuntime) {
   test_support::TempDir dir;
-  std::string cmd = test_support::python() + " " + SHRINK_SOURCE_DIR +
-                    "/tools/export_torchvision.py --model shufflenet_v2_x0_5 --size 56 --batch 3 --dynamic-batch --out " +
-                    dir.path;
-  auto r = test_support::run_command(cmd);
-  ASSERT_EQ(r.status, 0) << cmd << "\n" << r.output;
+  ASSERT_EQ(export_torchvision(dir, "--model shufflenet_v2_x0_5 --size 56 --batch 3 --dynamic-batch"), "");
   ir::Graph g = onnx_io::import_model(dir.file("model.onnx"));
   passes::make_pipeline("portable").run(g);
   for (const auto& n : g.nodes())
@@ -164,12 +168,9 @@ TEST(TorchvisionSymbolicBatch, ShuffleNetKeepsExtentsAndRunsInOnnxRuntime) {
 // exporter's. (A ViT's no-op prune grew 363,245 -> 368,999 bytes.)
 TEST(TorchvisionSymbolicBatch, NoOpPruneDoesNotGrowTheFile) {
   test_support::TempDir dir;
-  std::string cmd = test_support::python() + " " + SHRINK_SOURCE_DIR +
-                    "/tools/export_torchvision.py --model vit_tiny --size 32 --dynamic-batch --out " + dir.path;
-  auto r = test_support::run_command(cmd);
-  ASSERT_EQ(r.status, 0) << cmd << "\n" << r.output;
+  ASSERT_EQ(export_torchvision(dir, "--model vit_tiny --size 32 --dynamic-batch"), "");
   const std::string in = dir.file("model.onnx"), out = dir.file("pruned.onnx");
-  r = test_support::run_command(std::string(SHRINK_CLI) + " prune " + in + " -o " + out +
+  auto r = test_support::run_command(std::string(SHRINK_CLI) + " prune " + in + " -o " + out +
                                 " --method ln-structured --amount 0 --no-eval --no-latency");
   ASSERT_EQ(r.status, 0) << r.output;
   auto size = [](const std::string& p) { return static_cast<int64_t>(std::ifstream(p, std::ios::binary | std::ios::ate).tellg()); };
@@ -187,10 +188,7 @@ TEST(TorchvisionSymbolicBatch, NoOpPruneDoesNotGrowTheFile) {
 // units zeroed; ONNX Runtime runs the export with the same output.
 TEST(TorchvisionSymbolicBatch, VitMlpHiddenUnitsArePruned) {
   test_support::TempDir dir;
-  std::string cmd = test_support::python() + " " + SHRINK_SOURCE_DIR +
-                    "/tools/export_torchvision.py --model vit_tiny --size 32 --dynamic-batch --out " + dir.path;
-  auto r = test_support::run_command(cmd);
-  ASSERT_EQ(r.status, 0) << cmd << "\n" << r.output;
+  ASSERT_EQ(export_torchvision(dir, "--model vit_tiny --size 32 --dynamic-batch"), "");
   ir::Graph g = onnx_io::import_model(dir.file("model.onnx"));
   ir::Graph off = g.clone();
   prune::StructuredOptions po;

@@ -53,7 +53,10 @@ grep -qE ' ./usr/lib/(x86_64-linux-gnu/)?libshrink\.a$' <<<"$dev_files" || fail 
 echo "deb_test: shrink-dev Depends: $(dpkg-deb -f "$dev" Depends)"
 
 dpkg-deb -x "$deb" "$work/root"
-"$work/root/usr/bin/shrink" --version | grep -q "^shrink $version (commit " ||
-  fail "the packaged binary says: $("$work/root/usr/bin/shrink" --version)"
-"$work/root/usr/bin/shrink" zoo >/dev/null || fail "the packaged shrink zoo failed"
+# The executable where the package's own file list puts it.
+packaged="$work/root/$(awk '$1 ~ /^-..x/ && $NF ~ /\/bin\/shrink$/ { sub(/^\.\//, "", $NF); print $NF; exit }' <<<"$deb_files")"
+[[ -x "$packaged" ]] || fail "$deb lists no executable bin/shrink"
+"$packaged" --version | grep -q "^shrink $version (commit " ||
+  fail "the packaged binary says: $("$packaged" --version)"
+"$packaged" zoo >/dev/null || fail "the packaged shrink zoo failed"
 echo "deb_test: $(basename "$deb") ($(stat -c %s "$deb") bytes) and $(basename "$dev") ($(stat -c %s "$dev") bytes) OK"
