@@ -12,7 +12,10 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist libonnx-testdata
   python3-torch python3-torchvision python3-onnx python3-numpy
-  zlib1g-dev dpkg-dev file
+  zlib1g-dev libjpeg62-turbo-dev libpng-dev libzip-dev dpkg-dev file
+  # libzip-dev's CMake config fails unless its three tools are present (Debian 12's
+  # libzip-targets.cmake checks /usr/bin/zipcmp, zipmerge, ziptool)
+  zipcmp zipmerge ziptool
 )
 # The list, for tests/install/check_build_inputs.py (Node.js and npm included).
 if [[ ${1:-} == --print-packages ]]; then

@@ -100,24 +100,49 @@ void add_distill_command(CLI::App& app) {
     SHRINK_CHECK(o.mode != "mutual" || o.teachers.empty(), "--mode mutual trains students from each other: no --teacher");
     SHRINK_CHECK(o.mode != "self" || o.teachers.size() <= 1, "--mode self starts from at most one --teacher");
 
-    data::Dataset train_set = o.data.load(true), test_set = o.data.load(false);
     std::vector<ir::Graph> teachers;
     for (const auto& t : o.teachers) {
       SHRINK_CHECK(std::filesystem::exists(t), "--teacher: no file '", t, "'");
       teachers.push_back(onnx_io::import_model(t));
+      o.data.apply_to(teachers.back());
     }
+    // The first teacher's input size and channels decide an image folder's.
+    const ir::Graph* shape_from = teachers.empty() ? nullptr : &teachers[0];
+    data::Dataset train_set = o.data.load(true, shape_from), test_set = o.data.load(false, shape_from);
+    const bool labeled = train_set.labeled() && test_set.labeled();
+    if (!labeled) {
+      SHRINK_CHECK(o.mode == "offline", "'", train_set.labeled() ? test_set.name : train_set.name, "' has no labels: --mode ",
+                   o.mode, " needs them (offline distillation from a teacher does not)");
+      if (d.alpha != 1.0 && !o.json)
+        std::fprintf(stderr, "no labels in '%s': distilling from the teachers alone (--alpha 1, not %g); test figures are "
+                             "the top-1 agreement with the first teacher\n", train_set.name.c_str(), d.alpha);
+      d.alpha = 1.0;
+    }
+    const int64_t teacher_classes = [&]() -> int64_t {
+      if (teachers.empty() || !teachers[0].outputs()[0]->type.has_shape || teachers[0].outputs()[0]->type.rank() != 2)
+        return 0;
+      return teachers[0].outputs()[0]->type.dims[1];
+    }();
     std::vector<ir::Graph> students;
-    for (size_t i = 0; i < o.students.size(); ++i)
-      students.push_back(model_from_flag("--student", o.students[i], train_set, o.flags.width, d.train.seed + i));
+    for (size_t i = 0; i < o.students.size(); ++i) {
+      students.push_back(model_from_flag("--student", o.students[i], train_set, o.flags.width, d.train.seed + i,
+                                         train_set.labeled() ? 0 : teacher_classes));
+      o.data.apply_to(students.back());
+    }
+    // Test figures: accuracy, or without labels the top-1 agreement with the first teacher.
+    auto score = [&](const ir::Graph& m) {
+      return labeled ? train::evaluate(m, test_set).accuracy : train::compare(m, teachers.at(0), test_set).agreement;
+    };
     std::vector<const ir::Graph*> tv, sv;
     for (const auto& t : teachers) tv.push_back(&t);
     for (const auto& s : students) sv.push_back(&s);
     distill::check_distillation(tv, sv, d, train_set);  // everything wrong is said before training starts
 
     nlohmann::json j = {{"mode", o.mode}, {"temperature", d.temperature}, {"alpha", d.alpha}, {"epochs", d.train.epochs},
-                        {"seed", d.train.seed}};
+                        {"seed", d.train.seed}, {"labeled", labeled},
+                        {"test_metric", labeled ? "accuracy" : "agreement with the first teacher"}};
     for (size_t i = 0; i < teachers.size(); ++i)
-      j["teachers"].push_back(model_json(o.teachers[i], teachers[i], train::evaluate(teachers[i], test_set).accuracy));
+      j["teachers"].push_back(model_json(o.teachers[i], teachers[i], score(teachers[i])));
 
     if (o.mode == "mutual") {
       std::vector<train::EvalResult> r = distill::mutual(students, train_set, test_set, d);
@@ -130,7 +155,7 @@ void add_distill_command(CLI::App& app) {
     } else if (o.mode == "offline") {
       distill::DistillResult r = distill::distill(students[0], tv, train_set, test_set, d);
       onnx_io::export_model(students[0], o.output);
-      nlohmann::json js = model_json(o.students[0], students[0], train::evaluate(students[0], test_set).accuracy);
+      nlohmann::json js = model_json(o.students[0], students[0], score(students[0]));
       js["output"] = o.output;
       js["seconds"] = r.train.seconds;
       j["students"].push_back(js);
@@ -161,7 +186,7 @@ void add_distill_command(CLI::App& app) {
       std::cout << j.dump(2) << "\n";
       return;
     }
-    std::printf("%-10s %-36s %12s %12s %10s\n", "role", "model", "parameters", "MACs", "accuracy");
+    std::printf("%-10s %-36s %12s %12s %10s\n", "role", "model", "parameters", "MACs", labeled ? "accuracy" : "agreement");
     for (const auto& t : j["teachers"])
       std::printf("%-10s %-36s %12lld %12lld %9.2f%%\n", "teacher", t["model"].get<std::string>().c_str(),
                   t["parameters"].get<long long>(), t["macs"].get<long long>(), 100 * t["test_accuracy"].get<double>());

@@ -86,13 +86,14 @@ void add_factorize_command(CLI::App& app) {
     SHRINK_CHECK(!energy->count() || (o.energy > 0 && o.energy <= 1.0), "--energy must be in (0, 1], got ", o.energy);
     o.f.layers = comma_list(o.layers);
     ir::Graph g = onnx_io::import_model(o.input);
+    o.data.apply_to(g);
 
     data::Dataset train_set, test_set;
-    if (!o.no_eval) test_set = o.data.load(false);
-    if (o.finetune > 0 || search) train_set = o.data.load(true);
-    if (o.finetune > 0 && o.no_eval) test_set = o.data.load(false);  // the trainer evaluates every epoch
+    if (!o.no_eval) test_set = o.data.load(false, &g);
+    if (o.finetune > 0 || search) train_set = o.data.load(true, &g);
+    if (o.finetune > 0 && o.no_eval) test_set = o.data.load(false, &g);  // the trainer evaluates every epoch
     Snapshot before = snapshot_of(g, o.input, !o.no_latency);
-    if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
+    if (!o.no_eval) measure_before(before, g, test_set);
 
     ir::Graph original = g.clone();
     std::vector<factorize::LayerResult> layers;
@@ -100,7 +101,10 @@ void add_factorize_command(CLI::App& app) {
       data::Dataset val = data::random_subset(train_set, o.val_samples, o.f.seed);
       factorize::SearchOptions so;
       so.tolerance = o.tolerance;
-      so.accuracy = [&](const ir::Graph& m) { return train::evaluate(m, val).accuracy; };
+      // Without labels: the top-1 agreement with the original model.
+      so.accuracy = [&](const ir::Graph& m) {
+        return val.labeled() ? train::evaluate(m, val).accuracy : train::compare(m, original, val).agreement;
+      };
       if (!o.json) so.progress = [](const std::string& line) { std::cerr << "search: " << line << "\n"; };
       layers = factorize::factorize_search(g, o.f, so);
     } else {
@@ -119,7 +123,7 @@ void add_factorize_command(CLI::App& app) {
                           report::measure_nodes_latency(g, l.nodes_after, 64, 20, 3).median_ms};
     }
     double factorized_accuracy = -1;
-    if (!o.no_eval) factorized_accuracy = train::evaluate(g, test_set).accuracy;
+    if (!o.no_eval && test_set.labeled()) factorized_accuracy = train::evaluate(g, test_set).accuracy;
     nlohmann::json finetune_log;
     if (o.finetune > 0) {
       train::TrainOptions to;
@@ -133,7 +137,7 @@ void add_factorize_command(CLI::App& app) {
     }
     onnx_io::export_model(g, o.output);
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
-    if (!o.no_eval) after.accuracy = train::evaluate(g, test_set).accuracy;
+    if (!o.no_eval) measure_after(after, g, original, test_set);
 
     nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"method", o.f.method},
                         {"before", snapshot_json(before)}, {"after", snapshot_json(after)}};

@@ -143,15 +143,17 @@ void add_prune_command(CLI::App& app) {
     o.prune.layers = comma_list(o.layers);
     o.prune.ignored = comma_list(o.ignored);
     ir::Graph g = onnx_io::import_model(o.input);
+    o.data.apply_to(g);
 
     bool need_data = !o.no_eval || o.finetune > 0 || o.prune.method == "taylor";
     data::Dataset train_set, test_set;
     if (need_data) {
-      test_set = o.data.load(false);
-      if (o.finetune > 0 || o.prune.method == "taylor") train_set = o.data.load(true);
+      test_set = o.data.load(false, &g);
+      if (o.finetune > 0 || o.prune.method == "taylor") train_set = o.data.load(true, &g);
     }
+    const ir::Graph original = g.clone();
     Snapshot before = snapshot_of(g, o.input, !o.no_latency);
-    if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
+    if (!o.no_eval) measure_before(before, g, test_set);
 
     prune::UnstructuredOptions po = o.prune;
     po.amount = prune::amount_per_round(o.prune.amount, rounds);
@@ -210,7 +212,7 @@ void add_prune_command(CLI::App& app) {
     onnx_io::export_model(g, o.output);
 
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
-    if (!o.no_eval) after.accuracy = train::evaluate(g, test_set).accuracy;
+    if (!o.no_eval) measure_after(after, g, original, test_set);
 
     nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"method", o.prune.method},
                         {"amount", o.prune.amount}, {"schedule", o.schedule}, {"finetune_epochs", o.finetune},

@@ -96,14 +96,16 @@ void add_quantize_command(CLI::App& app) {
     o.q.exclude_nodes = comma_list(o.exclude);
     o.q.exclude_ops = comma_list(o.exclude_ops);
     ir::Graph g = onnx_io::import_model(o.input);
+    o.data.apply_to(g);
     data::Dataset test_set, train_set;
-    if (!o.no_eval) test_set = o.data.load(false);
+    if (!o.no_eval) test_set = o.data.load(false, &g);
     bool calibrated = o.q.mode == "static" || o.q.mode == "qat";
     if (calibrated) {
-      train_set = o.data.load(true);
+      train_set = o.data.load(true, &g);
       train::check_input_fits(g, train_set);
     }
-    if (o.q.mode == "qat" && o.no_eval) test_set = o.data.load(false);  // the trainer evaluates every epoch
+    if (o.q.mode == "qat" && o.no_eval) test_set = o.data.load(false, &g);  // the trainer evaluates every epoch
+    const ir::Graph original = g.clone();
     nlohmann::json qat_log;
     o.q.train = [&](ir::Graph& fake) {
       train::TrainOptions to;
@@ -117,15 +119,14 @@ void add_quantize_command(CLI::App& app) {
                  {"best_epoch", tr.best_epoch}};
     };
     Snapshot before = snapshot_of(g, o.input);
-    if (!o.no_eval) before.accuracy = train::evaluate(g, test_set).accuracy;
+    if (!o.no_eval) measure_before(before, g, test_set);
 
     // A calibration source: a fresh seeded loader over the training images per quantization.
-    data::Normalization norm = calibrated ? train::normalization_for(g, train_set) : data::Normalization{};
+    data::LoaderOptions calibration_options = calibrated ? train::loader_options_for(g, train_set) : data::LoaderOptions{};
     quantize::CalibrationSource calibration = [&]() -> std::function<bool(std::vector<at::Tensor>&)> {
-      data::LoaderOptions lo;
+      data::LoaderOptions lo = calibration_options;
       lo.batch_size = o.batch;
       lo.seed = o.seed;
-      lo.normalization = norm;
       auto loader = std::make_shared<data::DataLoader>(train_set, lo);
       loader->start_epoch(0);
       auto taken = std::make_shared<int64_t>(0);
@@ -141,15 +142,19 @@ void add_quantize_command(CLI::App& app) {
     nlohmann::json sensitivity;
     if (o.sensitivity || o.max_drop >= 0) {
       data::Dataset val = data::random_subset(train_set, o.val_samples, o.seed + 1);
-      auto accuracy = [&](const ir::Graph& graph) { return train::evaluate(graph, val).accuracy; };
+      // Without labels, "accuracy" is the top-1 agreement with the float model.
+      auto accuracy = [&](const ir::Graph& graph) {
+        return val.labeled() ? train::evaluate(graph, val).accuracy : train::compare(graph, original, val).agreement;
+      };
       quantize::FallbackResult f = quantize::sensitivity_fallback(g, o.q, calibration, accuracy, o.max_drop);
-      sensitivity = {{"validation_samples", val.size()}, {"float_accuracy", f.float_accuracy},
+      sensitivity = {{"validation_samples", val.size()}, {"by", val.labeled() ? "accuracy" : "agreement"}, {"float_accuracy", f.float_accuracy},
                      {"quantized_accuracy", f.quantized_accuracy}, {"final_accuracy", f.final_accuracy},
                      {"kept_float", f.kept_float}};
       for (const auto& l : f.layers) sensitivity["layers"].push_back({{"node", l.node}, {"op", l.op}, {"accuracy_float_alone", l.accuracy}});
       if (!o.json) {
-        std::printf("sensitivity on %lld training images (seeded subset): float %.2f%%, all int8 %.2f%%\n",
-                    static_cast<long long>(val.size()), 100 * f.float_accuracy, 100 * f.quantized_accuracy);
+        std::printf("sensitivity on %lld training images (seeded subset)%s: float %.2f%%, all int8 %.2f%%\n",
+                    static_cast<long long>(val.size()), val.labeled() ? "" : " by top-1 agreement with the float model (no labels)",
+                    100 * f.float_accuracy, 100 * f.quantized_accuracy);
         std::printf("%-28s %-8s %22s\n", "layer (most sensitive first)", "op", "accuracy, it alone float");
         for (const auto& l : f.layers) std::printf("%-28s %-8s %21.2f%%\n", l.node.c_str(), l.op.c_str(), 100 * l.accuracy);
         if (o.max_drop >= 0)
@@ -164,7 +169,7 @@ void add_quantize_command(CLI::App& app) {
     if (!o.no_eval) {  // as deployed: the file read back and run on shrink's int8 kernels
       ir::Graph deployed = onnx_io::import_model(o.output);
       passes::make_pipeline("inference").run(deployed);
-      after.accuracy = train::evaluate(deployed, test_set).accuracy;
+      measure_after(after, deployed, original, test_set);
     }
 
     nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"mode", o.q.mode},

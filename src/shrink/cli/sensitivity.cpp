@@ -1,6 +1,7 @@
 // shrink sensitivity MODEL [--sparsities 0.1,...] [--method l1|random] [--samples N]:
 // accuracy of the model with each layer pruned alone at each sparsity.
 #include <iostream>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -44,10 +45,12 @@ void add_sensitivity_command(CLI::App& app) {
       if (!item.empty()) o.s.layers.push_back(item);
     o.s.progress = !o.json;
     ir::Graph g = onnx_io::import_model(o.input);
-    data::Dataset test = o.data.load(false);
+    o.data.apply_to(g);
+    data::Dataset test = o.data.load(false, &g);
     if (o.samples > 0 && o.samples < test.size()) {
-      test.images = test.images.slice(0, 0, o.samples);
-      test.labels = test.labels.slice(0, 0, o.samples);
+      std::vector<int64_t> first(o.samples);
+      std::iota(first.begin(), first.end(), 0);
+      test = test.subset(first, "");
     }
     prune::SensitivityReport r = prune::sensitivity(g, test, o.s);
     if (o.json) {

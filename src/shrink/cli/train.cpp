@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/zoo/zoo.h"
 #include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/train_flags.h"
@@ -35,9 +36,20 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt] {
     train::TrainOptions o = opt->flags.resolve(opt->json);
-    data::Dataset train_set = opt->data.load(true), test_set = opt->data.load(false);
+    // An ONNX model is read first: its input size decides an image folder's; a zoo
+    // model is built for the data's image shape and class count.
     ir::Graph graph;  // with --resume the trainer takes the model from the checkpoint
-    if (!o.resume) graph = model_from_flag("--model", opt->model, train_set, opt->flags.width, o.seed);
+    bool onnx = !o.resume && !zoo::has_model(opt->model);
+    if (onnx) {
+      graph = model_from_flag("--model", opt->model, data::Dataset{}, opt->flags.width, o.seed);
+      opt->data.apply_to(graph);
+    }
+    data::Dataset train_set = opt->data.load(true, onnx ? &graph : nullptr);
+    data::Dataset test_set = opt->data.load(false, onnx ? &graph : nullptr);
+    if (!o.resume && !onnx) {
+      graph = model_from_flag("--model", opt->model, train_set, opt->flags.width, o.seed);
+      opt->data.apply_to(graph);
+    }
     train::TrainResult r = train::train(graph, train_set, test_set, o);
     if (r.interrupted) {
       std::cerr << "shrink: interrupted" << (o.checkpoint.empty() ? "" : "; resume with --resume --checkpoint " + o.checkpoint) << "\n";

@@ -51,11 +51,15 @@ train::TrainOptions TrainFlags::resolve(bool json) const {
 }
 
 ir::Graph model_from_flag(const std::string& flag, const std::string& model, const data::Dataset& train_set, double width,
-                          uint64_t seed) {
+                          uint64_t seed, int64_t classes) {
   if (zoo::has_model(model)) {
     zoo::ModelOptions mo;
-    mo.input = std::vector<int64_t>(train_set.images.sizes().begin() + 1, train_set.images.sizes().end());
-    mo.classes = train_set.classes;
+    SHRINK_CHECK(train_set.labeled() || classes > 0, flag, ": a zoo model is built for the data's classes, but '", train_set.name,
+                 "' has no labels");
+    SHRINK_CHECK(!train_set.raw() && train_set.sample_shape().size() == 3, flag, ": a zoo model takes images, but '",
+                 train_set.name, "' holds ", c10::IntArrayRef(train_set.sample_shape()), " float inputs");
+    mo.input = train_set.sample_shape();
+    mo.classes = classes > 0 ? classes : train_set.classes;
     mo.width = width;
     mo.seed = seed;
     return zoo::build_model(model, mo);

@@ -21,8 +21,9 @@ struct TrainFlags {
   train::TrainOptions resolve(bool json) const;
 };
 
-// A zoo model built for the data's image shape and class count, or an imported ONNX file.
+// A zoo model built for the data's image shape and class count (`classes` > 0: that
+// many, e.g. a teacher's for unlabeled data), or an imported ONNX file.
 ir::Graph model_from_flag(const std::string& flag, const std::string& model, const data::Dataset& train_set, double width,
-                          uint64_t seed);
+                          uint64_t seed, int64_t classes = 0);
 
 }  // namespace shrink::cli

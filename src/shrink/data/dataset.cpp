@@ -172,11 +172,7 @@ Dataset load_dataset(const std::string& kind, const std::string& dir, bool train
 Dataset random_subset(const Dataset& d, int64_t samples, uint64_t seed) {
   at::Generator gen = at::detail::createCPUGenerator(seed);
   at::Tensor idx = at::randperm(d.size(), gen, at::kLong).slice(0, 0, std::min(samples, d.size()));
-  Dataset r = d;
-  r.name = d.name + "/subset";
-  r.images = d.images.index_select(0, idx);
-  r.labels = d.labels.index_select(0, idx);
-  return r;
+  return d.subset(std::vector<int64_t>(idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + idx.numel()), "/subset");
 }
 
 }  // namespace shrink::data

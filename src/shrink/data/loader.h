@@ -1,12 +1,13 @@
 // Batches of a Dataset as normalised float tensors, shuffled per epoch, with random
-// crop and horizontal flip, produced by a background thread one batch ahead.
-// Order and augmentation depend only on (seed, epoch, batch index): a run resumed at
-// any batch sees exactly what the uninterrupted run saw.
+// crop and horizontal flip, produced by background threads a few batches ahead
+// (image files are decoded there, one batch per thread at a time). Order and
+// augmentation depend only on (seed, epoch, batch index), not on the threads: a run
+// resumed at any batch sees exactly what the uninterrupted run saw.
 #pragma once
 #include <ATen/core/Tensor.h>
 
 #include <condition_variable>
-#include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -24,19 +25,24 @@ struct LoaderOptions {
   bool shuffle = true;
   uint64_t seed = 0;
   int64_t crop_padding = 0;  // random crop after zero padding by this many pixels (0: off)
-  bool horizontal_flip = false;
+  bool horizontal_flip = false;  // image files: augmenting (either flag) is a random crop plus this flip
   Normalization normalization;
+  bool nhwc = false;  // batches as [B, H, W, C] (the model's layout)
+  int workers = 0;    // background threads; 0: one for in-memory data, one per core for image files
 };
 
 struct Batch {
-  at::Tensor images;  // float32 [B, C, H, W], normalised
-  at::Tensor labels;  // int64 [B]
+  at::Tensor images;  // float32 [B, C, H, W] (or [B, H, W, C]), normalised; raw data as it is
+  at::Tensor labels;  // int64 [B]; undefined for unlabeled data
   int64_t index = 0;  // position of the batch in its epoch
   at::Tensor samples; // int64 [B]: each image's index in the dataset
 };
 
 // Dataset statistics: per-channel mean and std of the images scaled to [0, 1].
 Normalization compute_normalization(const Dataset& d);
+
+// Dataset statistics of a seeded sample of at most `samples` images (image files).
+Normalization compute_normalization(const Dataset& d, int64_t samples, uint64_t seed);
 
 // Turns uint8 images into normalised float (no augmentation).
 at::Tensor to_float(const at::Tensor& images, const Normalization& n);
@@ -62,11 +68,12 @@ class DataLoader {
 
   const Dataset& dataset_;
   LoaderOptions options_;
-  std::thread worker_;
+  std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::deque<Batch> queue_;
-  bool done_ = true, cancel_ = false;
+  std::map<int64_t, Batch> ready_;  // made batches by index, handed out in order
+  int64_t next_make_ = 0, next_take_ = 0, end_ = 0, running_ = 0;
+  bool cancel_ = false;
   std::exception_ptr error_;
 };
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <numeric>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -139,7 +140,19 @@ class TeacherBank {
     }
     for (const auto& f : features_) h.text(f);
     h.text(d.name);
-    h.tensor(d.images);
+    SHRINK_CHECK(!d.raw(), "--cache: teacher outputs are cached for image data, not float inputs");
+    if (d.files) {  // the files as they are now, and how they are read
+      for (const std::string& p : d.files->paths) {
+        std::error_code ec;
+        h.text(p);
+        h.text(std::to_string(fs::file_size(p, ec)));
+        h.text(std::to_string(fs::last_write_time(p, ec).time_since_epoch().count()));
+      }
+      h.text(std::to_string(d.files->resize) + "," + std::to_string(d.files->height) + "," +
+             std::to_string(d.files->width) + "," + data::channels_name(d.files->channels));
+    } else {
+      h.tensor(d.images);
+    }
     char key[17];
     std::snprintf(key, sizeof key, "%016llx", static_cast<unsigned long long>(h.h));
     fs::path final_dir = fs::path(dir) / (std::string("teacher-") + key);
@@ -161,10 +174,13 @@ class TeacherBank {
     for (int64_t b = 0; b < d.size(); b += batch) {
       int64_t e = std::min(b + batch, d.size());
       at::NoGradGuard no_grad;
+      std::vector<int64_t> ids(e - b);
+      std::iota(ids.begin(), ids.end(), b);
+      at::Tensor images = d.gather(ids);
       data::Normalization identity;
-      identity.mean.assign(d.images.size(1), 0.0);
-      identity.std.assign(d.images.size(1), 1.0);
-      at::Tensor x = data::to_float(d.images.slice(0, b, e), identity);  // [0, 1]: each teacher normalises from here
+      identity.mean.assign(images.size(1), 0.0);
+      identity.std.assign(images.size(1), 1.0);
+      at::Tensor x = data::to_float(images, identity);  // [0, 1]: each teacher normalises from here
       std::vector<at::Tensor> l, f;
       run(x, identity, l, f);
       for (size_t i = 0; i < l.size(); ++i) logits[i].push_back(l[i]);
@@ -266,8 +282,10 @@ void check_distillation(const std::vector<const ir::Graph*>& teachers, const std
   int64_t k = students.empty() ? -1 : class_count(*students[0]);
   for (const ir::Graph* g : students)
     SHRINK_CHECK(class_count(*g) == k && k > 0, "students must all give [N, classes] logits of one class count");
-  SHRINK_CHECK(k == train_set.classes, "the student gives ", k, " class scores but '", train_set.name, "' has ",
-               train_set.classes, " classes");
+  SHRINK_CHECK(!train_set.labeled() || k == train_set.classes, "the student gives ", k, " class scores but '",
+               train_set.name, "' has ", train_set.classes, " classes");
+  SHRINK_CHECK(train_set.labeled() || o.alpha == 1.0, "'", train_set.name,
+               "' has no labels: distillation from the teachers alone needs --alpha 1");
   for (size_t i = 0; i < teachers.size(); ++i) {
     train::check_input_fits(*teachers[i], train_set);
     SHRINK_CHECK(class_count(*teachers[i]) == k, "teacher ", i + 1, " gives ", class_count(*teachers[i]),
@@ -306,8 +324,11 @@ DistillResult distill(ir::Graph& student, const std::vector<const ir::Graph*>& t
 
   train::TrainOptions to = o.train;
   to.before_step = [&](const data::Batch& b) { bank.prepare(b); };
+  // Unlabeled test data: each epoch is scored by the top-1 agreement with the first teacher.
+  if (!test_set.labeled() && !to.score)
+    to.score = [&](const ir::Graph& g) { return train::compare(g, *teachers[0], test_set).agreement; };
   to.loss = [&](const std::vector<at::Tensor>& out, const at::Tensor& labels, int64_t begin) {
-    const int64_t n = labels.size(0);
+    const int64_t n = out[0].size(0);
     std::vector<at::Tensor> t;
     for (size_t i = 0; i < teachers.size(); ++i) t.push_back(bank.logits(i, begin, n));
     at::Tensor loss = kd_loss(out[0], soft_targets(t, weights, o.temperature), labels, o.temperature, o.alpha);

@@ -14,7 +14,11 @@ SensitivityReport sensitivity(const ir::Graph& graph, const data::Dataset& test,
   for (double s : o.sparsities) SHRINK_CHECK(s >= 0.0 && s < 1.0, "--sparsities: ", s, " is not in [0, 1)");
   SensitivityReport r;
   r.sparsities = o.sparsities;
-  r.dense_accuracy = train::evaluate(graph, test).accuracy;
+  // Without labels: the top-1 agreement with the dense model (itself: 1).
+  auto score = [&](const ir::Graph& g) {
+    return test.labeled() ? train::evaluate(g, test).accuracy : train::compare(g, graph, test).agreement;
+  };
+  r.dense_accuracy = test.labeled() ? score(graph) : 1.0;
 
   std::vector<std::string> names;
   for (const auto& w : prunable_weights(graph))
@@ -40,7 +44,7 @@ SensitivityReport sensitivity(const ir::Graph& graph, const data::Dataset& test,
       // Sparsity of the layer, not of what is alive: start from the dense model.
       std::vector<LayerReport> rep = prune_unstructured(g, po);
       ls.weights = rep.at(0).total;
-      ls.accuracy.push_back(train::evaluate(g, test).accuracy);
+      ls.accuracy.push_back(score(g));
       ++done;
       bar.update(done, done, name + " at " + std::to_string(static_cast<int>(s * 100 + 0.5)) + "%");
     }

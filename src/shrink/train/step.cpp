@@ -129,7 +129,7 @@ TrainStep::Result TrainStep::run(const at::Tensor& images, const at::Tensor& lab
   std::function<void(int)> shard_step = [&](int s) {
     try {
       at::Tensor x = shards == 1 ? images : images.slice(0, begin[s], begin[s + 1]);
-      at::Tensor y = shards == 1 ? labels : labels.slice(0, begin[s], begin[s + 1]);
+      at::Tensor y = shards == 1 || !labels.defined() ? labels : labels.slice(0, begin[s], begin[s + 1]);
       std::vector<at::Tensor> outputs = sessions_[s]->run({x});
       logits[s] = outputs[0];
       double weight = static_cast<double>(begin[s + 1] - begin[s]) / n;

@@ -163,7 +163,8 @@ data::Normalization normalization_for(const ir::Graph& graph, const data::Datase
   auto mean = graph.metadata.find("shrink.input_mean"), std = graph.metadata.find("shrink.input_std");
   if (mean != graph.metadata.end() && std != graph.metadata.end())
     return data::Normalization{parse_csv(mean->second), parse_csv(std->second)};
-  return data::compute_normalization(train);
+  if (train.raw()) return {};  // model-ready inputs: not normalised
+  return data::compute_normalization(train, 2048, 0);
 }
 
 void store_normalization(ir::Graph& graph, const data::Normalization& n) {
@@ -171,54 +172,164 @@ void store_normalization(ir::Graph& graph, const data::Normalization& n) {
   graph.metadata["shrink.input_std"] = to_csv(n.std);
 }
 
+data::Preprocess preprocess_of(const ir::Graph& graph) {
+  data::Preprocess p;
+  auto get = [&](const char* key) {
+    auto it = graph.metadata.find(key);
+    return it == graph.metadata.end() ? std::string() : it->second;
+  };
+  if (std::string v = get("shrink.resize"); !v.empty()) p.resize = parse_int(v, "metadata shrink.resize");
+  if (std::string v = get("shrink.crop"); !v.empty()) p.crop = parse_int(v, "metadata shrink.crop");
+  if (std::string v = get("shrink.channels"); !v.empty()) p.channels = data::parse_channels(v);
+  p.nhwc = get("shrink.layout") == "nhwc";
+  return p;
+}
+
+void store_preprocess(ir::Graph& graph, const data::Preprocess& p) {
+  auto put = [&](const char* key, const std::string& v) {
+    if (v.empty()) {
+      graph.metadata.erase(key);
+    } else {
+      graph.metadata[key] = v;
+    }
+  };
+  put("shrink.resize", p.resize > 0 ? std::to_string(p.resize) : "");
+  put("shrink.crop", p.crop > 0 ? std::to_string(p.crop) : "");
+  put("shrink.channels", data::channels_name(p.channels));
+  put("shrink.layout", p.nhwc ? "nhwc" : "");
+}
+
+data::LoaderOptions loader_options_for(const ir::Graph& graph, const data::Dataset& data) {
+  data::LoaderOptions lo;
+  lo.normalization = normalization_for(graph, data);
+  lo.nhwc = preprocess_of(graph).nhwc;
+  return lo;
+}
+
 void check_input_fits(const ir::Graph& graph, const data::Dataset& data) {
   SHRINK_CHECK(graph.inputs().size() == 1, "model '", graph.name, "' has ", graph.inputs().size(),
-               " inputs; a classifier takes one image tensor");
+               " inputs; shrink feeds models that take one input tensor");
   const ir::TensorType& t = graph.inputs()[0]->type;
-  std::vector<int64_t> image(data.images.sizes().begin() + 1, data.images.sizes().end());
-  bool ok = t.has_shape && t.rank() == 4 && t.dtype == at::kFloat;
-  for (size_t i = 0; ok && i < 3; ++i) ok = t.dims[i + 1] == ir::kDynamic || t.dims[i + 1] == image[i];
+  std::vector<int64_t> sample = data.sample_shape();
+  std::string what;
+  for (size_t i = 0; i < sample.size(); ++i) what += (i ? "x" : "") + std::to_string(sample[i]);
+  if (!data.raw() && preprocess_of(graph).nhwc) std::rotate(sample.begin(), sample.begin() + 1, sample.end());
+  bool ok = t.has_shape && t.rank() == static_cast<int64_t>(sample.size()) + 1 && t.dtype == at::kFloat;
+  for (size_t i = 0; ok && i < sample.size(); ++i) ok = t.dims[i + 1] == ir::kDynamic || t.dims[i + 1] == sample[i];
   ok = ok && (t.dims[0] == ir::kDynamic || t.dims[0] > 0);
   SHRINK_CHECK(ok, "model input '", graph.inputs()[0]->name, "' is ", t.to_string(), " but '", data.name, "' has ",
-               image[0], "x", image[1], "x", image[2], " images");
+               what, data.raw() ? " inputs" : " images");
 }
+
+namespace {
+
+// Batches of `data` in order, as `graph` takes them (its normalisation and layout;
+// a model with a fixed batch gets its last batch zero-padded): visit(outputs, batch)
+// with the outputs cut back to the batch's samples.
+void for_each_batch(const ir::Graph& graph, const data::Dataset& data, int64_t batch_size, exec::Session& session,
+                    const std::function<void(const std::vector<at::Tensor>&, const data::Batch&)>& visit) {
+  data::LoaderOptions lo = loader_options_for(graph, data);
+  int64_t fixed_batch = graph.inputs()[0]->type.dims[0];
+  lo.batch_size = fixed_batch > 0 ? fixed_batch : batch_size;
+  lo.shuffle = false;
+  data::DataLoader loader(data, lo);
+  loader.start_epoch(0);
+  data::Batch b;
+  while (loader.next(b)) {
+    at::Tensor x = b.images;
+    int64_t n = x.size(0);
+    if (fixed_batch > 0 && n < fixed_batch) {
+      std::vector<int64_t> pad(2 * x.dim(), 0);
+      pad.back() = fixed_batch - n;
+      x = at::constant_pad_nd(x, pad, 0);
+    }
+    std::vector<at::Tensor> outputs = session.run({x});
+    for (at::Tensor& o : outputs)
+      if (o.dim() > 0 && o.size(0) == x.size(0)) o = o.slice(0, 0, n);
+    visit(outputs, b);
+  }
+}
+
+}  // namespace
 
 EvalResult evaluate(const ir::Graph& graph, const data::Dataset& data, int64_t batch_size) {
   check_input_fits(graph, data);
-  data::Normalization norm = normalization_for(graph, data);
+  SHRINK_CHECK(data.labeled(), "'", data.name,
+               "' has no labels: accuracy needs them (compare with the original model instead: eval --reference)");
   exec::Session session(graph);
   EvalResult r;
-  int64_t k = data.classes;
+  const int64_t k = data.classes;
   at::Tensor confusion = at::zeros({k, k}, at::kLong);
   double loss_sum = 0;
+  int64_t top5 = 0;
+  bool has_top5 = false;
   auto start = std::chrono::steady_clock::now();
-  int64_t fixed_batch = graph.inputs()[0]->type.dims[0];
-  if (fixed_batch > 0) batch_size = fixed_batch;
-  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
-    int64_t end = std::min(begin + batch_size, data.size());
-    at::Tensor x = data::to_float(data.images.slice(0, begin, end), norm);
-    at::Tensor y = data.labels.slice(0, begin, end);
-    if (fixed_batch > 0 && end - begin < fixed_batch) {  // a model with a fixed batch: pad the last one
-      x = at::constant_pad_nd(x, {0, 0, 0, 0, 0, 0, 0, fixed_batch - (end - begin)}, 0);
-    }
-    at::Tensor logits = session.run({x})[0].slice(0, 0, end - begin);
+  for_each_batch(graph, data, batch_size, session, [&](const std::vector<at::Tensor>& outputs, const data::Batch& b) {
+    const at::Tensor& logits = outputs[0];
+    const at::Tensor& y = b.labels;
     SHRINK_CHECK(logits.dim() == 2 && logits.size(1) >= k, "model output ", logits.sizes(), " does not have ", k,
-                 " class scores per sample");
+                 " class scores per sample ('", data.name, "' has ", k, " classes)");
     loss_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
     at::Tensor pred = logits.argmax(1);
-    confusion.view(-1).index_add_(0, y * k + pred, at::ones_like(y));
-  }
+    at::Tensor inside = pred.lt(k);  // a model with more outputs than the data has classes
+    confusion.view(-1).index_add_(0, (y * k + pred).masked_select(inside), at::ones_like(y).masked_select(inside));
+    if (logits.size(1) > 10) {
+      has_top5 = true;
+      top5 += std::get<1>(logits.topk(5, 1)).eq(y.unsqueeze(1)).any(1).sum().item<int64_t>();
+    }
+  });
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   r.samples = data.size();
   r.loss = loss_sum / std::max<int64_t>(1, r.samples);
   r.accuracy = confusion.diag().sum().item<double>() / std::max<int64_t>(1, r.samples);
+  r.top5_accuracy = has_top5 ? static_cast<double>(top5) / std::max<int64_t>(1, r.samples) : -1;
   r.confusion.assign(k, std::vector<int64_t>(k));
+  at::Tensor per_class = at::bincount(data.labels, {}, k);
   for (int64_t i = 0; i < k; ++i) {
-    int64_t total = 0;
-    for (int64_t j = 0; j < k; ++j) total += r.confusion[i][j] = confusion[i][j].item<int64_t>();
+    for (int64_t j = 0; j < k; ++j) r.confusion[i][j] = confusion[i][j].item<int64_t>();
+    int64_t total = per_class[i].item<int64_t>();
     r.per_class_accuracy.push_back(total ? static_cast<double>(r.confusion[i][i]) / total : 0.0);
   }
   return r;
+}
+
+Agreement compare(const ir::Graph& model, const ir::Graph& reference, const data::Dataset& data, int64_t batch_size) {
+  check_input_fits(model, data);
+  check_input_fits(reference, data);
+  exec::Session ms(model), rs(reference);
+  // The reference's outputs first, by batch (in order), then the model's against them.
+  std::vector<std::vector<at::Tensor>> ref;
+  for_each_batch(reference, data, batch_size, rs,
+                 [&](const std::vector<at::Tensor>& outputs, const data::Batch&) { ref.push_back(outputs); });
+  Agreement a;
+  double agree = 0, positions = 0, kl_sum = 0, signal = 0, noise = 0;
+  size_t batch = 0;
+  auto start = std::chrono::steady_clock::now();
+  for_each_batch(model, data, batch_size, ms, [&](const std::vector<at::Tensor>& outputs, const data::Batch&) {
+    const std::vector<at::Tensor>& r = ref.at(batch++);
+    SHRINK_CHECK(outputs.size() == r.size(), "the model has ", outputs.size(), " outputs, the reference ", r.size());
+    for (size_t i = 0; i < r.size(); ++i) {
+      SHRINK_CHECK(outputs[i].sizes() == r[i].sizes(), "output ", i, " is ", outputs[i].sizes(), " but the reference's is ",
+                   r[i].sizes());
+      at::Tensor m = outputs[i].to(at::kDouble), e = r[i].to(at::kDouble);
+      signal += e.square().sum().item<double>();
+      noise += (m - e).square().sum().item<double>();
+    }
+    // Scores: the first output; classes on axis 1 ([N, K], [N, K, H, W]), or the last of [N, T, K].
+    at::Tensor m = outputs[0].to(at::kDouble), e = r[0].to(at::kDouble);
+    if (m.dim() < 2 || !at::isFloatingType(outputs[0].scalar_type())) return;
+    int64_t axis = m.dim() == 3 ? 2 : 1;
+    agree += m.argmax(axis).eq(e.argmax(axis)).sum().item<double>();
+    positions += static_cast<double>(m.numel() / m.size(axis));
+    at::Tensor lp = e.log_softmax(axis), lq = m.log_softmax(axis);
+    kl_sum += (lp.exp() * (lp - lq)).sum().item<double>();
+  });
+  a.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  a.samples = data.size();
+  a.agreement = positions > 0 ? agree / positions : -1;
+  a.kl = positions > 0 ? kl_sum / positions : -1;
+  a.snr_db = noise > 0 ? 10 * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
+  return a;
 }
 
 void for_each_gradient(const ir::Graph& graph, const data::Dataset& data, int64_t batches, int64_t batch_size,
@@ -230,12 +341,14 @@ void for_each_gradient(const ir::Graph& graph, const data::Dataset& data, int64_
   SHRINK_CHECK(!named.empty(), "model '", graph.name, "' has no trainable parameters");
   std::vector<at::Tensor> params;
   for (auto& [n, t] : named) params.push_back(t);
-  data::LoaderOptions lo;
+  data::LoaderOptions lo = loader_options_for(graph, data);
   lo.batch_size = batch_size;
   lo.seed = seed;
-  lo.normalization = normalization_for(graph, data);
   data::DataLoader loader(data, lo);
   TrainStep step(copy, params, 1);
+  // Unlabeled data: the model's own top-1 class (evaluation mode) stands for the label.
+  std::unique_ptr<exec::Session> labeler;
+  if (!data.labeled()) labeler = std::make_unique<exec::Session>(graph);
   const LossFn cross_entropy = [](const std::vector<at::Tensor>& outputs, const at::Tensor& labels, int64_t) {
     return at::cross_entropy_loss(outputs[0], labels);
   };
@@ -244,7 +357,12 @@ void for_each_gradient(const ir::Graph& graph, const data::Dataset& data, int64_
     loader.start_epoch(epoch);
     data::Batch batch;
     while (done < batches && loader.next(batch)) {
-      step.run(batch.images, batch.labels, cross_entropy);
+      at::Tensor labels = batch.labels;
+      if (!labels.defined()) {
+        at::NoGradGuard no_grad;
+        labels = labeler->run({batch.images})[0].argmax(1);
+      }
+      step.run(batch.images, labels, cross_entropy);
       std::map<std::string, at::Tensor> grads;
       for (auto& [n, t] : named) grads[n] = t.grad();
       visit(grads);
@@ -262,8 +380,10 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
     graph = load_checkpoint_graph(o.checkpoint);
   }
   check_input_fits(graph, train_set);
+  SHRINK_CHECK(train_set.labeled() || o.loss, "'", train_set.name,
+               "' has no labels: training needs them (distillation from a teacher does not: shrink distill)");
   data::Normalization norm = normalization_for(graph, train_set);
-  store_normalization(graph, norm);
+  if (!train_set.raw()) store_normalization(graph, norm);
 
   at::manual_seed(o.seed);
   std::vector<std::pair<std::string, at::Tensor>> named = parameters(graph);
@@ -275,7 +395,7 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
   Progress p;
   if (o.resume) load_checkpoint(o.checkpoint, graph, *optimizer, p);
 
-  data::LoaderOptions lo;
+  data::LoaderOptions lo = loader_options_for(graph, train_set);
   lo.batch_size = o.batch_size;
   lo.seed = o.seed;
   lo.crop_padding = o.crop_padding;
@@ -350,9 +470,9 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
       if (o.after_step)
         o.after_step(p.epoch * steps_per_epoch + batch.index + 1,
                      p.epoch + static_cast<double>(batch.index + 1) / steps_per_epoch);
-      int64_t n = batch.labels.size(0);
+      int64_t n = batch.images.size(0);
       p.loss_sum += loss_value * n;
-      p.correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+      if (batch.labels.defined()) p.correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
       p.seen += n;
       images_timed += n;
       p.batch = batch.index + 1;
@@ -369,7 +489,14 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
         return p.result;
       }
     }
-    EvalResult test = evaluate(graph, test_set);
+    EvalResult test;
+    if (o.score) {
+      auto t0 = std::chrono::steady_clock::now();
+      test.accuracy = o.score(graph);
+      test.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      test = evaluate(graph, test_set);
+    }
     EpochStats e;
     e.epoch = p.epoch + 1;
     e.lr = lr;

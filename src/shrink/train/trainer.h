@@ -53,6 +53,9 @@ struct TrainOptions {
   // Called after each epoch's evaluation (and before its checkpoint) with that epoch's
   // figures (e.g. mutual learning keeping each student's best epoch separately).
   std::function<void(const EpochStats& epoch)> after_epoch;
+  // Replaces the test-set accuracy of each epoch (e.g. agreement with a teacher when
+  // the data has no labels): higher is better.
+  std::function<double(const ir::Graph& graph)> score;
   int64_t stop_after_steps = -1;   // stop as if interrupted after this many steps (tests)
 };
 
@@ -68,6 +71,7 @@ struct TrainResult {
 
 struct EvalResult {
   double accuracy = 0, loss = 0;
+  double top5_accuracy = -1;  // when the model gives more than 10 class scores (else -1)
   int64_t samples = 0;
   std::vector<double> per_class_accuracy;
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
@@ -77,6 +81,29 @@ struct EvalResult {
 // The normalisation a graph was trained with (metadata), or the dataset's own.
 data::Normalization normalization_for(const ir::Graph& graph, const data::Dataset& train);
 void store_normalization(ir::Graph& graph, const data::Normalization& n);
+
+// The preprocessing a graph takes its images with (metadata shrink.resize, .crop,
+// .channels, .layout; written by training and by every command that read data
+// with such flags), and storing it.
+data::Preprocess preprocess_of(const ir::Graph& graph);
+void store_preprocess(ir::Graph& graph, const data::Preprocess& p);
+
+// A loader's options for feeding `graph` from `data`: its normalisation and layout.
+data::LoaderOptions loader_options_for(const ir::Graph& graph, const data::Dataset& data);
+
+// How far a model's outputs are from a reference model's on the same inputs
+// (e.g. a compressed model against its original; labels are not needed).
+struct Agreement {
+  double agreement = -1;  // fraction of positions where the top-1 class (argmax) is the reference's
+  double kl = -1;         // mean KL(reference || model) of the softmax of the scores, per position
+  double snr_db = 0;      // 10 log10(sum ref^2 / sum (model - ref)^2) over every output
+  int64_t samples = 0;
+  double seconds = 0;
+};
+// Scores are the first output: classes on axis 1 of [N, K] and [N, K, H, W]
+// (segmentation), on the last axis of [N, T, K] (sequences).
+Agreement compare(const ir::Graph& model, const ir::Graph& reference, const data::Dataset& data,
+                  int64_t batch_size = 256);
 
 // Checks the graph's input takes the dataset's images; error naming both shapes.
 void check_input_fits(const ir::Graph& graph, const data::Dataset& data);

@@ -1,0 +1,215 @@
+#include "shrink/data/image.h"
+
+#include <ATen/ATen.h>
+#include <png.h>
+
+#include <algorithm>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+// jpeglib.h needs size_t and FILE declared first.
+#include <jpeglib.h>
+#include <jerror.h>
+
+#include "shrink/core/error.h"
+
+namespace fs = std::filesystem;
+
+namespace shrink::data {
+namespace {
+
+bool is_jpeg(const std::string& b) {
+  return b.size() >= 3 && uint8_t(b[0]) == 0xFF && uint8_t(b[1]) == 0xD8 && uint8_t(b[2]) == 0xFF;
+}
+bool is_png(const std::string& b) { return b.size() >= 8 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0; }
+
+// libjpeg reports errors through error_exit, which must not return: it jumps back
+// to decode_jpeg with the library's message (the documented setjmp pattern). Only
+// plain data lives between setjmp and longjmp.
+struct JpegError {
+  jpeg_error_mgr mgr;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+  bool ended_early;  // libjpeg padded a stream that stopped before the image did
+};
+
+void jpeg_error_exit(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+// Warnings (extraneous bytes, say) are not errors, except the end of the data
+// before the end of the image, which libjpeg pads with gray: a truncated file.
+void jpeg_warning(j_common_ptr cinfo, int level) {
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) reinterpret_cast<JpegError*>(cinfo->err)->ended_early = true;
+}
+
+Image decode_jpeg(const std::string& bytes, const std::string& path, int64_t min_side) {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.mgr);
+  err.mgr.error_exit = jpeg_error_exit;
+  err.mgr.emit_message = jpeg_warning;
+  err.message[0] = 0;
+  err.ended_early = false;
+  Image img;
+  JSAMPROW row = nullptr;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    fail(path, ": corrupt or truncated JPEG (", err.message, ")");
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  jpeg_read_header(&cinfo, TRUE);
+  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+    jpeg_destroy_decompress(&cinfo);
+    fail(path, ": CMYK JPEG is not supported (expected grayscale or color; convert it to RGB)");
+  }
+  cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  if (min_side > 0) {  // the largest DCT reduction that keeps the shorter side >= min_side
+    JDIMENSION shorter = std::min(cinfo.image_width, cinfo.image_height);
+    for (unsigned denom : {8u, 4u, 2u})
+      if ((shorter + denom - 1) / denom >= static_cast<JDIMENSION>(min_side)) {
+        cinfo.scale_num = 1;
+        cinfo.scale_denom = denom;
+        break;
+      }
+  }
+  jpeg_start_decompress(&cinfo);
+  img.height = cinfo.output_height;
+  img.width = cinfo.output_width;
+  img.channels = cinfo.output_components;
+  img.pixels.resize(static_cast<size_t>(img.height * img.width * img.channels));
+  while (cinfo.output_scanline < cinfo.output_height) {
+    row = img.pixels.data() + static_cast<size_t>(cinfo.output_scanline) * img.width * img.channels;
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  bool truncated = err.ended_early;
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  SHRINK_CHECK(!truncated, path, ": truncated JPEG (the data ends before the image does)");
+  return img;
+}
+
+Image decode_png(const std::string& bytes, const std::string& path) {
+  png_image png;
+  std::memset(&png, 0, sizeof png);
+  png.version = PNG_IMAGE_VERSION;
+  SHRINK_CHECK(png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()), path, ": corrupt PNG (",
+               png.message, ")");
+  // Gray stays gray, everything else becomes 8-bit RGB (palette expanded, 16-bit
+  // reduced, alpha dropped against black as composited by libpng).
+  bool gray = (png.format & PNG_FORMAT_FLAG_COLOR) == 0;
+  png.format = gray ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  Image img;
+  img.height = png.height;
+  img.width = png.width;
+  img.channels = gray ? 1 : 3;
+  SHRINK_CHECK(img.height > 0 && img.width > 0 && img.height * img.width <= (int64_t{1} << 28), path, ": PNG of ",
+               img.width, "x", img.height, " pixels (expected at most 2^28)");
+  img.pixels.resize(PNG_IMAGE_SIZE(png));
+  if (!png_image_finish_read(&png, nullptr, img.pixels.data(), 0, nullptr)) {
+    std::string why = png.message;
+    png_image_free(&png);
+    fail(path, ": corrupt or truncated PNG (", why, ")");
+  }
+  return img;
+}
+
+}  // namespace
+
+Channels parse_channels(const std::string& s) {
+  if (s.empty() || s == "any") return Channels::kAny;
+  if (s == "rgb") return Channels::kRgb;
+  if (s == "bgr") return Channels::kBgr;
+  if (s == "gray") return Channels::kGray;
+  fail("--channels: '", s, "' is not one of rgb, bgr, gray");
+}
+
+const char* channels_name(Channels c) {
+  switch (c) {
+    case Channels::kRgb: return "rgb";
+    case Channels::kBgr: return "bgr";
+    case Channels::kGray: return "gray";
+    default: return "";
+  }
+}
+
+bool is_image_file(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+Image decode_image(const std::string& bytes, const std::string& path, int64_t min_side) {
+  if (is_jpeg(bytes)) return decode_jpeg(bytes, path, min_side);
+  if (is_png(bytes)) return decode_png(bytes, path);
+  fail(path, ": not a JPEG or PNG file (", bytes.size() < 8 ? "too short" : "unknown magic bytes", ")");
+}
+
+Image read_image(const std::string& path, int64_t min_side) {
+  std::ifstream in(path, std::ios::binary);
+  SHRINK_CHECK(in, path, ": cannot open image file");
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return decode_image(bytes, path, min_side);
+}
+
+void convert_channels(Image& img, Channels to) {
+  if (to == Channels::kAny) return;
+  const int64_t n = img.height * img.width;
+  const int64_t want = to == Channels::kGray ? 1 : 3;
+  if (img.channels == 1 && want == 3) {
+    std::vector<uint8_t> out(static_cast<size_t>(n * 3));
+    for (int64_t i = 0; i < n; ++i) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = img.pixels[i];
+    img.pixels.swap(out);
+  } else if (img.channels == 3 && want == 1) {
+    std::vector<uint8_t> out(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {  // PIL's L = R*299/1000 + G*587/1000 + B*114/1000, rounded
+      const uint8_t* p = &img.pixels[3 * i];
+      out[i] = static_cast<uint8_t>((p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16);
+    }
+    img.pixels.swap(out);
+  } else if (img.channels == 3 && to == Channels::kBgr) {
+    for (int64_t i = 0; i < n; ++i) std::swap(img.pixels[3 * i], img.pixels[3 * i + 2]);
+  }
+  img.channels = want;
+}
+
+void transform_to_chw(const Image& img, const Transform& t, std::mt19937_64* rng, uint8_t* out,
+                      const std::string& path) {
+  const int64_t c = img.channels;
+  // HWC bytes -> CHW (as a view), resized in float by ATen's antialiased bilinear
+  // kernel (torchvision's Resize(antialias=True) on tensors), rounded back to bytes.
+  at::Tensor x = at::from_blob(const_cast<uint8_t*>(img.pixels.data()), {img.height, img.width, c}, at::kByte)
+                     .permute({2, 0, 1});
+  int64_t h = img.height, w = img.width;
+  if (t.resize > 0 && std::min(h, w) != t.resize) {
+    // torchvision: the shorter side becomes `resize`, the longer side int(resize * long / short).
+    int64_t nh = h <= w ? t.resize : static_cast<int64_t>(static_cast<double>(t.resize) * h / w);
+    int64_t nw = h <= w ? static_cast<int64_t>(static_cast<double>(t.resize) * w / h) : t.resize;
+    at::Tensor f = x.to(at::kFloat).unsqueeze(0);
+    x = at::_upsample_bilinear2d_aa(f, {nh, nw}, false).squeeze(0).round_().clamp_(0, 255).to(at::kByte);
+    h = nh;
+    w = nw;
+  }
+  int64_t ch = t.crop_h > 0 ? t.crop_h : h, cw = t.crop_w > 0 ? t.crop_w : w;
+  SHRINK_CHECK(ch <= h && cw <= w, path, ": image is ", w, "x", h, " after resizing, smaller than the ", cw, "x", ch,
+               " crop (give --resize of at least the crop size)");
+  int64_t top, left;
+  if (t.random_crop && rng) {
+    top = std::uniform_int_distribution<int64_t>(0, h - ch)(*rng);
+    left = std::uniform_int_distribution<int64_t>(0, w - cw)(*rng);
+  } else {  // torchvision's CenterCrop: int(round((h - ch) / 2))
+    top = static_cast<int64_t>(std::lround((h - ch) / 2.0));
+    left = static_cast<int64_t>(std::lround((w - cw) / 2.0));
+  }
+  x = x.slice(1, top, top + ch).slice(2, left, left + cw);
+  if (t.flip) x = x.flip({2});
+  at::Tensor dst = at::from_blob(out, {c, ch, cw}, at::kByte);
+  dst.copy_(x);
+}
+
+}  // namespace shrink::data
