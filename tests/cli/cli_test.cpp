@@ -151,10 +151,18 @@ TEST(Cli, TrainEvalAndZoo) {
   EXPECT_NE(unknown.output.find("--model: 'vgg99' is neither a zoo model"), std::string::npos) << unknown.output;
   auto missing = run_command(shrink_cli() + " eval " + dir.file("m.onnx") + " --data " + dir.file("nowhere"));
   EXPECT_EQ(missing.status, 1);
-  EXPECT_NE(missing.output.find("no t10k-images-idx3-ubyte[.gz]"), std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("nowhere: not found (expected a data directory, an image folder or a .npy/.npz file)"),
+            std::string::npos)
+      << missing.output;
+  std::filesystem::create_directories(dir.file("empty"));
+  auto empty = run_command(shrink_cli() + " eval " + dir.file("m.onnx") + " --data " + dir.file("empty"));
+  EXPECT_EQ(empty.status, 1);
+  EXPECT_NE(empty.output.find("empty: no images and no class folders"), std::string::npos) << empty.output;
   auto wrong_shape = run_command(shrink_cli() + " eval " + gemm_model(dir) + data);
   EXPECT_EQ(wrong_shape.status, 1);
-  EXPECT_NE(wrong_shape.output.find("but 'fashion-mnist/test' has 1x8x8 images"), std::string::npos) << wrong_shape.output;
+  // An IDX directory is named after itself (the package's: fashion-mnist/test).
+  std::string idx_name = std::filesystem::path(dir.path).filename().string() + "/test";
+  EXPECT_NE(wrong_shape.output.find("but '" + idx_name + "' has 1x8x8 images"), std::string::npos) << wrong_shape.output;
 
   // Ctrl-C: a resumable checkpoint, exit 130; --resume finishes the run.
   std::string ckpt = dir.file("run.ckpt");

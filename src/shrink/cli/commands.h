@@ -29,5 +29,6 @@ void add_sensitivity_command(CLI::App& app);
 void add_factorize_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_distill_command(CLI::App& app);
+void add_data_command(CLI::App& app);
 
 }  // namespace shrink::cli

@@ -34,7 +34,8 @@ void add_info_command(CLI::App& app) {
     nlohmann::json j = {{"model", opt->model}, {"graph", g.name}, {"opset", g.opset},
                         {"nodes", g.nodes().size()}, {"parameters", s.parameters},
                         {"nonzero_parameters", s.nonzeros}, {"initializer_bytes", s.initializer_bytes},
-                        {"file_bytes", file_bytes}, {"macs_per_sample", s.macs}, {"ops", ops}};
+                        {"file_bytes", file_bytes}, {"macs_per_sample", s.macs}, {"ops", ops},
+                        {"metadata", g.metadata}};
     for (const auto* v : g.inputs()) j["inputs"].push_back({{"name", v->name}, {"type", v->type.to_string()}});
     for (const auto* v : g.outputs()) j["outputs"].push_back({{"name", v->name}, {"type", v->type.to_string()}});
     for (const auto& l : s.layers)
@@ -48,6 +49,7 @@ void add_info_command(CLI::App& app) {
               << " nodes\n";
     for (const auto* v : g.inputs()) std::cout << "  input  " << v->name << ": " << v->type.to_string() << "\n";
     for (const auto* v : g.outputs()) std::cout << "  output " << v->name << ": " << v->type.to_string() << "\n";
+    for (const auto& [k, v] : g.metadata) std::cout << "  metadata " << k << " = " << v << "\n";
     size_t wname = 4, wop = 2, wout = 6;
     for (const auto& l : s.layers) {
       wname = std::max(wname, l.name.size());

@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   shrink::cli::add_factorize_command(app);
   shrink::cli::add_quantize_command(app);
   shrink::cli::add_distill_command(app);
+  shrink::cli::add_data_command(app);
   shrink::cli::require_finite_floats(app);
   // An unknown subcommand is named (CLI11 would only say one is required).
   for (int i = 1; i < argc; ++i) {

@@ -28,7 +28,7 @@ void add_quantize_command(CLI::App& app) {
     int64_t val_samples = 5000;
     bool sensitivity = false;
     uint64_t seed = 0;
-    bool per_tensor = false, per_channel = false, json = false, no_eval = false;
+    bool per_tensor = false, per_channel = false, json = false, no_eval = false, no_latency = false;
     quantize::QuantizeOptions q;
     DataOptions data;
   };
@@ -88,6 +88,7 @@ void add_quantize_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", opt->seed, "seed of the calibration sample")->capture_default_str();
   cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");
+  cmd->add_flag("--no-latency", opt->no_latency, "skip timing the model before and after");
   opt->data.add_to(cmd);
   cmd->add_flag("--json", opt->json, "print a JSON summary");
   cmd->callback([opt] {
@@ -118,7 +119,7 @@ void add_quantize_command(CLI::App& app) {
       qat_log = {{"epochs", o.epochs}, {"lsq", o.q.learnable_scales}, {"best_accuracy", tr.best_accuracy},
                  {"best_epoch", tr.best_epoch}};
     };
-    Snapshot before = snapshot_of(g, o.input);
+    Snapshot before = snapshot_of(g, o.input, !o.no_latency);
     if (!o.no_eval) measure_before(before, g, test_set);
 
     // A calibration source: a fresh seeded loader over the training images per quantization.
@@ -165,7 +166,7 @@ void add_quantize_command(CLI::App& app) {
     }
     quantize::QuantizeResult r = quantize::quantize(g, o.q, calibrated ? calibration() : nullptr);
     onnx_io::export_model(g, o.output);
-    Snapshot after = snapshot_of(g, o.output);
+    Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) {  // as deployed: the file read back and run on shrink's int8 kernels
       ir::Graph deployed = onnx_io::import_model(o.output);
       passes::make_pipeline("inference").run(deployed);

@@ -4,6 +4,7 @@
 #include <png.h>
 
 #include <algorithm>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -202,9 +203,9 @@ void transform_to_chw(const Image& img, const Transform& t, std::mt19937_64* rng
   if (t.random_crop && rng) {
     top = std::uniform_int_distribution<int64_t>(0, h - ch)(*rng);
     left = std::uniform_int_distribution<int64_t>(0, w - cw)(*rng);
-  } else {  // torchvision's CenterCrop: int(round((h - ch) / 2))
-    top = static_cast<int64_t>(std::lround((h - ch) / 2.0));
-    left = static_cast<int64_t>(std::lround((w - cw) / 2.0));
+  } else {  // torchvision's CenterCrop: int(round((h - ch) / 2)), Python's round (half to even)
+    top = static_cast<int64_t>(std::nearbyint((h - ch) / 2.0));
+    left = static_cast<int64_t>(std::nearbyint((w - cw) / 2.0));
   }
   x = x.slice(1, top, top + ch).slice(2, left, left + cw);
   if (t.flip) x = x.flip({2});

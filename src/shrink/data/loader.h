@@ -55,6 +55,7 @@ class DataLoader {
   DataLoader& operator=(const DataLoader&) = delete;
 
   int64_t batches_per_epoch() const;
+  int workers() const { return options_.workers; }  // the background threads (resolved)
   // Starts producing the batches of `epoch`, beginning at batch `first`.
   void start_epoch(int64_t epoch, int64_t first = 0);
   // Next batch of the epoch; false at its end.

@@ -2,6 +2,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
@@ -234,7 +235,9 @@ void preprocess_in_memory(Dataset& d, const Preprocess& p) {
   if (p.crop > 0) {
     int64_t h = x.size(2), w = x.size(3);
     SHRINK_CHECK(p.crop <= h && p.crop <= w, d.name, ": images are ", w, "x", h, ", smaller than --crop ", p.crop);
-    int64_t top = std::lround((h - p.crop) / 2.0), left = std::lround((w - p.crop) / 2.0);
+    // torchvision's CenterCrop rounds as Python does (half to even).
+    int64_t top = static_cast<int64_t>(std::nearbyint((h - p.crop) / 2.0));
+    int64_t left = static_cast<int64_t>(std::nearbyint((w - p.crop) / 2.0));
     x = x.slice(2, top, top + p.crop).slice(3, left, left + p.crop);
   }
   d.images = x.contiguous();

@@ -478,8 +478,8 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
       p.batch = batch.index + 1;
       ++steps_this_run;
       std::ostringstream text;
-      text << std::fixed << std::setprecision(4) << "loss " << p.loss_sum / p.seen << " acc " << std::setprecision(2)
-           << 100.0 * p.correct / p.seen << "%";
+      text << std::fixed << std::setprecision(4) << "loss " << p.loss_sum / p.seen;
+      if (train_set.labeled()) text << " acc " << std::setprecision(2) << 100.0 * p.correct / p.seen << "%";
       bar.update(p.batch, images_timed, text.str());
       if (interrupted || (o.stop_after_steps >= 0 && steps_this_run >= o.stop_after_steps)) {
         if (!o.checkpoint.empty()) save_checkpoint(o.checkpoint, graph, *optimizer, p);
@@ -514,8 +514,9 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
         for (auto& [name, t] : model_state(graph)) p.best[name] = t.detach().clone();
     }
     std::ostringstream text;
-    text << std::fixed << std::setprecision(4) << "loss " << e.train_loss << " train " << std::setprecision(2)
-         << 100 * e.train_accuracy << "% test " << 100 * e.test_accuracy << "% lr " << std::setprecision(5) << lr
+    text << std::fixed << std::setprecision(4) << "loss " << e.train_loss << std::setprecision(2);
+    if (train_set.labeled()) text << " train " << 100 * e.train_accuracy << "%";
+    text << (o.score ? " score " : " test ") << 100 * e.test_accuracy << "% lr " << std::setprecision(5) << lr
          << " " << static_cast<int64_t>(e.images_per_second) << " img/s";
     bar.finish(text.str());
     if (o.after_epoch) o.after_epoch(e);
