@@ -5,7 +5,7 @@
                                   the IDX test set in SRC as OUT/folder/<class>/<i>.png,
                                   OUT/test.npz (uint8 x [N,1,H,W], int64 y) and
                                   OUT/test_float.npz (x normalised by --mean/--std)
-  jpegs OUT --n N [--classes C] [--gray-every K] [--seed S]
+  jpegs OUT --n N [--classes C] [--gray-every K] [--seed S] [--min-side A --max-side B]
                                   N smooth random RGB JPEGs of varied sizes (ImageFolder
                                   layout with C classes; 0: the images directly); every
                                   K-th one grayscale
@@ -49,7 +49,7 @@ def idx_to_folder(a):
 def jpegs(a):
     rng = np.random.default_rng(a.seed)
     for i in range(a.n):
-        h, w = int(rng.integers(180, 420)), int(rng.integers(180, 420))
+        h, w = int(rng.integers(a.min_side, a.max_side)), int(rng.integers(a.min_side, a.max_side))
         # Smooth content (a few low-frequency waves), as photographs compress.
         yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
         img = np.zeros((h, w, 3))
@@ -91,6 +91,8 @@ def main():
     s.add_argument('--n', type=int, required=True)
     s.add_argument('--classes', type=int, default=0)
     s.add_argument('--gray-every', type=int, default=0)
+    s.add_argument('--min-side', type=int, default=180)
+    s.add_argument('--max-side', type=int, default=420)
     s.add_argument('--seed', type=int, default=0)
     s = sub.add_parser('torchvision-batch')
     s.add_argument('dir')

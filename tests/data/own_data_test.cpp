@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <filesystem>
+#include <random>
 #include <fstream>
 
 #include "shrink/core/error.h"
@@ -315,4 +317,42 @@ TEST(OwnData, BadDataIsNamedInOneLine) {
   EXPECT_NE(r.output.find("model input 'input' is float32[N,1,28,28] but '" + wrong + "' has 1x32x32 inputs"),
             std::string::npos)
       << r.output;
+}
+
+// The resize + crop + flip against ATen's antialiased bilinear resize of the whole
+// image followed by the crop: downscaling, upscaling, gray and RGB, random windows.
+TEST(OwnData, CropWindowResizeEqualsAtensFullResizeThenCrop) {
+  std::mt19937_64 rng(11);
+  for (auto [h, w, c, resize] : std::vector<std::array<int64_t, 4>>{
+           {375, 500, 3, 256}, {500, 333, 3, 224}, {90, 120, 1, 160}, {64, 64, 3, 40}, {301, 257, 1, 255}}) {
+    data::Image img;
+    img.height = h, img.width = w, img.channels = c;
+    at::Tensor pixels = at::randint(0, 256, {h, w, c}, at::kLong).to(at::kByte);
+    pixels = at::avg_pool2d(pixels.permute({2, 0, 1}).to(at::kFloat).unsqueeze(0), 5, 1, 2).squeeze(0)
+                 .permute({1, 2, 0}).round().to(at::kByte).contiguous();  // smoothed, as photographs are
+    img.pixels.assign(pixels.data_ptr<uint8_t>(), pixels.data_ptr<uint8_t>() + pixels.numel());
+    int64_t nh = h <= w ? resize : static_cast<int64_t>(static_cast<double>(resize) * h / w);
+    int64_t nw = h <= w ? static_cast<int64_t>(static_cast<double>(resize) * w / h) : resize;
+    at::Tensor full = at::_upsample_bilinear2d_aa(pixels.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat), {nh, nw}, false)
+                          .squeeze(0);
+    for (bool flip : {false, true}) {
+      data::Transform t;
+      t.resize = resize;
+      t.crop_h = std::min(nh, resize) - 7;
+      t.crop_w = std::min(nw, resize) - 3;
+      t.random_crop = true;
+      t.flip = flip;
+      std::mt19937_64 a = rng, b = rng;  // the same window for both
+      std::vector<uint8_t> out(c * t.crop_h * t.crop_w);
+      data::transform_to_chw(img, t, &a, out.data(), "synthetic");
+      int64_t top = std::uniform_int_distribution<int64_t>(0, nh - t.crop_h)(b);
+      int64_t left = std::uniform_int_distribution<int64_t>(0, nw - t.crop_w)(b);
+      rng = a;
+      at::Tensor ref = full.slice(1, top, top + t.crop_h).slice(2, left, left + t.crop_w);
+      if (flip) ref = ref.flip({2});
+      at::Tensor ours = at::from_blob(out.data(), {c, t.crop_h, t.crop_w}, at::kByte).to(at::kFloat);
+      float diff = (ours - ref.round().clamp(0, 255)).abs().max().item<float>();
+      EXPECT_LE(diff, 1.0f) << h << "x" << w << "x" << c << " to " << resize << (flip ? " flipped" : "");
+    }
+  }
 }

@@ -59,6 +59,7 @@ void add_train_command(CLI::App& app) {
     train::EvalResult final_eval = train::evaluate(graph, test_set);
     nlohmann::json j = {{"model", opt->model}, {"output", opt->output}, {"dataset", opt->data.dataset},
                         {"epochs", o.epochs}, {"seed", o.seed}, {"seconds", r.seconds},
+                        {"data_wait_seconds", r.data_wait_seconds},
                         {"test_accuracy", final_eval.accuracy}, {"test_loss", final_eval.loss},
                         {"best_epoch", r.best_epoch}, {"shards", r.shards},
                         {"compute_threads", r.compute_threads}};

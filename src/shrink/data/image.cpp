@@ -1,6 +1,5 @@
 #include "shrink/data/image.h"
 
-#include <ATen/ATen.h>
 #include <png.h>
 
 #include <algorithm>
@@ -179,24 +178,58 @@ void convert_channels(Image& img, Channels to) {
   img.channels = want;
 }
 
+namespace {
+
+// The taps of a 1-D antialiased bilinear resize from `in` to `out` samples, for the
+// outputs [first, first + n): the triangle filter widened by the downscale factor,
+// normalised per output (the weights ATen's _upsample_bilinear2d_aa and PIL's
+// BILINEAR use: center = scale (i + 0.5), support = max(scale, 1)).
+struct Taps {
+  std::vector<int64_t> start, count;
+  std::vector<float> weights;  // n x width, zero-padded
+  int64_t width = 0;
+};
+
+Taps resize_taps(int64_t in, int64_t out, int64_t first, int64_t n) {
+  Taps t;
+  const double scale = static_cast<double>(in) / out;
+  const double support = scale >= 1.0 ? scale : 1.0, invscale = scale >= 1.0 ? 1.0 / scale : 1.0;
+  t.width = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  t.start.resize(n);
+  t.count.resize(n);
+  t.weights.assign(static_cast<size_t>(n * t.width), 0.0f);
+  for (int64_t k = 0; k < n; ++k) {
+    const double center = scale * (first + k + 0.5);
+    const int64_t lo = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
+    const int64_t hi = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in);
+    double total = 0;
+    std::vector<double> w(static_cast<size_t>(std::max<int64_t>(hi - lo, 0)));
+    for (int64_t j = lo; j < hi; ++j) {
+      double x = std::abs((j - center + 0.5) * invscale);
+      w[j - lo] = x < 1.0 ? 1.0 - x : 0.0;
+      total += w[j - lo];
+    }
+    t.start[k] = lo;
+    t.count[k] = std::min<int64_t>(hi - lo, t.width);
+    for (int64_t j = 0; j < t.count[k]; ++j) t.weights[k * t.width + j] = static_cast<float>(total > 0 ? w[j] / total : 0);
+  }
+  return t;
+}
+
+}  // namespace
+
 void transform_to_chw(const Image& img, const Transform& t, std::mt19937_64* rng, uint8_t* out,
                       const std::string& path) {
   const int64_t c = img.channels;
-  // HWC bytes -> CHW (as a view), resized in float by ATen's antialiased bilinear
-  // kernel (torchvision's Resize(antialias=True) on tensors), rounded back to bytes.
-  at::Tensor x = at::from_blob(const_cast<uint8_t*>(img.pixels.data()), {img.height, img.width, c}, at::kByte)
-                     .permute({2, 0, 1});
   int64_t h = img.height, w = img.width;
+  // torchvision: the shorter side becomes `resize`, the longer side int(resize * long / short).
   if (t.resize > 0 && std::min(h, w) != t.resize) {
-    // torchvision: the shorter side becomes `resize`, the longer side int(resize * long / short).
     int64_t nh = h <= w ? t.resize : static_cast<int64_t>(static_cast<double>(t.resize) * h / w);
     int64_t nw = h <= w ? static_cast<int64_t>(static_cast<double>(t.resize) * w / h) : t.resize;
-    at::Tensor f = x.to(at::kFloat).unsqueeze(0);
-    x = at::_upsample_bilinear2d_aa(f, {nh, nw}, false).squeeze(0).round_().clamp_(0, 255).to(at::kByte);
     h = nh;
     w = nw;
   }
-  int64_t ch = t.crop_h > 0 ? t.crop_h : h, cw = t.crop_w > 0 ? t.crop_w : w;
+  const int64_t ch = t.crop_h > 0 ? t.crop_h : h, cw = t.crop_w > 0 ? t.crop_w : w;
   SHRINK_CHECK(ch <= h && cw <= w, path, ": image is ", w, "x", h, " after resizing, smaller than the ", cw, "x", ch,
                " crop (give --resize of at least the crop size)");
   int64_t top, left;
@@ -207,10 +240,70 @@ void transform_to_chw(const Image& img, const Transform& t, std::mt19937_64* rng
     top = static_cast<int64_t>(std::nearbyint((h - ch) / 2.0));
     left = static_cast<int64_t>(std::nearbyint((w - cw) / 2.0));
   }
-  x = x.slice(1, top, top + ch).slice(2, left, left + cw);
-  if (t.flip) x = x.flip({2});
-  at::Tensor dst = at::from_blob(out, {c, ch, cw}, at::kByte);
-  dst.copy_(x);
+  const uint8_t* src = img.pixels.data();
+  // Rounded to bytes as PIL does (+0.5 after clamping; values are >= 0 by then).
+  auto to_byte = [](float v) { return static_cast<uint8_t>(std::min(255.0f, std::max(0.0f, v)) + 0.5f); };
+  if (h == img.height && w == img.width) {  // no resize: the crop as it is
+    for (int64_t k = 0; k < c; ++k)
+      for (int64_t y = 0; y < ch; ++y) {
+        const uint8_t* row = src + ((top + y) * img.width + left) * c + k;
+        uint8_t* o = out + (k * ch + y) * cw;
+        for (int64_t x = 0; x < cw; ++x) o[t.flip ? cw - 1 - x : x] = row[x * c];
+      }
+    return;
+  }
+  // Separable: only the crop window of the resized image is computed (each output
+  // pixel depends on its own taps alone, so this is exactly the crop of the full
+  // resize). Columns first, over the source rows the window's rows read, into
+  // channel planes [c][rows][cw]; then rows.
+  Taps tx = resize_taps(img.width, w, left, cw), ty = resize_taps(img.height, h, top, ch);
+  const int64_t row_lo = ty.start.front();
+  int64_t row_hi = 0;
+  for (int64_t i = 0; i < ch; ++i) row_hi = std::max(row_hi, ty.start[i] + ty.count[i]);
+  const int64_t rows = row_hi - row_lo;
+  std::vector<float> mid(static_cast<size_t>(c * rows * cw));
+  for (int64_t y = row_lo; y < row_hi; ++y) {
+    const uint8_t* row = src + y * img.width * c;
+    for (int64_t x = 0; x < cw; ++x) {
+      const float* wt = tx.weights.data() + x * tx.width;
+      const uint8_t* p = row + tx.start[x] * c;
+      const int64_t n = tx.count[x];
+      if (c == 3) {
+        float a0 = 0, a1 = 0, a2 = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          a0 += wt[j] * p[3 * j];
+          a1 += wt[j] * p[3 * j + 1];
+          a2 += wt[j] * p[3 * j + 2];
+        }
+        mid[(0 * rows + y - row_lo) * cw + x] = a0;
+        mid[(1 * rows + y - row_lo) * cw + x] = a1;
+        mid[(2 * rows + y - row_lo) * cw + x] = a2;
+      } else {
+        for (int64_t k = 0; k < c; ++k) {
+          float a = 0;
+          for (int64_t j = 0; j < n; ++j) a += wt[j] * p[j * c + k];
+          mid[(k * rows + y - row_lo) * cw + x] = a;
+        }
+      }
+    }
+  }
+  std::vector<float> acc(static_cast<size_t>(cw));
+  for (int64_t k = 0; k < c; ++k)
+    for (int64_t y = 0; y < ch; ++y) {
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      const float* wt = ty.weights.data() + y * ty.width;
+      for (int64_t j = 0; j < ty.count[y]; ++j) {
+        const float* m = mid.data() + (k * rows + ty.start[y] + j - row_lo) * cw;
+        const float wj = wt[j];
+        for (int64_t x = 0; x < cw; ++x) acc[x] += wj * m[x];
+      }
+      uint8_t* o = out + (k * ch + y) * cw;
+      if (t.flip) {
+        for (int64_t x = 0; x < cw; ++x) o[cw - 1 - x] = to_byte(acc[x]);
+      } else {
+        for (int64_t x = 0; x < cw; ++x) o[x] = to_byte(acc[x]);
+      }
+    }
 }
 
 }  // namespace shrink::data

@@ -44,9 +44,11 @@ struct Transform {
   bool flip = false;         // mirror left-right
 };
 
-// Resize (antialiased bilinear, as torchvision's Resize with antialias and PIL's
-// BILINEAR), then crop, then flip; writes channels x crop_h x crop_w planes (CHW) to
-// `out`. A crop larger than the image is an error naming `path`.
+// Resize (antialiased bilinear: the weights of torchvision's Resize with antialias,
+// ATen's _upsample_bilinear2d_aa and PIL's BILINEAR), then crop, then flip; writes
+// channels x crop_h x crop_w planes (CHW) of rounded bytes to `out`. Only the crop
+// window of the resized image is computed (separable, columns then rows). A crop
+// larger than the image is an error naming `path`.
 void transform_to_chw(const Image& img, const Transform& t, std::mt19937_64* rng, uint8_t* out,
                       const std::string& path);
 

@@ -455,7 +455,10 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
     double lr = o.lr;
     loader.start_epoch(p.epoch, p.batch);
     data::Batch batch;
+    auto waited_from = std::chrono::steady_clock::now();  // time blocked on the loader: the step not fed
     while (loader.next(batch)) {
+      p.result.data_wait_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - waited_from).count();
       lr = learning_rate(o.schedule, o.lr, p.epoch + static_cast<double>(batch.index) / steps_per_epoch, o.epochs);
       for (auto& group : optimizer->param_groups()) group.options().set_lr(lr);
       if (o.before_step) o.before_step(batch);
@@ -481,6 +484,7 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
       text << std::fixed << std::setprecision(4) << "loss " << p.loss_sum / p.seen;
       if (train_set.labeled()) text << " acc " << std::setprecision(2) << 100.0 * p.correct / p.seen << "%";
       bar.update(p.batch, images_timed, text.str());
+      waited_from = std::chrono::steady_clock::now();
       if (interrupted || (o.stop_after_steps >= 0 && steps_this_run >= o.stop_after_steps)) {
         if (!o.checkpoint.empty()) save_checkpoint(o.checkpoint, graph, *optimizer, p);
         bar.finish("interrupted" + std::string(o.checkpoint.empty() ? "" : ", checkpoint saved to " + o.checkpoint));

@@ -65,6 +65,7 @@ struct TrainResult {
   int best_epoch = -1;
   bool interrupted = false;
   double seconds = 0;
+  double data_wait_seconds = 0;  // blocked waiting for the loader's next batch (this run)
   int shards = 1;  // batch shards per step (see step.h)
   int compute_threads = 1;  // intra-op threads of each shard's kernels (see auto_compute_threads)
 };
