@@ -356,3 +356,47 @@ TEST(OwnData, CropWindowResizeEqualsAtensFullResizeThenCrop) {
     }
   }
 }
+
+// NHWC: a uint8 .npz of [N, H, W, C] images is read as such and batches come out in
+// the model's [B, H, W, C]; --val-fraction splits a single split into disjoint,
+// seeded parts that cover it.
+TEST(OwnData, NhwcNpzAndValFraction) {
+  test_support::TempDir dir;
+  std::string path = dir.file("hwc.npz");
+  std::string py = test_support::python() + " -c \"import numpy as np; r = np.random.default_rng(0); np.savez('" + path +
+                   "', x=r.integers(0, 256, (20, 5, 6, 3), dtype=np.uint8), y=np.arange(20) % 4)\"";
+  ASSERT_EQ(run_command(py).status, 0);
+  data::DataRequest r;
+  r.path = path;
+  r.preprocess.nhwc = true;
+  data::Dataset d = data::load(r);
+  EXPECT_EQ(d.sample_shape(), (std::vector<int64_t>{3, 5, 6}));
+  EXPECT_EQ(d.classes, 4);
+  data::LoaderOptions lo;
+  lo.batch_size = 8;
+  lo.shuffle = false;
+  lo.nhwc = true;
+  lo.normalization = {{0.5, 0.5, 0.5}, {0.25, 0.25, 0.25}};
+  data::DataLoader loader(d, lo);
+  loader.start_epoch(0);
+  data::Batch b;
+  ASSERT_TRUE(loader.next(b));
+  EXPECT_EQ(b.images.sizes(), (std::vector<int64_t>{8, 5, 6, 3}));
+  // The file's own [N, H, W, C] values, normalised.
+  at::Tensor hwc = d.images.slice(0, 0, 8).permute({0, 2, 3, 1}).to(at::kFloat).div(255).sub(0.5).div(0.25);
+  EXPECT_TRUE(at::allclose(b.images, hwc, 1e-5, 1e-6));
+
+  r.val_fraction = 0.25;
+  r.seed = 3;
+  r.train = true;
+  data::Dataset train = data::load(r);
+  r.train = false;
+  data::Dataset val = data::load(r);
+  EXPECT_EQ(train.size(), 15);
+  EXPECT_EQ(val.size(), 5);
+  at::Tensor all = at::cat({train.images, val.images});
+  EXPECT_EQ(std::get<0>(at::_unique(all.flatten(1).sum(1))).numel(), std::get<0>(at::_unique(d.images.flatten(1).sum(1))).numel());
+  EXPECT_EQ(at::cat({train.labels, val.labels}).sum().item<int64_t>(), d.labels.sum().item<int64_t>());
+  r.seed = 4;
+  EXPECT_FALSE(at::equal(data::load(r).images, val.images)) << "another seed, another validation part";
+}
