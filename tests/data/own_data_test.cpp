@@ -103,6 +103,26 @@ TEST(OwnData, PreprocessingMatchesTorchvisionWithinOneLevel) {
   at::Tensor levels = (ours - ref).abs() * std * 255;
   EXPECT_LE(levels.max().item<float>(), 1.01f);
   EXPECT_LT(levels.mean().item<float>(), 0.5f);
+
+  // Large photos: the full decode stays within one level; --fast-decode (DCT scaling
+  // to 1/4 here) is close but no longer equal.
+  std::string big = dir.file("big");
+  ASSERT_EQ(make_data("jpegs " + big + " --n 3 --classes 1 --min-side 1100 --max-side 1300"), "");
+  ASSERT_EQ(make_data("torchvision-batch " + big + " " + dir.file("bigref.npy") + " --resize 256 --crop 224" + kImageNet +
+                      " --n 3"),
+            "");
+  for (bool fast : {false, true}) {
+    auto b = run_command(kCli + " data --data " + big + " --resize 256 --crop 224" + kImageNet + " --batch 3 --save-batch " +
+                         dir.file("bigours.npy") + (fast ? " --fast-decode" : ""));
+    ASSERT_EQ(b.status, 0) << b.output;
+    at::Tensor d = (io::read_npy(dir.file("bigours.npy")) - io::read_npy(dir.file("bigref.npy"))).abs() * std * 255;
+    if (fast) {
+      EXPECT_GT(d.max().item<float>(), 1.5f);
+      EXPECT_LT(d.mean().item<float>(), 3.0f);
+    } else {
+      EXPECT_LE(d.max().item<float>(), 1.01f);
+    }
+  }
 }
 
 // A torchvision ResNet-18 (random weights) at 224x224 calibrates from a folder of

@@ -21,6 +21,7 @@ struct DataOptions {
   int64_t resize = -1, crop = -1;  // -1: not given
   std::string mean, std, channels, layout;
   double val_fraction = 0;
+  bool fast_decode = false;
   uint64_t seed = 0;
 
   void add_to(CLI::App* cmd) {
@@ -41,6 +42,9 @@ struct DataOptions {
         ->check(CLI::IsMember({"rgb", "bgr", "gray"}));
     cmd->add_option("--layout", layout, "the model's input layout: nchw or nhwc (default: the model's, else nchw)")
         ->check(CLI::IsMember({"nchw", "nhwc"}));
+    cmd->add_flag("--fast-decode", fast_decode,
+                  "images: decode JPEGs at 1/2, 1/4 or 1/8 scale when the resize allows (PIL's draft mode; faster on "
+                  "large photos, no longer equal to torchvision's full decode)");
     cmd->add_option("--val-fraction", val_fraction,
                     "data with a single split: hold out this seeded fraction for evaluation, train on the rest")
         ->check(range(0.0, 0.99));
@@ -53,6 +57,7 @@ struct DataOptions {
     if (crop >= 0) p.crop = crop;
     if (!channels.empty()) p.channels = data::parse_channels(channels);
     if (!layout.empty()) p.nhwc = layout == "nhwc";
+    p.fast_decode = fast_decode;
     return p;
   }
 

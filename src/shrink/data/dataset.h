@@ -23,6 +23,7 @@ struct ImageFiles {
   std::vector<std::string> paths;
   Channels channels = Channels::kRgb;
   int64_t resize = 0, height = 0, width = 0;
+  bool fast_decode = false;  // JPEG decoded at a reduced DCT scale when the resize allows
   int64_t channel_count() const { return channels == Channels::kGray ? 1 : 3; }
   // Sample i as channel_count() x height x width bytes at `out`. With `rng`: random
   // crop and horizontal flip (training augmentation).
@@ -96,6 +97,10 @@ struct Preprocess {
   int64_t crop = 0;    // centre crop (random with augment in training); 0: the model's input size
   Channels channels = Channels::kAny;  // kAny: the model's channel count decides (3: rgb, 1: gray)
   bool nhwc = false;   // the model takes [N, H, W, C]
+  // Decode JPEGs at 1/2, 1/4 or 1/8 scale when the resized image still gets enough
+  // pixels (PIL's draft mode): much faster on large photos, no longer bit-comparable
+  // with torchvision's full decode (within a few 8-bit levels).
+  bool fast_decode = false;
 };
 
 // What the data is for: the model's input dims when known ([N, C, H, W] or

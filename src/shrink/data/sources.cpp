@@ -136,6 +136,7 @@ Dataset load_folder(const DataRequest& r) {
   }
   files->channels = ch;
   files->resize = p.resize;
+  files->fast_decode = p.fast_decode;
   int64_t h = p.crop, w = p.crop;
   if (h == 0) {
     h = model_dim(r.model_input, hi);
@@ -249,7 +250,7 @@ void ImageFiles::read(int64_t i, uint8_t* out, std::mt19937_64* rng) const {
   const std::string& path = paths.at(i);
   // Without --resize, an image of another size is resized to cover the crop (shorter side).
   int64_t want = resize;
-  Image img = read_image(path, want > 0 ? want : std::max(height, width));
+  Image img = read_image(path, !fast_decode ? 0 : want > 0 ? want : std::max(height, width));
   if (want == 0 && (img.height != height || img.width != width)) want = std::max(height, width);
   if (img.channels != channel_count()) {
     if (!converted_said->exchange(true))
