@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for a while: scripts/fuzz.sh TARGET SECONDS [libFuzzer flags...]
-#   TARGET: npy | idx | cifar | onnx   (tests/fuzz/fuzz_TARGET.cpp)
+#   TARGET: npy | npz | idx | cifar | image | onnx   (tests/fuzz/fuzz_TARGET.cpp)
 # Builds shrink with clang, libFuzzer's coverage, AddressSanitizer and UBSan in
 # build-fuzz/ (once; later runs rebuild only what changed), then fuzzes with the
 # seed corpus (tests/fuzz/corpus/TARGET, or ONNX's backend test models for onnx)
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/fuzz.sh TARGET SECONDS [libFuzzer flags...]}
 seconds=${2:?usage: scripts/fuzz.sh TARGET SECONDS [libFuzzer flags...]}
 shift 2
-[[ -f tests/fuzz/fuzz_$target.cpp ]] || { echo "fuzz: no target '$target' (expected npy, idx, cifar or onnx)" >&2; exit 2; }
+[[ -f tests/fuzz/fuzz_$target.cpp ]] || { echo "fuzz: no target '$target' (expected npy, npz, idx, cifar, image or onnx)" >&2; exit 2; }
 
 # clang and its fuzzer runtime (Debian's), installed when missing.
 missing=()

@@ -60,3 +60,33 @@ put("cifar", "cifar100_1record", record100)
 put("cifar", "cifar10.gz", gzip.compress(record10, mtime=0))
 put("cifar", "bad_label", bytes([200]) + record10[1:])
 print("seeds written under", os.path.join(here, "corpus"))
+
+
+def npz(compressed=False, **arrays):
+    b = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(b, **arrays)
+    return b.getvalue()
+
+
+put("npz", "images_labels", npz(x=rng.integers(0, 255, (2, 1, 4, 4), dtype=np.uint8), y=np.array([0, 1])))
+put("npz", "float_compressed", npz(True, x=rng.standard_normal((3, 5)).astype(np.float32)))
+put("npz", "no_x", npz(images=np.zeros((1, 2), np.float32)))
+put("npz", "truncated", npz(x=np.ones((2, 3), np.float32))[:-20])
+
+
+def image(fmt, mode, size, **kw):
+    from PIL import Image
+    b = io.BytesIO()
+    a = rng.integers(0, 255, (size[1], size[0], {"L": 1, "RGB": 3, "RGBA": 4}[mode]), dtype=np.uint8)
+    Image.fromarray(a[..., 0] if mode == "L" else a, mode).save(b, fmt, **kw)
+    return b.getvalue()
+
+
+put("image", "rgb.jpg", image("JPEG", "RGB", (33, 17), quality=80))
+put("image", "gray.jpg", image("JPEG", "L", (16, 40)))
+put("image", "progressive.jpg", image("JPEG", "RGB", (40, 30), progressive=True))
+put("image", "rgb.png", image("PNG", "RGB", (21, 22)))
+put("image", "rgba.png", image("PNG", "RGBA", (30, 25)))
+put("image", "gray.png", image("PNG", "L", (24, 24)))
+put("image", "truncated.jpg", image("JPEG", "RGB", (64, 48))[:300])
+put("image", "truncated.png", image("PNG", "RGB", (64, 48))[:200])
