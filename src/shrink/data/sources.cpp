@@ -98,28 +98,6 @@ Dataset load_folder(const DataRequest& r) {
                  ": no images and no class folders (expected an image folder: one subfolder of .jpg/.png files per "
                  "class, or the images themselves)");
   }
-  // A single split: a seeded fraction is the evaluation part, the rest trains.
-  if (!split && r.val_fraction > 0) {
-    SHRINK_CHECK(r.val_fraction < 1, "--val-fraction: ", r.val_fraction, " is not between 0 and 1");
-    std::vector<int64_t> order(paths.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 rng(r.seed ^ 0x5eed5011u);
-    std::shuffle(order.begin(), order.end(), rng);
-    size_t val = std::max<size_t>(1, static_cast<size_t>(r.val_fraction * paths.size()));
-    SHRINK_CHECK(val < paths.size(), dir.string(), ": ", paths.size(), " images are too few to hold out ",
-                 r.val_fraction, " of them");
-    std::vector<int64_t> keep(r.train ? order.begin() + val : order.begin(), r.train ? order.end() : order.begin() + val);
-    std::sort(keep.begin(), keep.end());
-    std::vector<std::string> p2;
-    std::vector<int64_t> l2;
-    for (int64_t i : keep) {
-      p2.push_back(paths[i]);
-      if (!labels.empty()) l2.push_back(labels[i]);
-    }
-    paths.swap(p2);
-    labels.swap(l2);
-    d.name += r.train ? "[train part]" : "[validation part]";
-  }
   auto files = std::make_shared<ImageFiles>();
   files->paths = std::move(paths);
   const Preprocess& p = r.preprocess;
@@ -204,17 +182,20 @@ Dataset load_numpy(const DataRequest& r) {
     SHRINK_CHECK(lo >= 0, r.path, ": label ", lo, " in y is negative (expected class indices 0..K-1)");
     d.classes = d.labels.max().item<int64_t>() + 1;
   }
-  if (r.val_fraction > 0) {
-    SHRINK_CHECK(r.val_fraction < 1, "--val-fraction: ", r.val_fraction, " is not between 0 and 1");
-    at::Generator gen = at::detail::createCPUGenerator(r.seed ^ 0x5eed5011u);
-    at::Tensor perm = at::randperm(d.size(), gen, at::kLong);
-    int64_t val = std::max<int64_t>(1, static_cast<int64_t>(r.val_fraction * d.size()));
-    SHRINK_CHECK(val < d.size(), r.path, ": ", d.size(), " samples are too few to hold out ", r.val_fraction);
-    at::Tensor keep = std::get<0>((r.train ? perm.slice(0, val) : perm.slice(0, 0, val)).sort());
-    std::vector<int64_t> ids(keep.data_ptr<int64_t>(), keep.data_ptr<int64_t>() + keep.numel());
-    return d.subset(ids, r.train ? "[train part]" : "[validation part]");
-  }
   return d;
+}
+
+// A single split's seeded part: the evaluation part (a fraction of the samples) or
+// the training part (the rest), each in the split's order.
+Dataset holdout(const Dataset& d, const DataRequest& r) {
+  SHRINK_CHECK(r.val_fraction > 0 && r.val_fraction < 1, "--val-fraction: ", r.val_fraction, " is not between 0 and 1");
+  at::Generator gen = at::detail::createCPUGenerator(r.seed ^ 0x5eed5011u);
+  at::Tensor perm = at::randperm(d.size(), gen, at::kLong);
+  int64_t val = std::max<int64_t>(1, static_cast<int64_t>(r.val_fraction * d.size()));
+  SHRINK_CHECK(val < d.size(), d.name, ": ", d.size(), " samples are too few to hold out ", r.val_fraction, " of them");
+  at::Tensor keep = std::get<0>((r.train ? perm.slice(0, val) : perm.slice(0, 0, val)).sort());
+  std::vector<int64_t> ids(keep.data_ptr<int64_t>(), keep.data_ptr<int64_t>() + keep.numel());
+  return d.subset(ids, r.train ? "[train part]" : "[validation part]");
 }
 
 // In-memory images resized and cropped (centre) as asked.
@@ -327,10 +308,11 @@ std::string detect_kind(const std::string& path) {
 Dataset load(const DataRequest& r) {
   std::string kind = r.kind.empty() || r.kind == "auto" ? detect_kind(r.path) : r.kind;
   Dataset d;
-  if (kind == "folder") {
-    d = load_folder(r);
-  } else if (kind == "numpy") {
-    d = load_numpy(r);
+  if (kind == "folder" || kind == "numpy") {
+    d = kind == "folder" ? load_folder(r) : load_numpy(r);
+    // A single split (no train/ folder) serves both, unless a part is held out.
+    bool single = kind == "numpy" || split_dir(r.path, true).empty();
+    if (single && r.val_fraction > 0) d = holdout(d, r);
   } else {
     d = load_dataset(kind, r.path, r.train);
     if (r.kind.empty() || r.kind == "auto") {  // named after the directory (the package's: fashion-mnist)

@@ -224,30 +224,45 @@ void check_input_fits(const ir::Graph& graph, const data::Dataset& data) {
 namespace {
 
 // Batches of `data` in order, as `graph` takes them (its normalisation and layout;
-// a model with a fixed batch gets its last batch zero-padded): visit(outputs, batch)
-// with the outputs cut back to the batch's samples.
-void for_each_batch(const ir::Graph& graph, const data::Dataset& data, int64_t batch_size, exec::Session& session,
-                    const std::function<void(const std::vector<at::Tensor>&, const data::Batch&)>& visit) {
-  data::LoaderOptions lo = loader_options_for(graph, data);
-  int64_t fixed_batch = graph.inputs()[0]->type.dims[0];
-  lo.batch_size = fixed_batch > 0 ? fixed_batch : batch_size;
-  lo.shuffle = false;
-  data::DataLoader loader(data, lo);
-  loader.start_epoch(0);
-  data::Batch b;
-  while (loader.next(b)) {
+// a model with a fixed batch gets its last batch zero-padded), run through it: the
+// outputs cut back to the batch's samples.
+class Feeder {
+ public:
+  Feeder(const ir::Graph& graph, const data::Dataset& data, int64_t batch_size)
+      : session_(graph), fixed_batch_(graph.inputs()[0]->type.dims[0]) {
+    data::LoaderOptions lo = loader_options_for(graph, data);
+    lo.batch_size = fixed_batch_ > 0 ? fixed_batch_ : batch_size;
+    lo.shuffle = false;
+    loader_ = std::make_unique<data::DataLoader>(data, lo);
+    loader_->start_epoch(0);
+  }
+  bool next(std::vector<at::Tensor>& outputs, data::Batch& b) {
+    if (!loader_->next(b)) return false;
     at::Tensor x = b.images;
     int64_t n = x.size(0);
-    if (fixed_batch > 0 && n < fixed_batch) {
+    if (fixed_batch_ > 0 && n < fixed_batch_) {
       std::vector<int64_t> pad(2 * x.dim(), 0);
-      pad.back() = fixed_batch - n;
+      pad.back() = fixed_batch_ - n;
       x = at::constant_pad_nd(x, pad, 0);
     }
-    std::vector<at::Tensor> outputs = session.run({x});
+    outputs = session_.run({x});
     for (at::Tensor& o : outputs)
       if (o.dim() > 0 && o.size(0) == x.size(0)) o = o.slice(0, 0, n);
-    visit(outputs, b);
+    return true;
   }
+
+ private:
+  exec::Session session_;
+  int64_t fixed_batch_;
+  std::unique_ptr<data::DataLoader> loader_;
+};
+
+void for_each_batch(const ir::Graph& graph, const data::Dataset& data, int64_t batch_size,
+                    const std::function<void(const std::vector<at::Tensor>&, const data::Batch&)>& visit) {
+  Feeder feeder(graph, data, batch_size);
+  std::vector<at::Tensor> outputs;
+  data::Batch b;
+  while (feeder.next(outputs, b)) visit(outputs, b);
 }
 
 }  // namespace
@@ -256,7 +271,6 @@ EvalResult evaluate(const ir::Graph& graph, const data::Dataset& data, int64_t b
   check_input_fits(graph, data);
   SHRINK_CHECK(data.labeled(), "'", data.name,
                "' has no labels: accuracy needs them (compare with the original model instead: eval --reference)");
-  exec::Session session(graph);
   EvalResult r;
   const int64_t k = data.classes;
   at::Tensor confusion = at::zeros({k, k}, at::kLong);
@@ -264,7 +278,7 @@ EvalResult evaluate(const ir::Graph& graph, const data::Dataset& data, int64_t b
   int64_t top5 = 0;
   bool has_top5 = false;
   auto start = std::chrono::steady_clock::now();
-  for_each_batch(graph, data, batch_size, session, [&](const std::vector<at::Tensor>& outputs, const data::Batch& b) {
+  for_each_batch(graph, data, batch_size, [&](const std::vector<at::Tensor>& outputs, const data::Batch& b) {
     const at::Tensor& logits = outputs[0];
     const at::Tensor& y = b.labels;
     SHRINK_CHECK(logits.dim() == 2 && logits.size(1) >= k, "model output ", logits.sizes(), " does not have ", k,
@@ -296,17 +310,20 @@ EvalResult evaluate(const ir::Graph& graph, const data::Dataset& data, int64_t b
 Agreement compare(const ir::Graph& model, const ir::Graph& reference, const data::Dataset& data, int64_t batch_size) {
   check_input_fits(model, data);
   check_input_fits(reference, data);
-  exec::Session ms(model), rs(reference);
-  // The reference's outputs first, by batch (in order), then the model's against them.
-  std::vector<std::vector<at::Tensor>> ref;
-  for_each_batch(reference, data, batch_size, rs,
-                 [&](const std::vector<at::Tensor>& outputs, const data::Batch&) { ref.push_back(outputs); });
+  // The two run side by side on the same samples: batches of the same size (a model
+  // with a fixed batch decides it).
+  int64_t fm = model.inputs()[0]->type.dims[0], fr = reference.inputs()[0]->type.dims[0];
+  SHRINK_CHECK(fm <= 0 || fr <= 0 || fm == fr, "the model takes batches of ", fm, ", the reference of ", fr,
+               ": compare models with the same batch (or a dynamic one)");
+  const int64_t batch = fm > 0 ? fm : fr > 0 ? fr : batch_size;
+  Feeder mf(model, data, batch), rf(reference, data, batch);
   Agreement a;
   double agree = 0, positions = 0, kl_sum = 0, signal = 0, noise = 0;
-  size_t batch = 0;
   auto start = std::chrono::steady_clock::now();
-  for_each_batch(model, data, batch_size, ms, [&](const std::vector<at::Tensor>& outputs, const data::Batch&) {
-    const std::vector<at::Tensor>& r = ref.at(batch++);
+  std::vector<at::Tensor> outputs, r;
+  data::Batch mb, rb;
+  while (mf.next(outputs, mb)) {
+    SHRINK_CHECK(rf.next(r, rb), "the reference ran out of batches");
     SHRINK_CHECK(outputs.size() == r.size(), "the model has ", outputs.size(), " outputs, the reference ", r.size());
     for (size_t i = 0; i < r.size(); ++i) {
       SHRINK_CHECK(outputs[i].sizes() == r[i].sizes(), "output ", i, " is ", outputs[i].sizes(), " but the reference's is ",
@@ -317,13 +334,13 @@ Agreement compare(const ir::Graph& model, const ir::Graph& reference, const data
     }
     // Scores: the first output; classes on axis 1 ([N, K], [N, K, H, W]), or the last of [N, T, K].
     at::Tensor m = outputs[0].to(at::kDouble), e = r[0].to(at::kDouble);
-    if (m.dim() < 2 || !at::isFloatingType(outputs[0].scalar_type())) return;
+    if (m.dim() < 2 || !at::isFloatingType(outputs[0].scalar_type())) continue;
     int64_t axis = m.dim() == 3 ? 2 : 1;
     agree += m.argmax(axis).eq(e.argmax(axis)).sum().item<double>();
     positions += static_cast<double>(m.numel() / m.size(axis));
     at::Tensor lp = e.log_softmax(axis), lq = m.log_softmax(axis);
     kl_sum += (lp.exp() * (lp - lq)).sum().item<double>();
-  });
+  }
   a.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   a.samples = data.size();
   a.agreement = positions > 0 ? agree / positions : -1;
