@@ -7,10 +7,13 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
+
+#include <zlib.h>
 
 #include "shrink/io/npy.h"
 #include "support/limited_process.h"
@@ -167,6 +170,51 @@ void make_files(const std::string& dir) {
   idx_dir("data_type", idx({8, 28, 28}, 8 * 784 * 4, 0x0D), idx({8}, 8));
   idx_dir("data_gzip", "\x1f\x8b\x08\x00 not really gzip", idx({8}, 8));
   fs::create_directory(dir + "/data_empty");
+
+  // Image folders and NumPy data, each broken one way.
+  fs::create_directories(dir + "/img_empty_class/a");
+  fs::create_directories(dir + "/img_empty_class/b");
+  // PNG's signature and the start of an IHDR chunk: a PNG that ends early.
+  const std::string png_start("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02", 20);
+  write(dir + "/img_empty_class/a/x.png", png_start);  // never read: listing finds class b empty first
+  fs::create_directories(dir + "/img_truncated/c");
+  write(dir + "/img_truncated/c/a.jpg", std::string("\xff\xd8\xff\xe0\0\x10JFIF\0\x01\x01\0\0\x01\0\x01\0\0", 20));
+  fs::create_directories(dir + "/img_corrupt_png/c");
+  write(dir + "/img_corrupt_png/c/a.png", png_start);
+  fs::create_directories(dir + "/img_not_image/c");
+  write(dir + "/img_not_image/c/a.jpg", "GIF89a, not what the name says");
+  // .npz: a zip of .npy members, stored (no compression), written here from the zip spec.
+  auto npz = [&](const std::string& name, const std::vector<std::pair<std::string, at::Tensor>>& members) {
+    std::string out, central;
+    auto le = [](std::string& s, uint64_t v, int bytes) {
+      for (int i = 0; i < bytes; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    };
+    for (const auto& [member, t] : members) {
+      std::string data = io::npy_bytes(t), file = member + ".npy";
+      uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), data.size()));
+      size_t offset = out.size();
+      le(out, 0x04034b50, 4), le(out, 20, 2), le(out, 0, 2), le(out, 0, 2), le(out, 0, 4), le(out, crc, 4);
+      le(out, data.size(), 4), le(out, data.size(), 4), le(out, file.size(), 2), le(out, 0, 2);
+      out += file + data;
+      le(central, 0x02014b50, 4), le(central, 20, 2), le(central, 20, 2), le(central, 0, 2), le(central, 0, 2);
+      le(central, 0, 4), le(central, crc, 4), le(central, data.size(), 4), le(central, data.size(), 4);
+      le(central, file.size(), 2), le(central, 0, 2), le(central, 0, 2), le(central, 0, 2), le(central, 0, 2);
+      le(central, 0, 4), le(central, offset, 4);
+      central += file;
+    }
+    size_t at = out.size();
+    out += central;
+    le(out, 0x06054b50, 4), le(out, 0, 2), le(out, 0, 2), le(out, members.size(), 2), le(out, members.size(), 2);
+    le(out, central.size(), 4), le(out, at, 4), le(out, 0, 2);
+    write(dir + "/" + name, out);
+  };
+  npz("npz_no_x.npz", {{"images", at::zeros({2, 3})}});
+  npz("npz_short_y.npz", {{"x", at::zeros({4, 3})}, {"y", at::zeros({3}, at::kLong)}});
+  npz("npz_wrong_shape.npz", {{"x", at::zeros({4, 5})}, {"y", at::zeros({4}, at::kLong)}});
+  npz("npz_good.npz", {{"x", at::zeros({4, 3})}, {"y", at::zeros({4}, at::kLong)}});
+  npz("npz_no_y.npz", {{"x", at::zeros({4, 3})}});
+  write(dir + "/npz_garbage.npz", "PK\x03\x04 but nothing after");
+  write(dir + "/x.txt", "text");
 }
 
 std::vector<Case> catalogue() {
@@ -227,13 +275,37 @@ std::vector<Case> catalogue() {
       {"data_truncated", "truncated data"}, {"data_mismatch", "7 labels for 8"},
       {"data_magic", "bad magic number"},   {"data_huge", "truncated data"},
       {"data_rank", "at most 8"},           {"data_type", "element type 0xd"},
-      {"data_gzip", "gzip"},                {"data_empty", "expected an MNIST-layout IDX directory"},
-      {"data_missing", "expected an MNIST-layout IDX directory"},
+      {"data_gzip", "gzip"},
+      {"data_empty", "no images and no class folders"},
+      {"data_missing", "not found (expected a data directory, an image folder or a .npy/.npz file)"},
   };
   for (const auto& [d, why] : data) {
     c.push_back({"eval_" + d, "eval {dir}/good.onnx --data {dir}/" + d, 1, why});
     c.push_back({"train_" + d, "train --model mlp --epochs 1 --data {dir}/" + d + " -o {dir}/out.onnx", 1, why});
   }
+  // Image folders and NumPy files: evaluated, and calibrating a quantization.
+  const std::vector<std::pair<std::string, std::string>> own = {
+      {"img_empty_class", "img_empty_class/b: class folder has no images"},
+      {"img_truncated", "a.jpg: corrupt or truncated JPEG (JPEG datastream contains no image)"},
+      {"img_corrupt_png", "a.png: corrupt PNG"},
+      {"img_not_image", "a.jpg: not a JPEG or PNG file"},
+      {"npz_no_x.npz", "no 'x' array"},
+      {"npz_garbage.npz", "cannot read as a .npz (zip) archive"},
+      {"npz_short_y.npz", "expected 4 labels, one per sample of x"},
+      {"npz_wrong_shape.npz", "has 5 inputs"},
+      {"x.txt", "is a file but not .npy or .npz"},
+  };
+  for (const auto& [d, why] : own) {
+    std::string id = d;  // a test name: letters, digits and underscores
+    std::replace(id.begin(), id.end(), '.', '_');
+    c.push_back({"eval_" + id, "eval {dir}/good.onnx --data {dir}/" + d, 1, why});
+    c.push_back({"quantize_" + id, "quantize {dir}/good.onnx -o {dir}/out.onnx --data {dir}/" + d, 1, why});
+  }
+  c.push_back({"train_npz_float_zoo", "train --model mlp --epochs 1 --data {dir}/npz_good.npz -o {dir}/out.onnx", 1,
+               "a zoo model takes images"});
+  c.push_back({"eval_unlabeled", "eval {dir}/good.onnx --data {dir}/npz_no_y.npz", 1, "has no labels"});
+  c.push_back({"eval_crop_too_big", "eval {dir}/good.onnx --data {dir}/npz_good.npz --mean 1 --std 0", 1,
+               "--std: 0 is not positive"});
   // Flags.
   const std::vector<std::pair<std::string, std::string>> flags = {
       {"train --model mlp --epochs -1 -o {dir}/o.onnx", "--epochs: expected a number > 0, got '-1'"},
