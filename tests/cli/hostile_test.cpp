@@ -69,7 +69,8 @@ void make_files(const std::string& dir) {
   two.node("Neg", {"x"}, {"z"});
   two.save(dir + "/two_outputs.onnx");
   write(dir + "/empty.onnx", "");
-  write(dir + "/garbage.onnx", std::string("\x08\x07\x12\xff\xff\xff\xff\x0f garbage that is not protobuf", 40));
+  const char garbage[] = "\x08\x07\x12\xff\xff\xff\xff\x0f garbage that is not protobuf";
+  write(dir + "/garbage.onnx", std::string(garbage, sizeof garbage - 1));
   write(dir + "/truncated.onnx", bytes.substr(0, bytes.size() / 2));
 
   OnnxBuilder custom;
@@ -232,7 +233,7 @@ std::vector<Case> catalogue() {
   for (const auto& [m, why] : models) c.push_back({"info_" + m, "info {dir}/" + m + ".onnx", 1, why});
   c.push_back({"info_directory", "info {dir}/adir", 1, "adir"});
   c.push_back({"info_npy_as_model", "info {dir}/x.npy", 1, "x.npy"});
-  for (const std::string& m : {"garbage", "unsupported", "truncated"}) {
+  for (const std::string m : {"garbage", "unsupported", "truncated"}) {
     const std::string why = m == "unsupported" ? "FancyOp" : "not a valid ONNX";
     c.push_back({"run_" + m, "run {dir}/" + m + ".onnx -i {dir}/x.npy -o {dir}/y.npy", 1, why});
     c.push_back({"convert_" + m, "convert {dir}/" + m + ".onnx -o {dir}/out.onnx", 1, why});
