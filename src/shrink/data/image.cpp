@@ -42,9 +42,14 @@ void jpeg_error_exit(j_common_ptr cinfo) {
 }
 
 // Warnings (extraneous bytes, say) are not errors, except the end of the data
-// before the end of the image, which libjpeg pads with gray: a truncated file.
+// before the end of the image, which libjpeg would pad with gray: a truncated file,
+// reported at once (a few bytes can declare a huge image; it is not decoded).
 void jpeg_warning(j_common_ptr cinfo, int level) {
-  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) reinterpret_cast<JpegError*>(cinfo->err)->ended_early = true;
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
+    auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+    err->ended_early = true;
+    std::longjmp(err->jump, 1);
+  }
 }
 
 Image decode_jpeg(const std::string& bytes, const std::string& path, int64_t min_side) {
@@ -59,6 +64,7 @@ Image decode_jpeg(const std::string& bytes, const std::string& path, int64_t min
   JSAMPROW row = nullptr;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
+    SHRINK_CHECK(!err.ended_early, path, ": truncated JPEG (the data ends before the image does)");
     fail(path, ": corrupt or truncated JPEG (", err.message, ")");
   }
   jpeg_create_decompress(&cinfo);
@@ -67,6 +73,12 @@ Image decode_jpeg(const std::string& bytes, const std::string& path, int64_t min
   if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
     jpeg_destroy_decompress(&cinfo);
     fail(path, ": CMYK JPEG is not supported (expected grayscale or color; convert it to RGB)");
+  }
+  if (static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height > kMaxImagePixels) {
+    uint64_t w = cinfo.image_width, h = cinfo.image_height;
+    jpeg_destroy_decompress(&cinfo);
+    fail(path, ": JPEG of ", w, "x", h, " pixels is over the limit of ", kMaxImagePixels,
+         " (PIL's decompression-bomb limit)");
   }
   cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
   if (min_side > 0) {  // the largest DCT reduction that keeps the shorter side >= min_side
@@ -87,10 +99,8 @@ Image decode_jpeg(const std::string& bytes, const std::string& path, int64_t min
     row = img.pixels.data() + static_cast<size_t>(cinfo.output_scanline) * img.width * img.channels;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
-  bool truncated = err.ended_early;
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
-  SHRINK_CHECK(!truncated, path, ": truncated JPEG (the data ends before the image does)");
   return img;
 }
 
@@ -108,8 +118,11 @@ Image decode_png(const std::string& bytes, const std::string& path) {
   img.height = png.height;
   img.width = png.width;
   img.channels = gray ? 1 : 3;
-  SHRINK_CHECK(img.height > 0 && img.width > 0 && img.height * img.width <= (int64_t{1} << 28), path, ": PNG of ",
-               img.width, "x", img.height, " pixels (expected at most 2^28)");
+  if (img.height * img.width > static_cast<int64_t>(kMaxImagePixels)) {
+    png_image_free(&png);
+    fail(path, ": PNG of ", img.width, "x", img.height, " pixels is over the limit of ", kMaxImagePixels,
+         " (PIL's decompression-bomb limit)");
+  }
   img.pixels.resize(PNG_IMAGE_SIZE(png));
   if (!png_image_finish_read(&png, nullptr, img.pixels.data(), 0, nullptr)) {
     std::string why = png.message;

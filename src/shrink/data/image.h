@@ -21,6 +21,10 @@ struct Image {
   std::vector<uint8_t> pixels;
 };
 
+// The most pixels an image may declare: PIL's decompression-bomb error limit
+// (2 x Image.MAX_IMAGE_PIXELS), so a few bytes cannot claim gigabytes.
+constexpr uint64_t kMaxImagePixels = 178956970;
+
 // The file's bytes decoded: JPEG or PNG, told apart by their magic bytes (not the
 // name). `min_side` > 0 lets JPEG decode at a reduced DCT scale (1/2, 1/4, 1/8) as
 // long as the shorter side stays >= min_side (what PIL's draft mode and OpenCV's
