@@ -287,7 +287,7 @@ std::vector<Case> catalogue() {
   // Image folders and NumPy files: evaluated, and calibrating a quantization.
   const std::vector<std::pair<std::string, std::string>> own = {
       {"img_empty_class", "img_empty_class/b: class folder has no images"},
-      {"img_truncated", "a.jpg: corrupt or truncated JPEG (JPEG datastream contains no image)"},
+      {"img_truncated", "a.jpg: truncated JPEG (the data ends before the image does)"},
       {"img_corrupt_png", "a.png: corrupt PNG"},
       {"img_not_image", "a.jpg: not a JPEG or PNG file"},
       {"npz_no_x.npz", "no 'x' array"},
