@@ -80,6 +80,18 @@ Image decode_jpeg(const std::string& bytes, const std::string& path, int64_t min
     fail(path, ": JPEG of ", w, "x", h, " pixels is over the limit of ", kMaxImagePixels,
          " (PIL's decompression-bomb limit)");
   }
+  // Huffman coding spends at least one bit on every 8x8 block of the first
+  // component: data shorter than that cannot hold the image it declares (a few
+  // bytes claiming a huge image would otherwise be decoded as gray, at length).
+  if (!cinfo.arith_code) {
+    uint64_t blocks = static_cast<uint64_t>(cinfo.comp_info[0].width_in_blocks) * cinfo.comp_info[0].height_in_blocks;
+    if (static_cast<uint64_t>(bytes.size()) * 8 < blocks) {
+      uint64_t w = cinfo.image_width, h = cinfo.image_height;
+      jpeg_destroy_decompress(&cinfo);
+      fail(path, ": truncated JPEG (", w, "x", h, " pixels need at least ", (blocks + 7) / 8, " bytes of data, the file has ",
+           bytes.size(), ")");
+    }
+  }
   cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
   if (min_side > 0) {  // the largest DCT reduction that keeps the shorter side >= min_side
     JDIMENSION shorter = std::min(cinfo.image_width, cinfo.image_height);
