@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "shrink/io/npy.h"
 #include "support/onnx_builder.h"
@@ -98,7 +99,18 @@ TEST(Cli, ConvertAppliesPassesAndBenchReportsLatency) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* sub : {"run", "info", "convert", "bench", "train", "eval", "zoo", "prune", "sensitivity", "factorize", "quantize", "distill"}) {
+  // Every subcommand `shrink --help` lists (so a new one is covered), and at least these.
+  auto top = run_command(shrink_cli() + " --help");
+  ASSERT_EQ(top.status, 0) << top.output;
+  std::vector<std::string> subs;
+  std::istringstream lines(top.output.substr(top.output.find("Subcommands:")));
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line) && line.rfind("  ", 0) == 0) subs.push_back(line.substr(2, line.find(' ', 2) - 2));
+  for (const char* sub : {"run", "info", "convert", "bench", "train", "eval", "zoo", "prune", "sensitivity", "factorize",
+                          "quantize", "distill", "data"})
+    EXPECT_NE(std::find(subs.begin(), subs.end(), sub), subs.end()) << sub << " not listed by shrink --help";
+  for (const std::string& sub : subs) {
     auto r = run_command(shrink_cli() + " " + sub + " --help");
     EXPECT_EQ(r.status, 0) << sub;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << r.output;
