@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <set>
 
 #include "conformance/conformance.h"
 #include "shrink/core/error.h"
@@ -80,6 +82,52 @@ TEST(Export, SparseInitializerWhenItPaysAndOnnxRuntimeReadsIt) {
   EXPECT_LE(max_diff(test_support::run_onnxruntime(dir.file("sparse.onnx"), {x})[0], ours), 1e-5);
   ir::Graph again = onnx_io::import_model(dir.file("sparse.onnx"));
   EXPECT_TRUE(at::equal(again.initializer("W")->tensor, w));
+}
+
+// A pruned int8 weight (DequantizeLinear -> MatMul, as QDQ export writes it) and a
+// sparse int32 bias are written sparse with varint positions when that is smaller:
+// ONNX Runtime loads them as they are, and shrink reads back the same tensors.
+TEST(Export, QuantizedWeightsAndBiasesAreStoredSparseWhenSmaller) {
+  OnnxBuilder b;
+  b.input("x", {2, 300}).output("y");
+  at::Tensor q = at::randint(-127, 128, {300, 40}, at::kLong).to(at::kChar);
+  q.masked_fill_(at::rand({300, 40}).lt(0.9), 0);  // 90% pruned
+  at::Tensor bias = at::zeros({40}, at::kInt);
+  bias.index_put_({at::arange(0, 40, 9)}, 1000);
+  b.initializer("Wq", q);
+  b.initializer("scale", at::tensor(0.01f));
+  b.initializer("zero", at::zeros({}, at::kChar));
+  b.initializer("Bq", bias);
+  b.initializer("bscale", at::tensor(0.001f));
+  b.node("DequantizeLinear", {"Wq", "scale", "zero"}, {"W"});
+  b.node("MatMul", {"x", "W"}, {"xw"});
+  b.node("DequantizeLinear", {"Bq", "bscale"}, {"B"});
+  b.node("Add", {"xw", "B"}, {"y"});
+  TempDir dir;
+  ir::Graph g = onnx_io::import_model(b.save(dir.file("in.onnx")));
+  onnx_io::export_model(g, dir.file("sparse.onnx"));
+  onnx_io::export_model(g, dir.file("dense.onnx"), {false, true});
+  onnx::ModelProto m;
+  {
+    std::ifstream in(dir.file("sparse.onnx"), std::ios::binary);
+    ASSERT_TRUE(m.ParseFromIstream(&in));
+  }
+  std::set<std::string> sparse;
+  for (const auto& sp : m.graph().sparse_initializer()) {
+    sparse.insert(sp.values().name());
+    EXPECT_EQ(sp.indices().data_type(), onnx::TensorProto::INT64);
+    EXPECT_TRUE(sp.indices().raw_data().empty()) << "positions as varints, not raw int64";
+  }
+  // The bias too: 5 non-zeros of 40 cost 4 bytes and a 1-byte position each, against 160 bytes dense.
+  EXPECT_EQ(sparse, (std::set<std::string>{"Bq", "Wq"}));
+  // 12,000 int8 weights dense; about 1,200 non-zeros at a byte each and 2 bytes of position.
+  EXPECT_LT(fs::file_size(dir.file("sparse.onnx")) * 5, fs::file_size(dir.file("dense.onnx")) * 2);
+  at::Tensor x = at::randn({2, 300});
+  at::Tensor ours = exec::run_once(g, {x})[0];
+  EXPECT_LE(max_diff(test_support::run_onnxruntime(dir.file("sparse.onnx"), {x})[0], ours), 1e-4);
+  ir::Graph again = onnx_io::import_model(dir.file("sparse.onnx"));
+  EXPECT_TRUE(at::equal(again.initializer("Wq")->tensor, q));
+  EXPECT_TRUE(at::equal(again.initializer("Bq")->tensor, bias));
 }
 
 TEST(Export, RejectsInvalidGraphAndWritesNothing) {

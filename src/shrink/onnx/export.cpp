@@ -71,20 +71,45 @@ void set_attribute(onnx::AttributeProto* a, const std::string& name, const ir::A
   }
 }
 
-bool sparse_pays(const at::Tensor& t) {
-  if (!t.is_floating_point() || t.numel() < 64) return false;
-  int64_t nnz = t.ne(0).sum().item<int64_t>();
-  return nnz * (t.element_size() + 8) < t.numel() * t.element_size();
+// The sparse form of `dense`: its non-zeros and their flat positions, the positions
+// as varints in int64_data (1 to 3 bytes each for a weight's positions, against 8
+// raw; onnx.checker accepts only INT64 indices).
+onnx::SparseTensorProto sparse_form(const std::string& name, const at::Tensor& dense) {
+  at::Tensor flat = dense.detach().contiguous().view(-1);
+  at::Tensor idx = flat.ne(0).nonzero().view(-1).contiguous();
+  onnx::SparseTensorProto sp;
+  for (int64_t d : dense.sizes()) sp.add_dims(d);
+  tensor_to_proto(flat.index_select(0, idx), *sp.mutable_values());
+  sp.mutable_values()->set_name(name);
+  onnx::TensorProto* ip = sp.mutable_indices();
+  ip->set_data_type(onnx::TensorProto::INT64);
+  ip->add_dims(idx.numel());
+  const int64_t* p = idx.data_ptr<int64_t>();
+  ip->mutable_int64_data()->Reserve(static_cast<int>(idx.numel()));
+  for (int64_t i = 0; i < idx.numel(); ++i) ip->add_int64_data(p[i]);
+  return sp;
 }
 
-void add_sparse(onnx::GraphProto* g, const std::string& name, const at::Tensor& dense) {
-  at::Tensor flat = dense.detach().contiguous().view(-1);
-  at::Tensor idx = flat.ne(0).nonzero().view(-1);
-  auto* sp = g->add_sparse_initializer();
-  for (int64_t d : dense.sizes()) sp->add_dims(d);
-  tensor_to_proto(flat.index_select(0, idx), *sp->mutable_values());
-  sp->mutable_values()->set_name(name);
-  tensor_to_proto(idx, *sp->mutable_indices());
+// Writes an initializer in whichever of its dense and sparse forms is smaller on disk
+// (their exact serialized sizes), for every numeric type: float weights, and the int8
+// weights and int32 biases of a quantized model alike.
+void add_smallest(onnx::GraphProto* g, const std::string& name, const at::Tensor& t, bool allow_sparse) {
+  onnx::TensorProto dense;
+  tensor_to_proto(t, dense);
+  dense.set_name(name);
+  if (allow_sparse && t.numel() >= 16 && t.scalar_type() != at::kBool) {
+    // A non-zero costs its value and at least a byte of position: skip the exact
+    // comparison where sparse cannot win.
+    int64_t nnz = t.ne(0).sum().item<int64_t>();
+    if (nnz * (t.element_size() + 1) < t.numel() * t.element_size()) {
+      onnx::SparseTensorProto sp = sparse_form(name, t);
+      if (sp.ByteSizeLong() < dense.ByteSizeLong()) {
+        *g->add_sparse_initializer() = std::move(sp);
+        return;
+      }
+    }
+  }
+  *g->add_initializer() = std::move(dense);
 }
 
 onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) {
@@ -151,13 +176,7 @@ onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) 
   };
   for (const auto& [name, init] : graph.initializers()) {
     if (alias.count(name)) continue;
-    if (options.sparse_initializers && sparse_pays(init.tensor)) {
-      add_sparse(g, name, init.tensor);
-      continue;
-    }
-    auto* t = g->add_initializer();
-    tensor_to_proto(init.tensor, *t);
-    t->set_name(name);
+    add_smallest(g, name, init.tensor, options.sparse_initializers);
   }
   for (const auto& node : graph.nodes()) {
     SHRINK_CHECK(node->domain.empty() || node->domain == "ai.onnx", node->describe(),
