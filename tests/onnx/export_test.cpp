@@ -90,10 +90,10 @@ TEST(Export, SparseInitializerWhenItPaysAndOnnxRuntimeReadsIt) {
 TEST(Export, QuantizedWeightsAndBiasesAreStoredSparseWhenSmaller) {
   OnnxBuilder b;
   b.input("x", {2, 300}).output("y");
-  at::Tensor q = at::randint(-127, 128, {300, 40}, at::kLong).to(at::kChar);
-  q.masked_fill_(at::rand({300, 40}).lt(0.9), 0);  // 90% pruned
-  at::Tensor bias = at::zeros({40}, at::kInt);
-  bias.index_put_({at::arange(0, 40, 9)}, 1000);
+  at::Tensor q = at::randint(-127, 128, {300, 400}, at::kLong).to(at::kChar);
+  q.masked_fill_(at::rand({300, 400}).lt(0.9), 0);  // 90% pruned
+  at::Tensor bias = at::zeros({400}, at::kInt);
+  bias.index_put_({at::arange(0, 400, 9)}, 1000);
   b.initializer("Wq", q);
   b.initializer("scale", at::tensor(0.01f));
   b.initializer("zero", at::zeros({}, at::kChar));
@@ -118,9 +118,10 @@ TEST(Export, QuantizedWeightsAndBiasesAreStoredSparseWhenSmaller) {
     EXPECT_EQ(sp.indices().data_type(), onnx::TensorProto::INT64);
     EXPECT_TRUE(sp.indices().raw_data().empty()) << "positions as varints, not raw int64";
   }
-  // The bias too: 5 non-zeros of 40 cost 4 bytes and a 1-byte position each, against 160 bytes dense.
+  // The bias too: 45 non-zeros of 400 cost 4 bytes and 1-2 bytes of position each,
+  // against 1,600 bytes dense.
   EXPECT_EQ(sparse, (std::set<std::string>{"Bq", "Wq"}));
-  // 12,000 int8 weights dense; about 1,200 non-zeros at a byte each and 2 bytes of position.
+  // 120,000 int8 weights dense; about 12,000 non-zeros at a byte each and 2-3 bytes of position.
   EXPECT_LT(fs::file_size(dir.file("sparse.onnx")) * 5, fs::file_size(dir.file("dense.onnx")) * 2);
   at::Tensor x = at::randn({2, 300});
   at::Tensor ours = exec::run_once(g, {x})[0];

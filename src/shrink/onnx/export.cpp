@@ -91,7 +91,7 @@ onnx::SparseTensorProto sparse_form(const std::string& name, const at::Tensor& d
 }
 
 // Writes an initializer in whichever of its dense and sparse forms is smaller on disk
-// (their exact serialized sizes), for every numeric type: float weights, and the int8
+// (their exact serialized sizes; see the exceptions below), for every numeric type: float weights, and the int8
 // weights and int32 biases of a quantized model alike.
 void add_smallest(onnx::GraphProto* g, const std::string& name, const at::Tensor& t, bool allow_sparse) {
   onnx::TensorProto dense;
@@ -101,9 +101,13 @@ void add_smallest(onnx::GraphProto* g, const std::string& name, const at::Tensor
     // A non-zero costs its value and at least a byte of position: skip the exact
     // comparison where sparse cannot win.
     int64_t nnz = t.ne(0).sum().item<int64_t>();
-    if (nnz * (t.element_size() + 1) < t.numel() * t.element_size()) {
+    // All-zero tensors (a quantized model's zero points) stay dense, and so does a
+    // saving under 256 bytes: ONNX's strict shape inference (checker full_check) types
+    // a sparse initializer as sparse_tensor and refuses it as an op input, so sparse
+    // is kept for where it pays (ONNX Runtime and shrink read it either way).
+    if (nnz > 0 && nnz * (t.element_size() + 1) < t.numel() * t.element_size()) {
       onnx::SparseTensorProto sp = sparse_form(name, t);
-      if (sp.ByteSizeLong() < dense.ByteSizeLong()) {
+      if (sp.ByteSizeLong() + 256 <= dense.ByteSizeLong()) {
         *g->add_sparse_initializer() = std::move(sp);
         return;
       }
