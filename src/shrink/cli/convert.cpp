@@ -23,7 +23,7 @@ void add_convert_command(CLI::App& app) {
                   "'inference' (fold constants, drop Identity/Dropout, fold BatchNorm, MatMul+Add -> Gemm, "
                   "dead code), 'none', or a comma-separated list of passes")
       ->capture_default_str();
-  cmd->add_flag("--dense", opt->dense, "never write sparse initializers");
+  cmd->add_flag("--dense", opt->dense, "write every initializer dense (no sparse or encoded forms)");
   cmd->add_flag("--json", opt->json, "print a JSON summary");
   cmd->callback([opt] {
     ir::Graph g = onnx_io::import_model(opt->input);
@@ -36,7 +36,7 @@ void add_convert_command(CLI::App& app) {
     }
     std::vector<passes::StageResult> stages = pipeline.run(g);
     onnx_io::ExportOptions eo;
-    eo.sparse_initializers = !opt->dense;
+    eo.compact_initializers = !opt->dense;
     onnx_io::export_model(g, opt->output, eo);
     nlohmann::json j = {{"input", opt->input}, {"output", opt->output}, {"nodes_before", before},
                         {"nodes_after", g.nodes().size()}, {"opset", onnx_io::export_opset(g)}};

@@ -1,6 +1,7 @@
 // shrink quantize MODEL -o OUT --mode static|dynamic [--calib-batches 32] [--observer ...]
 //   [--per-channel|--per-tensor]: int8 quantization exported as QDQ ONNX, with a per-layer
 //   report and the model summary (parameters, bytes on disk, latency, accuracy).
+#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "shrink/onnx/import.h"
 #include "shrink/ops/int8.h"
 #include "shrink/passes/pass.h"
+#include "shrink/quantize/codebook.h"
 #include "shrink/quantize/quantize.h"
 #include "shrink/train/trainer.h"
 
@@ -23,7 +25,7 @@ void add_quantize_command(CLI::App& app) {
   struct Options {
     std::string input, output, exclude, exclude_ops;
     int64_t calib_batches = 32, batch = 64;
-    int epochs = 3;
+    int epochs = 3, finetune = 0, bits = 0;
     double lr = 0.01, max_drop = -1;
     int64_t val_samples = 5000;
     bool sensitivity = false;
@@ -40,19 +42,26 @@ void add_quantize_command(CLI::App& app) {
                   "static (weights and activations int8, activation ranges calibrated on training images) or "
                   "dynamic (int8 weights; activations quantized per batch at run time) or qat (static, then "
                   "quantization-aware training with fake quantization), weight-only (Gemm/MatMul weights int8 or "
-                  "4-bit grouped; float compute) or fp16 (parameters stored as float16)")
-      ->check(CLI::IsMember({"static", "dynamic", "qat", "weight-only", "fp16"}))
+                  "4-bit grouped; float compute), fp16 (parameters stored as float16) or codebook (weight sharing: "
+                  "per-layer k-means over the non-zero weights, stored as codes into a codebook; Deep Compression)")
+      ->check(CLI::IsMember({"static", "dynamic", "qat", "weight-only", "fp16", "codebook"}))
       ->capture_default_str();
   cmd->add_option("--calib-batches", opt->calib_batches, "static: calibration batches (seeded sample of the training set)")
       ->check(positive())
       ->capture_default_str();
-  cmd->add_option("--bits", opt->q.bits, "weight-only: 8 (per channel) or 4 (per group, two per byte)")
-      ->check(CLI::IsMember({8, 4}))
-      ->capture_default_str();
+  cmd->add_option("--bits", opt->bits,
+                  "weight-only: 8 (per channel, the default) or 4 (per group, two per byte); codebook: 2 to 8 bits "
+                  "per code (default 4: 16 shared values per layer, zero one of them in a pruned layer)");
+  cmd->add_option("--finetune", opt->finetune,
+                  "codebook: epochs of centroid fine-tuning (each centroid moved by its weights' summed gradients)")
+      ->check(non_negative());
   cmd->add_option("--group-size", opt->q.group_size, "weight-only 4-bit: weights per scale along the reduced axis")
       ->capture_default_str();
   cmd->add_option("--epochs", opt->epochs, "qat: training epochs")->check(positive())->capture_default_str();
-  cmd->add_option("--lr", opt->lr, "qat: learning rate (SGD, momentum 0.9, cosine)")->check(positive())->capture_default_str();
+  CLI::Option* lr_flag = cmd->add_option(
+      "--lr", opt->lr, "qat and codebook --finetune: learning rate (SGD, momentum 0.9, cosine; default 0.01 for qat, "
+                       "0.0001 for codebook, whose centroid steps sum over thousands of weights)")
+      ->check(positive());
   cmd->add_flag("--equalize", opt->q.equalize,
                 "cross-layer equalization first: consecutive layers' channel ranges balanced (ReLU or nothing between)");
   cmd->add_flag("--bias-correction", opt->q.bias_correction,
@@ -91,8 +100,78 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--no-latency", opt->no_latency, "skip timing the model before and after");
   opt->data.add_to(cmd);
   cmd->add_flag("--json", opt->json, "print a JSON summary");
-  cmd->callback([opt] {
+  // --mode codebook: weight sharing, optional centroid fine-tuning, export as codes.
+  auto run_codebook = [](Options& o) {
+    ir::Graph g = onnx_io::import_model(o.input);
+    o.data.apply_to(g);
+    data::Dataset test_set, train_set;
+    if (!o.no_eval || o.finetune > 0) test_set = o.data.load(false, &g);
+    if (o.finetune > 0) {
+      train_set = o.data.load(true, &g);
+      SHRINK_CHECK(train_set.labeled(), "--finetune: the training data has no labels (fine-tuning needs them)");
+      train::check_input_fits(g, train_set);
+    }
+    const ir::Graph original = g.clone();
+    Snapshot before = snapshot_of(g, o.input, !o.no_latency);
+    if (!o.no_eval) measure_before(before, g, test_set);
+    quantize::CodebookOptions co;
+    co.bits = o.bits ? o.bits : 4;
+    co.exclude_nodes = comma_list(o.exclude);
+    for (const std::string& op : comma_list(o.exclude_ops)) co.ops.erase(std::remove(co.ops.begin(), co.ops.end(), op), co.ops.end());
+    quantize::WeightSharing sharing(g, co);
+    nlohmann::json tuning;
+    if (o.finetune > 0) {
+      double shared = train::evaluate(g, test_set).accuracy;
+      if (!o.json) std::printf("shared weights before fine-tuning: test %.2f%%\n", 100 * shared);
+      train::TrainOptions to;
+      to.epochs = o.finetune;
+      to.lr = o.lr;
+      to.weight_decay = 0;  // a decay per weight would pull a centroid by its cluster's size
+      to.batch_size = o.batch;
+      to.seed = o.seed;
+      to.progress = !o.json;
+      to.after_step = [&](int64_t, double) { sharing.after_step(); };
+      train::TrainResult tr = train::train(g, train_set, test_set, to);
+      sharing.finish();
+      tuning = {{"epochs", o.finetune}, {"lr", o.lr}, {"accuracy_before", shared}, {"best_accuracy", tr.best_accuracy},
+                {"best_epoch", tr.best_epoch}};
+    }
+    onnx_io::export_model(g, o.output);
+    Snapshot after = snapshot_of(g, o.output, !o.no_latency);
+    if (!o.no_eval) {
+      ir::Graph deployed = onnx_io::import_model(o.output);
+      passes::make_pipeline("inference").run(deployed);
+      measure_after(after, deployed, original, test_set);
+    }
+    nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"mode", "codebook"}, {"bits", co.bits},
+                        {"before", snapshot_json(before)}, {"after", snapshot_json(after)}};
+    if (!tuning.is_null()) j["finetune"] = tuning;
+    for (const auto& l : sharing.layers())
+      j["layers"].push_back({{"node", l.node}, {"op", l.op}, {"weight", l.weight}, {"weights", l.weights},
+                             {"nonzeros", l.nonzeros}, {"entries", l.entries}, {"relative_error", l.relative_error},
+                             {"note", l.note}});
+    if (o.json) {
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::printf("%-28s %-8s %10s %10s %8s %10s  %s\n", "layer", "op", "weights", "non-zeros", "entries", "rel.error", "");
+    for (const auto& l : sharing.layers())
+      std::printf("%-28s %-8s %10lld %10lld %8lld %10.4f  %s\n", l.node.c_str(), l.op.c_str(),
+                  static_cast<long long>(l.weights), static_cast<long long>(l.nonzeros),
+                  static_cast<long long>(l.entries), l.relative_error, l.note.c_str());
+    print_before_after(before, after);
+    std::printf("wrote %s (shrink info %s: the per-layer storage)\n", o.output.c_str(), o.output.c_str());
+  };
+  cmd->callback([opt, lr_flag, run_codebook] {
     Options& o = *opt;
+    if (o.q.mode == "codebook") {
+      if (!lr_flag->count()) o.lr = 1e-4;
+      return run_codebook(o);
+    }
+    SHRINK_CHECK(o.bits == 0 || o.bits == 8 || o.bits == 4, "--bits: ", o.q.mode == "weight-only" ? "weight-only" : o.q.mode,
+                 " mode takes 8 or 4, got ", o.bits, " (2 to 8 with --mode codebook)");
+    SHRINK_CHECK(o.finetune == 0, "--finetune: only with --mode codebook (qat trains with --epochs)");
+    if (o.bits) o.q.bits = o.bits;
     o.q.per_channel = !o.per_tensor;
     o.q.exclude_nodes = comma_list(o.exclude);
     o.q.exclude_ops = comma_list(o.exclude_ops);

@@ -13,6 +13,7 @@
 #include "shrink/core/atomic_file.h"
 #include "shrink/core/error.h"
 #include "shrink/core/version.h"
+#include "shrink/onnx/encode.h"
 #include "shrink/onnx/tensor_proto.h"
 #include "shrink/ops/shape_inference.h"
 
@@ -69,51 +70,6 @@ void set_attribute(onnx::AttributeProto* a, const std::string& name, const ir::A
     a->set_type(A::STRINGS);
     for (const auto& v : *ss) a->add_strings(v);
   }
-}
-
-// The sparse form of `dense`: its non-zeros and their flat positions, the positions
-// as varints in int64_data (1 to 3 bytes each for a weight's positions, against 8
-// raw; onnx.checker accepts only INT64 indices).
-onnx::SparseTensorProto sparse_form(const std::string& name, const at::Tensor& dense) {
-  at::Tensor flat = dense.detach().contiguous().view(-1);
-  at::Tensor idx = flat.ne(0).nonzero().view(-1).contiguous();
-  onnx::SparseTensorProto sp;
-  for (int64_t d : dense.sizes()) sp.add_dims(d);
-  tensor_to_proto(flat.index_select(0, idx), *sp.mutable_values());
-  sp.mutable_values()->set_name(name);
-  onnx::TensorProto* ip = sp.mutable_indices();
-  ip->set_data_type(onnx::TensorProto::INT64);
-  ip->add_dims(idx.numel());
-  const int64_t* p = idx.data_ptr<int64_t>();
-  ip->mutable_int64_data()->Reserve(static_cast<int>(idx.numel()));
-  for (int64_t i = 0; i < idx.numel(); ++i) ip->add_int64_data(p[i]);
-  return sp;
-}
-
-// Writes an initializer in whichever of its dense and sparse forms is smaller on disk
-// (their exact serialized sizes; see the exceptions below), for every numeric type: float weights, and the int8
-// weights and int32 biases of a quantized model alike.
-void add_smallest(onnx::GraphProto* g, const std::string& name, const at::Tensor& t, bool allow_sparse) {
-  onnx::TensorProto dense;
-  tensor_to_proto(t, dense);
-  dense.set_name(name);
-  if (allow_sparse && t.numel() >= 16 && t.scalar_type() != at::kBool) {
-    // A non-zero costs its value and at least a byte of position: skip the exact
-    // comparison where sparse cannot win.
-    int64_t nnz = t.ne(0).sum().item<int64_t>();
-    // All-zero tensors (a quantized model's zero points) stay dense, and so does a
-    // saving under 256 bytes: ONNX's strict shape inference (checker full_check) types
-    // a sparse initializer as sparse_tensor and refuses it as an op input, so sparse
-    // is kept for where it pays (ONNX Runtime and shrink read it either way).
-    if (nnz > 0 && nnz * (t.element_size() + 1) < t.numel() * t.element_size()) {
-      onnx::SparseTensorProto sp = sparse_form(name, t);
-      if (sp.ByteSizeLong() + 256 <= dense.ByteSizeLong()) {
-        *g->add_sparse_initializer() = std::move(sp);
-        return;
-      }
-    }
-  }
-  *g->add_initializer() = std::move(dense);
 }
 
 onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) {
@@ -178,9 +134,14 @@ onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) 
     auto it = alias.find(name);
     return it != alias.end() ? it->second : name;
   };
+  // Each initializer in its smallest exact form; decode nodes come first in the node list.
+  InitializerWriter writer(
+      g, [&](const std::string& n) { return graph.find_value(n) != nullptr; }, options.compact_initializers);
   for (const auto& [name, init] : graph.initializers()) {
     if (alias.count(name)) continue;
-    add_smallest(g, name, init.tensor, options.sparse_initializers);
+    const ir::Value* v = graph.find_value(name);
+    bool is_input = v && std::find(graph.inputs().begin(), graph.inputs().end(), v) != graph.inputs().end();
+    writer.add(name, init.tensor, !is_input && !(v && graph.is_graph_output(v)));
   }
   for (const auto& node : graph.nodes()) {
     SHRINK_CHECK(node->domain.empty() || node->domain == "ai.onnx", node->describe(),

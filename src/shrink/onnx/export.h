@@ -13,9 +13,9 @@ class ModelProto;
 namespace shrink::onnx_io {
 
 struct ExportOptions {
-  // Store an initializer as a SparseTensorProto when that is smaller on disk
-  // (COO with int64 indices pays below one third non-zeros). ONNX Runtime reads them.
-  bool sparse_initializers = true;
+  // Write each initializer in its smallest exact form: dense, sparse, or packed
+  // streams that standard ops decode (see encode.h). False: every initializer dense.
+  bool compact_initializers = true;
   bool value_info = true;  // shapes of intermediate values
 };
 

@@ -4,10 +4,13 @@
 #include <onnx/onnx_pb.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "shrink/core/error.h"
 #include "shrink/core/parse.h"
+#include "shrink/core/limits.h"
+#include "shrink/onnx/encode.h"
 #include "shrink/onnx/tensor_proto.h"
 #include "shrink/ops/registry.h"
 #include "shrink/ops/shape_inference.h"
@@ -99,6 +102,7 @@ class Importer {
       SHRINK_CHECK(v, "graph output '", out.name(), "' is not produced by any node, initializer or input");
       g_.add_output(v);
     }
+    decode_streams();
     upgrade_old_forms();
     own_aliased_initializers();
     classify_initializers();
@@ -129,6 +133,8 @@ class Importer {
   }
 
   void read_initializers(const onnx::GraphProto& gp) {
+    for (const auto& t : gp.initializer())
+      if (is_stream_mark(t.doc_string())) streams_.insert(t.name());
     for (const auto& t : gp.initializer())
       g_.add_initializer(t.name(), tensor_from_proto(t, msg("initializer '", t.name(), "'")),
                          ir::InitKind::Constant);
@@ -392,8 +398,50 @@ class Importer {
     }
   }
 
+  // The initializers shrink's encoder wrote as streams (encode.h) are decoded here,
+  // whatever their size (constant folding stops at 4M elements): each node that reads a
+  // stream or a decoded value is folded, in order. What cannot be decoded (a
+  // hand-edited file) is an error that names the initializer the chain makes.
+  void decode_streams() {
+    if (streams_.empty()) return;
+    std::set<std::string> decoded = streams_;
+    std::vector<ir::Node*> order;
+    for (const auto& n : g_.nodes()) order.push_back(n.get());
+    for (ir::Node* node : order) {
+      bool reads = false;
+      for (const ir::Value* in : node->inputs()) reads = reads || (in && decoded.count(in->name));
+      // The zeros a sparse stream is scattered into come from shape constants alone.
+      if (node->op_type == "ConstantOfShape" && !node->outputs().empty() && node->outputs()[0] &&
+          node->outputs()[0]->name.rfind('~', 0) == 0)
+        reads = true;
+      if (!reads) continue;
+      std::vector<std::string> outs;
+      for (const ir::Value* out : node->outputs())
+        if (out) outs.push_back(out->name);
+      // The chain's end: decode intermediates are named "~...", the result is not.
+      const ir::Value* end = node->outputs().empty() ? nullptr : node->outputs()[0];
+      while (end && end->name.rfind('~', 0) == 0 && end->users.size() == 1 && !end->users[0]->outputs().empty())
+        end = end->users[0]->outputs()[0];
+      const std::string target = end ? end->name : node->describe();
+      const std::string what = node->describe();
+      bool done = false;
+      try {
+        done = passes::fold_node(g_, node, max_tensor_bytes() / 8, &declared_);
+      } catch (const Error& e) {
+        fail("cannot decode encoded initializer '", target, "': ", e.what());
+      } catch (const c10::Error& e) {
+        fail("cannot decode encoded initializer '", target, "': ", what, ": ", e.what_without_backtrace());
+      }
+      SHRINK_CHECK(done, "cannot decode encoded initializer '", target, "': ", what,
+                   " reads a value that is not constant, or its result has no static shape");
+      for (const std::string& out : outs)  // a chain ends at its result, the one name not "~..."
+        if (out.rfind('~', 0) == 0) decoded.insert(out);
+    }
+  }
+
   const onnx::ModelProto& model_;
   std::string label_;
+  std::set<std::string> streams_;
   int64_t opset_ = 0;
   ir::Graph g_;
   ops::DeclaredTypes declared_;

@@ -118,6 +118,50 @@ Kernel make_scatter_elements(const ir::Node& node) {
   };
 }
 
+// CumSum (opset 11/14): the running sum along `axis`; `exclusive` leaves out the
+// element itself, `reverse` sums from the end.
+Kernel make_cumsum(const ir::Node& node) {
+  bool exclusive = node.attrs.get_int("exclusive", 0) != 0, reverse = node.attrs.get_int("reverse", 0) != 0;
+  return [exclusive, reverse, where = node.describe()](const KernelContext&, const Tensors& in) -> Tensors {
+    const at::Tensor& x = in[0];
+    SHRINK_CHECK(in[1].numel() == 1, where, ": axis must hold one value, got ", in[1].numel());
+    SHRINK_CHECK(x.dim() >= 1, where, ": input must have at least one dimension");
+    int64_t a = normalize_axis(in[1].reshape({}).item<int64_t>(), x.dim());
+    at::Tensor y = reverse ? x.flip(a) : x;
+    at::Tensor sum = y.cumsum(a, x.scalar_type());
+    if (exclusive) sum = sum - y;
+    return {reverse ? sum.flip(a) : sum};
+  };
+}
+
+// Compress (opset 9/11): the slices along `axis` (of the flattened input without it)
+// whose condition is true; a condition shorter than the axis drops the rest.
+std::vector<TensorType> infer_compress(const InferContext& ctx) {
+  const TensorType& x = ctx.input(0);
+  bool has_axis = ctx.node.attrs.has("axis");
+  int64_t rank = has_axis ? x.rank() : 1;
+  if (!x.has_shape) return {has_axis ? TensorType::unknown(x.dtype) : unknown_dims(x.dtype, 1)};
+  TensorType out = has_axis ? x : unknown_dims(x.dtype, 1);
+  int64_t a = has_axis ? normalize_axis(ctx.node.attrs.get_int("axis"), rank) : 0;
+  out.dims[a] = -1;
+  if (a < static_cast<int64_t>(out.dim_names.size())) out.dim_names[a].clear();
+  if (const at::Tensor* c = ctx.constant(1)) out.dims[a] = c->ne(0).sum().item<int64_t>();
+  return {out};
+}
+
+Kernel make_compress(const ir::Node& node) {
+  bool has_axis = node.attrs.has("axis");
+  int64_t axis = node.attrs.get_int("axis", 0);
+  return [has_axis, axis, where = node.describe()](const KernelContext&, const Tensors& in) -> Tensors {
+    at::Tensor x = has_axis ? in[0] : in[0].reshape({-1});
+    SHRINK_CHECK(x.dim() >= 1, where, ": input must have at least one dimension");
+    int64_t a = has_axis ? normalize_axis(axis, x.dim()) : 0;
+    at::Tensor c = in[1].reshape({-1}).ne(0);
+    SHRINK_CHECK(c.numel() <= x.size(a), where, ": condition has ", c.numel(), " values, the axis only ", x.size(a));
+    return {x.index_select(a, c.nonzero().view(-1))};
+  };
+}
+
 std::vector<TensorType> infer_shape(const InferContext& ctx) {
   const TensorType& x = ctx.input(0);
   if (!x.has_shape) return {unknown_dims(at::kLong, 1)};
@@ -218,6 +262,8 @@ void register_tensor_ops(OpRegistry& r) {
   auto same_as_data = [](const InferContext& ctx) -> std::vector<TensorType> { return {ctx.input(0)}; };
   r.add(make_op("ScatterND", 3, 3, same_as_data, make_scatter_nd));
   r.add(make_op("ScatterElements", 3, 3, same_as_data, make_scatter_elements));
+  r.add(make_op("CumSum", 2, 2, same_as_data, make_cumsum));
+  r.add(make_op("Compress", 2, 2, infer_compress, make_compress));
 
   r.add(make_op("Cast", 1, 1,
             [](const InferContext& ctx) -> std::vector<TensorType> {

@@ -42,33 +42,32 @@ std::vector<at::Tensor> evaluate(const ir::Graph& g, const ir::Node& node, const
 
 }  // namespace
 
+bool fold_node(ir::Graph& graph, ir::Node* node, int64_t max_elements, const ops::DeclaredTypes* declared) {
+  ops::infer_node_types(graph, *node, declared);
+  const ops::OpDef& def = ops::OpRegistry::instance().get(*node);
+  if (!foldable(graph, *node, def)) return false;
+  for (const ir::Value* out : node->outputs())
+    if (out && (!out->type.is_static() || out->type.numel() > max_elements)) return false;
+  std::vector<at::Tensor> values = evaluate(graph, *node, def);
+  std::vector<std::pair<ir::Value*, std::string>> renames;
+  for (size_t i = 0; i < node->outputs().size(); ++i) {
+    ir::Value* out = node->outputs()[i];
+    if (!out) continue;
+    ir::Value* c = graph.add_initializer(graph.unique_name(out->name + "_folded"), values.at(i).contiguous(),
+                                         ir::InitKind::Constant);
+    graph.replace_all_uses(out, c);
+    renames.emplace_back(c, out->name);
+  }
+  graph.remove_node(node);
+  for (auto& [value, name] : renames) graph.rename_value(value, name);
+  return true;
+}
+
 size_t fold_constants(ir::Graph& graph, int64_t max_elements, const ops::DeclaredTypes* declared) {
-  const ops::OpRegistry& registry = ops::OpRegistry::instance();
   std::vector<ir::Node*> order;
   for (const auto& n : graph.nodes()) order.push_back(n.get());
   size_t folded = 0;
-  for (ir::Node* node : order) {
-    ops::infer_node_types(graph, *node, declared);
-    const ops::OpDef& def = registry.get(*node);
-    if (!foldable(graph, *node, def)) continue;
-    bool small = true;
-    for (const ir::Value* out : node->outputs())
-      if (out && (!out->type.is_static() || out->type.numel() > max_elements)) small = false;
-    if (!small) continue;
-    std::vector<at::Tensor> values = evaluate(graph, *node, def);
-    std::vector<std::pair<ir::Value*, std::string>> renames;
-    for (size_t i = 0; i < node->outputs().size(); ++i) {
-      ir::Value* out = node->outputs()[i];
-      if (!out) continue;
-      ir::Value* c = graph.add_initializer(graph.unique_name(out->name + "_folded"),
-                                           values.at(i).contiguous(), ir::InitKind::Constant);
-      graph.replace_all_uses(out, c);
-      renames.emplace_back(c, out->name);
-    }
-    graph.remove_node(node);
-    for (auto& [value, name] : renames) graph.rename_value(value, name);
-    ++folded;
-  }
+  for (ir::Node* node : order) folded += fold_node(graph, node, max_elements, declared);
   // Shape arithmetic that does not depend on the batch (or any symbol): its values
   // become constants and the Shape -> Gather -> ... chains that computed them go.
   std::vector<std::pair<std::string, std::string>> renames;  // folded name -> original

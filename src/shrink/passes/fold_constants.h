@@ -16,4 +16,8 @@ namespace shrink::passes {
 size_t fold_constants(ir::Graph& graph, int64_t max_elements = int64_t{1} << 22,
                       const ops::DeclaredTypes* declared = nullptr);
 
+// Folds one node the same way, if all its inputs are constants and its outputs are
+// typed with at most max_elements each; returns whether it did. The node is gone then.
+bool fold_node(ir::Graph& graph, ir::Node* node, int64_t max_elements, const ops::DeclaredTypes* declared = nullptr);
+
 }  // namespace shrink::passes
