@@ -196,10 +196,11 @@ void InitializerWriter::add(const std::string& name, const at::Tensor& tensor, b
 
   size_t best = field_bytes(dense.ByteSizeLong());
   enum class Form { Dense, Sparse, Encoded } form = Form::Dense;
-  // Sparse: kept where it saves 256 bytes or more, as ONNX's strict shape inference
-  // (checker full_check) types a sparse initializer as sparse_tensor and refuses it as
-  // an op input; ONNX Runtime and shrink read it either way.
+  // Sparse: taken only where it saves 256 bytes or more over every other form, as ONNX's
+  // strict shape inference (checker full_check) types a sparse initializer as
+  // sparse_tensor and refuses it as an op input; ONNX Runtime and shrink read it either way.
   onnx::SparseTensorProto sparse;
+  size_t sparse_bytes = 0;
   if (nnz * (t.element_size() + 1) < n * t.element_size()) {
     at::Tensor idx = positions;
     for (int64_t d : t.sizes()) sparse.add_dims(d);
@@ -211,8 +212,7 @@ void InitializerWriter::add(const std::string& name, const at::Tensor& tensor, b
     const int64_t* p = idx.data_ptr<int64_t>();
     ip->mutable_int64_data()->Reserve(static_cast<int>(nnz));
     for (int64_t i = 0; i < nnz; ++i) ip->add_int64_data(p[i]);
-    size_t sb = field_bytes(sparse.ByteSizeLong());
-    if (sb + 256 <= best) best = sb, form = Form::Sparse;
+    sparse_bytes = field_bytes(sparse.ByteSizeLong());
   }
 
   std::optional<Candidate> chosen;
@@ -315,6 +315,7 @@ void InitializerWriter::add(const std::string& name, const at::Tensor& tensor, b
         }
     }
   }
+  if (sparse_bytes && sparse_bytes + 256 <= best) form = Form::Sparse;
   switch (form) {
     case Form::Dense: return write_dense();
     case Form::Sparse: *graph_->add_sparse_initializer() = std::move(sparse); return;
