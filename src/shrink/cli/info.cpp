@@ -1,10 +1,14 @@
 // shrink info MODEL: per-layer table and totals.
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/onnx/encode.h"
 #include "shrink/onnx/import.h"
 #include "shrink/passes/pass.h"
 #include "shrink/report/model_stats.h"
@@ -38,6 +42,31 @@ void add_info_command(CLI::App& app) {
                         {"metadata", g.metadata}};
     for (const auto* v : g.inputs()) j["inputs"].push_back({{"name", v->name}, {"type", v->type.to_string()}});
     for (const auto* v : g.outputs()) j["outputs"].push_back({{"name", v->name}, {"type", v->type.to_string()}});
+    // How the file stores each tensor (Deep Compression's table, Han et al. 2016).
+    std::string bytes;
+    {
+      std::ifstream in(opt->model, std::ios::binary);
+      std::stringstream buffer;
+      buffer << in.rdbuf();
+      bytes = buffer.str();
+    }
+    std::vector<onnx_io::StoredTensor> stored = onnx_io::stored_tensors(bytes, opt->model);
+    int64_t dense_total = 0, stored_total = 0, weights_total = 0, nonzeros_total = 0;
+    for (auto& t : stored) {
+      if (const ir::Initializer* init = g.initializer(t.name); init && opt->passes == "none")
+        t.nonzeros = init->tensor.ne(0).sum().item<int64_t>();
+      dense_total += t.elements * t.element_bits / 8;
+      stored_total += t.bytes;
+      weights_total += t.elements;
+      nonzeros_total += std::max<int64_t>(0, t.nonzeros);
+      j["storage"].push_back({{"name", t.name}, {"form", t.form}, {"elements", t.elements},
+                              {"nonzeros", t.nonzeros}, {"element_bits", t.element_bits},
+                              {"bits_per_weight", t.bits_per_weight}, {"bits_per_index", t.bits_per_index},
+                              {"bytes", t.bytes}, {"dense_bytes", t.elements * t.element_bits / 8}});
+    }
+    j["storage_totals"] = {{"elements", weights_total}, {"nonzeros", nonzeros_total}, {"dense_bytes", dense_total},
+                           {"bytes", stored_total},
+                           {"rate", stored_total ? static_cast<double>(dense_total) / stored_total : 0.0}};
     for (const auto& l : s.layers)
       j["layers"].push_back({{"name", l.name}, {"op", l.op}, {"output", l.output}, {"parameters", l.parameters},
                              {"nonzeros", l.nonzeros}, {"bytes", l.bytes}, {"macs", l.macs}});
@@ -64,6 +93,22 @@ void add_info_command(CLI::App& app) {
       std::cout << std::left << std::setw(wname) << l.name.substr(0, wname) << "  " << std::setw(wop) << l.op
                 << "  " << std::setw(wout) << l.output << std::right << std::setw(12) << l.parameters
                 << std::setw(12) << l.nonzeros << std::setw(12) << l.bytes << std::setw(14) << l.macs << "\n";
+    std::printf("\nstorage (tensors of 64 or more elements; rate: dense bytes / stored bytes)\n");
+    std::printf("%-*s %10s %8s  %-16s %9s %9s %10s %8s\n", static_cast<int>(wname), "tensor", "weights", "density",
+                "form", "bits/w", "bits/idx", "bytes", "rate");
+    for (const auto& t : stored) {
+      if (t.elements < 64) continue;
+      double density = t.nonzeros >= 0 && t.elements ? 100.0 * t.nonzeros / t.elements : 100.0;
+      int64_t dense = t.elements * t.element_bits / 8;
+      std::printf("%-*s %10lld %7.1f%%  %-16s %9.2f %9.2f %10lld %7.1fx\n", static_cast<int>(wname),
+                  t.name.substr(0, wname).c_str(), static_cast<long long>(t.elements), density, t.form.c_str(),
+                  t.bits_per_weight, t.bits_per_index, static_cast<long long>(t.bytes),
+                  t.bytes ? static_cast<double>(dense) / t.bytes : 0.0);
+    }
+    std::printf("%-*s %10lld %7.1f%%  %-16s %9s %9s %10lld %7.1fx\n\n", static_cast<int>(wname), "all tensors",
+                static_cast<long long>(weights_total), weights_total ? 100.0 * nonzeros_total / weights_total : 0.0, "",
+                "", "", static_cast<long long>(stored_total),
+                stored_total ? static_cast<double>(dense_total) / stored_total : 0.0);
     std::cout << "total: " << s.parameters << " parameters, " << s.nonzeros << " non-zero, " << s.initializer_bytes
               << " bytes of initializers, " << file_bytes << " bytes on disk, " << s.macs << " MACs per sample\n";
   });

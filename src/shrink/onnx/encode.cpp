@@ -3,10 +3,13 @@
 #include <ATen/ATen.h>
 #include <onnx/onnx_pb.h>
 
+#include <cstring>
 #include <limits>
+#include <set>
 #include <optional>
 #include <vector>
 
+#include "shrink/core/error.h"
 #include "shrink/onnx/tensor_proto.h"
 
 namespace shrink::onnx_io {
@@ -328,6 +331,120 @@ void InitializerWriter::add(const std::string& name, const at::Tensor& tensor, b
       for (auto& proto : chosen->nodes) *graph_->add_node() = std::move(proto);
       return;
   }
+}
+
+std::vector<StoredTensor> stored_tensors(const std::string& model_bytes, const std::string& label) {
+  onnx::ModelProto m;
+  SHRINK_CHECK(m.ParseFromString(model_bytes), label, ": not a valid ONNX model");
+  const onnx::GraphProto& g = m.graph();
+  std::map<std::string, const onnx::TensorProto*> inits;
+  for (const auto& t : g.initializer()) inits[t.name()] = &t;
+  std::map<std::string, const onnx::NodeProto*> producer;
+  for (const auto& n : g.node())
+    for (const auto& o : n.output()) producer[o] = &n;
+  auto numel = [](const auto& dims) {
+    int64_t e = 1;
+    for (int64_t d : dims) e *= d;
+    return e;
+  };
+  auto bits_of = [](int type) -> int64_t {
+    switch (type) {
+      case onnx::TensorProto::DOUBLE: case onnx::TensorProto::INT64: return 64;
+      case onnx::TensorProto::FLOAT: case onnx::TensorProto::INT32: return 32;
+      case onnx::TensorProto::FLOAT16: case onnx::TensorProto::BFLOAT16: case onnx::TensorProto::INT16: return 16;
+      case onnx::TensorProto::BOOL: return 8;
+      default: return 8;
+    }
+  };
+  std::vector<StoredTensor> out;
+  for (const auto& t : g.initializer()) {
+    if (t.name().rfind('~', 0) == 0) continue;  // a stream or a decode constant
+    StoredTensor s{t.name(), "dense", {t.dims().begin(), t.dims().end()}};
+    s.elements = numel(t.dims());
+    s.element_bits = s.bits_per_weight = bits_of(t.data_type());
+    s.bytes = static_cast<int64_t>(field_bytes(t.ByteSizeLong()));
+    try {
+      at::Tensor v = tensor_from_proto(t, label + ": initializer '" + t.name() + "'");
+      s.nonzeros = v.ne(0).sum().item<int64_t>();
+    } catch (const Error&) {
+      s.nonzeros = -1;
+    }
+    out.push_back(s);
+  }
+  for (const auto& sp : g.sparse_initializer()) {
+    StoredTensor s{sp.values().name(), "sparse", {sp.dims().begin(), sp.dims().end()}};
+    s.elements = numel(sp.dims());
+    s.nonzeros = numel(sp.values().dims());
+    s.element_bits = s.bits_per_weight = bits_of(sp.values().data_type());
+    s.bits_per_index = s.nonzeros ? 8.0 * static_cast<double>(sp.indices().ByteSizeLong()) / s.nonzeros : 0;
+    s.bytes = static_cast<int64_t>(field_bytes(sp.ByteSizeLong()));
+    out.push_back(s);
+  }
+  // A decode chain: the node whose output is not "~..." but reads "~..." values.
+  for (const auto& n : g.node()) {
+    if (n.output_size() != 1 || n.output(0).rfind('~', 0) == 0) continue;
+    bool reads = false;
+    for (const auto& in : n.input()) reads = reads || (in.rfind('~', 0) == 0 && (producer.count(in) || inits.count(in)));
+    if (!reads || !(n.op_type() == "Reshape" || n.op_type() == "Gather" || n.op_type() == "ScatterElements")) continue;
+    StoredTensor s{n.output(0)};
+    std::set<std::string> seen;
+    std::vector<const onnx::NodeProto*> stack = {&n};
+    int64_t code_bits = 0, gap_bits = 0, entries = 0, gap_entries = 0;
+    bool values = false, gaps = false;
+    const onnx::TensorProto* value_tensor = nullptr;
+    while (!stack.empty()) {
+      const onnx::NodeProto* node = stack.back();
+      stack.pop_back();
+      s.bytes += static_cast<int64_t>(field_bytes(node->ByteSizeLong()));
+      if (node->op_type() == "ConstantOfShape" && node->attribute_size())
+        s.element_bits = bits_of(node->attribute(0).t().data_type());
+      if (node->op_type() == "Reshape" && node == &n)
+        if (auto it = inits.find(n.input(1)); it != inits.end())
+          if (it->second->has_raw_data() && it->second->data_type() == onnx::TensorProto::INT64) {
+            const std::string& raw = it->second->raw_data();
+            s.dims.assign(raw.size() / 8, 0);
+            std::memcpy(s.dims.data(), raw.data(), s.dims.size() * 8);
+          }
+      for (const auto& in : node->input()) {
+        if (in.rfind('~', 0) != 0 || !seen.insert(in).second) continue;
+        if (auto p = producer.find(in); p != producer.end()) {
+          stack.push_back(p->second);
+          continue;
+        }
+        auto it = inits.find(in);
+        if (it == inits.end()) continue;
+        const onnx::TensorProto& t = *it->second;
+        const std::string& doc = t.doc_string();
+        if (!is_stream_mark(doc)) continue;  // shared constants are counted once, not per tensor
+        s.bytes += static_cast<int64_t>(field_bytes(t.ByteSizeLong()));
+        int64_t len = 0;
+        if (doc[1] == 'c' || doc[1] == 'g') {
+          // Stream lengths: the decode's Slice end, or everything the words hold.
+          int bits = std::atoi(doc.c_str() + 2);
+          len = numel(t.dims()) * 8 / std::max(1, bits);
+          if (doc[1] == 'c') code_bits = bits, entries = std::max(entries, len);
+          else gap_bits = bits, gaps = true, gap_entries = len;
+        } else if (doc == "~k") {
+          s.element_bits = bits_of(t.data_type());
+        } else if (doc == "~v") {
+          values = true;
+          value_tensor = &t;
+          s.element_bits = bits_of(t.data_type());
+        }
+      }
+    }
+    if (s.dims.empty()) s.dims = {0};
+    s.elements = numel(s.dims);
+    s.form = gaps ? (values ? "relative+values" : "relative+codes") : "codes";
+    s.bits_per_weight = values ? static_cast<double>(s.element_bits) : static_cast<double>(code_bits);
+    if (values && value_tensor) s.nonzeros = numel(value_tensor->dims());
+    else if (!gaps) s.nonzeros = -1;  // dense codes: zeros are codes too
+    else s.nonzeros = std::min<int64_t>(entries, s.elements);
+    if (gaps && s.nonzeros > 0) s.bits_per_index = static_cast<double>(gap_bits) * gap_entries / s.nonzeros;
+    (void)gap_entries;
+    out.push_back(s);
+  }
+  return out;
 }
 
 }  // namespace shrink::onnx_io

@@ -29,6 +29,19 @@ namespace shrink::onnx_io {
 // How a stream initializer is marked: true for names shrink's encoder writes.
 bool is_stream_mark(const std::string& doc_string);
 
+// How a file stores one tensor (for Deep Compression's table in `shrink info`).
+struct StoredTensor {
+  std::string name, form;  // form: dense, sparse, codes, relative+codes, relative+values
+  std::vector<int64_t> dims;
+  int64_t elements = 0, nonzeros = 0;
+  int64_t element_bits = 0;    // of the tensor's type
+  double bits_per_weight = 0;  // per stored value: code bits, or the type's bits
+  double bits_per_index = 0;   // per non-zero: gap bits, sparse positions' bytes * 8
+  int64_t bytes = 0;           // its initializers and decode nodes in the file
+};
+// Every initializer of a serialized model as it is stored, in file order.
+std::vector<StoredTensor> stored_tensors(const std::string& model_bytes, const std::string& label);
+
 class InitializerWriter {
  public:
   // `taken(name)` says whether the graph being written already uses a name. With
