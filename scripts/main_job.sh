@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: train LeNet-5 on Fashion-MNIST (the embedded default data, from the
 # Debian package dataset-fashion-mnist), evaluate it on the full test set, show what
-# the model is made of, prune it, quantize the pruned model, distil it, and time it.
+# the model is made of, prune it, quantize the pruned model (int8, and weight sharing), distil it,
+# and time it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHRINK="${1:-build/shrink}"
@@ -20,6 +21,13 @@ echo "== pruning 91% of its weights: 4 rounds of global magnitude pruning, 3 fin
   -o "$OUT/lenet5_pruned.onnx"
 echo "== quantizing the pruned model to int8 (static, per-channel, 32 calibration batches; QDQ ONNX)"
 "$SHRINK" quantize "$OUT/lenet5_pruned.onnx" -o "$OUT/lenet5_pruned.int8.onnx"
+echo "== weight sharing on the pruned model: 16-entry codebooks per layer (4 bits), 2 epochs of centroid fine-tuning"
+"$SHRINK" quantize "$OUT/lenet5_pruned.onnx" --mode codebook --bits 4 --finetune 2 -o "$OUT/lenet5_pruned.codebook.onnx"
+"$SHRINK" info "$OUT/lenet5_pruned.codebook.onnx" | sed -n '/^storage/,/^all tensors/p'
+echo "== bytes on disk: dense, pruned, pruned int8, pruned with shared weights"
+for f in lenet5 lenet5_pruned lenet5_pruned.int8 lenet5_pruned.codebook; do
+  printf '%10d  %s\n' "$(stat -c %s "$OUT/$f.onnx")" "$OUT/$f.onnx"
+done
 echo "== distilling it into a half-width LeNet-5 (T=2, alpha=0.5, 10 epochs, 1 warm-up), beside the same student trained alone"
 "$SHRINK" train --model lenet5 --width 0.5 --epochs 10 --lr 0.05 --warmup 1 --seed 0 -o "$OUT/lenet5_half_alone.onnx"
 "$SHRINK" distill --teacher "$OUT/lenet5.onnx" --student lenet5 --width 0.5 --temperature 2 --alpha 0.5 \

@@ -93,6 +93,9 @@ void add_info_command(CLI::App& app) {
       std::cout << std::left << std::setw(wname) << l.name.substr(0, wname) << "  " << std::setw(wop) << l.op
                 << "  " << std::setw(wout) << l.output << std::right << std::setw(12) << l.parameters
                 << std::setw(12) << l.nonzeros << std::setw(12) << l.bytes << std::setw(14) << l.macs << "\n";
+    size_t wt = 11;
+    for (const auto& t : stored) wt = std::max(wt, t.name.size());
+    wname = std::min<size_t>(wt, 40);
     std::printf("\nstorage (tensors of 64 or more elements; rate: dense bytes / stored bytes)\n");
     std::printf("%-*s %10s %8s  %-16s %9s %9s %10s %8s\n", static_cast<int>(wname), "tensor", "weights", "density",
                 "form", "bits/w", "bits/idx", "bytes", "rate");

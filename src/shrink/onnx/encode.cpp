@@ -258,8 +258,7 @@ void InitializerWriter::add(const std::string& name, const at::Tensor& tensor, b
       };
       // Two kinds of filler: Deep Compression's, an entry with a value (zero) at the
       // position a full gap reaches; or an escape, the largest gap value E = 2^bits - 1,
-      // which moves E positions and has no value (Min, Less and Compress decode it), so
-      // fillers cost only their gap bits.
+      // which moves E positions and has no value, so fillers cost only their gap bits.
       for (bool codes : {false, true})
         for (bool escape : {false, true}) {
           if (codes && !uniq) continue;
@@ -292,20 +291,37 @@ void InitializerWriter::add(const std::string& name, const at::Tensor& tensor, b
           if (escape) p = c.op("Min", {p, c.scalar(filler_value)});
           p = c.op("CumSum", {p, c.scalar(0)});
           p = c.op("Add", {p, c.scalar(-1)});
-          if (escape) p = c.op("Compress", {p, c.op("Less", {gap_stream, c.scalar(filler_value)})});
           std::string values;
           if (codes) {
             at::Tensor code = inverse->index_select(0, positions);
+            const int64_t zero_code = uniq->eq(0).nonzero().view(-1)[0].item<int64_t>();
+            if (escape) code = at::cat({at::full({1}, zero_code, at::kLong), code});
             if (!escape) {
-              int64_t zero_code = uniq->eq(0).nonzero().view(-1)[0].item<int64_t>();
               code = at::full({entries}, zero_code, at::kLong).index_put_({real}, code);
             }
             std::string code_stream = c.stream(code, code_bits, 'c');
             values = c.op("Gather", {c.tensor(*uniq, "~k"), code_stream});
           } else {
             at::Tensor v = flat.index_select(0, positions);
+            if (escape) v = at::cat({at::zeros({1}, t.options()), v});
             if (!escape) v = at::zeros({stored}, t.options()).index_put_({real}, v);
             values = c.tensor(v, "~v");
+          }
+          if (escape) {
+            // An escape lands on a zero position too (it moves at most the gap), so every
+            // entry scatters to its own place: the k-th value entry takes value k, the
+            // escapes value 0, a zero stored first. (Compress would drop the escapes, but
+            // ONNX Runtime does not fold it, its output size depending on the data; its
+            // Where has no int8 kernel: integer arithmetic on the indices does it.)
+            std::string is_value = c.op("Less", {gap_stream, c.scalar(filler_value)});
+            onnx::NodeProto& cast = c.node("Cast", {is_value});
+            auto* to = cast.add_attribute();
+            to->set_name("to");
+            to->set_type(onnx::AttributeProto::INT);
+            to->set_i(onnx::TensorProto::INT64);
+            std::string k = c.op("CumSum", {cast.output(0), c.scalar(0)});
+            k = c.op("Mul", {k, cast.output(0)});
+            values = c.op("Gather", {values, k});
           }
           onnx::NodeProto& zeros = c.node("ConstantOfShape", {c.shape({n})});
           auto* a = zeros.add_attribute();
