@@ -13,7 +13,7 @@ namespace shrink::cli {
 void add_convert_command(CLI::App& app) {
   struct Options {
     std::string input, output, passes = "inference";
-    bool json = false, dense = false;
+    bool json = false, dense = false, external_data = false;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("convert", "Import an ONNX model, run a pass pipeline, export it");
@@ -24,6 +24,9 @@ void add_convert_command(CLI::App& app) {
                   "dead code), 'none', or a comma-separated list of passes")
       ->capture_default_str();
   cmd->add_flag("--dense", opt->dense, "write every initializer dense (no sparse or encoded forms)");
+  cmd->add_flag("--external-data", opt->external_data,
+                "write the tensors of 1 KiB or more to OUT.data beside the model (ONNX external data; "
+                "models over protobuf's 2 GiB limit are written so always)");
   cmd->add_flag("--json", opt->json, "print a JSON summary");
   cmd->callback([opt] {
     ir::Graph g = onnx_io::import_model(opt->input);
@@ -37,6 +40,7 @@ void add_convert_command(CLI::App& app) {
     std::vector<passes::StageResult> stages = pipeline.run(g);
     onnx_io::ExportOptions eo;
     eo.compact_initializers = !opt->dense;
+    if (opt->external_data) eo.external_data = onnx_io::ExportOptions::ExternalData::Always;
     onnx_io::export_model(g, opt->output, eo);
     nlohmann::json j = {{"input", opt->input}, {"output", opt->output}, {"nodes_before", before},
                         {"nodes_after", g.nodes().size()}, {"opset", onnx_io::export_opset(g)}};

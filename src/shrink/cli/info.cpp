@@ -9,6 +9,7 @@
 
 #include "shrink/cli/commands.h"
 #include "shrink/onnx/encode.h"
+#include "shrink/onnx/external_data.h"
 #include "shrink/onnx/import.h"
 #include "shrink/passes/pass.h"
 #include "shrink/report/model_stats.h"
@@ -32,7 +33,7 @@ void add_info_command(CLI::App& app) {
     ir::Graph g = onnx_io::import_model(opt->model);
     passes::make_pipeline(opt->passes).run(g);
     report::ModelStats s = report::model_stats(g);
-    int64_t file_bytes = static_cast<int64_t>(std::filesystem::file_size(opt->model));
+    int64_t file_bytes = onnx_io::model_bytes_on_disk(opt->model);
     std::map<std::string, int> ops;
     for (const auto& n : g.nodes()) ops[n->op_type]++;
     nlohmann::json j = {{"model", opt->model}, {"graph", g.name}, {"opset", g.opset},

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "shrink/core/threads.h"
+#include "shrink/onnx/external_data.h"
 #include "shrink/onnx/import.h"
 #include "shrink/passes/pass.h"
 
@@ -20,7 +21,7 @@ report::Latency deployed_latency(const std::string& path) {
 Snapshot snapshot_of(const ir::Graph& g, const std::string& path, bool latency) {
   Snapshot s;
   s.stats = report::model_stats(g);
-  s.file_bytes = static_cast<int64_t>(std::filesystem::file_size(path));
+  s.file_bytes = onnx_io::model_bytes_on_disk(path);
   s.timed = latency;
   if (latency) s.latency = deployed_latency(path);
   return s;

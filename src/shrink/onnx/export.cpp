@@ -14,6 +14,7 @@
 #include "shrink/core/error.h"
 #include "shrink/core/version.h"
 #include "shrink/onnx/encode.h"
+#include "shrink/onnx/external_data.h"
 #include "shrink/onnx/tensor_proto.h"
 #include "shrink/ops/shape_inference.h"
 
@@ -181,17 +182,39 @@ int64_t export_opset(const ir::Graph& graph) {
 }
 
 std::string export_model_bytes(const ir::Graph& graph, const ExportOptions& options) {
-  return to_proto(graph, options).SerializeAsString();
+  onnx::ModelProto model = to_proto(graph, options);
+  const int64_t size = static_cast<int64_t>(model.ByteSizeLong());
+  SHRINK_CHECK(size <= kMaxProtobufBytes, "the model needs ", size,
+               " bytes, over protobuf's 2 GiB limit: export it to a file, with external data");
+  return model.SerializeAsString();
 }
 
 void export_model(const ir::Graph& graph, const std::string& path, const ExportOptions& options) {
-  std::string bytes;
+  using External = ExportOptions::ExternalData;
   try {
-    bytes = export_model_bytes(graph, options);
+    onnx::ModelProto model = to_proto(graph, options);
+    const int64_t size = static_cast<int64_t>(model.ByteSizeLong());
+    const bool external = options.external_data == External::Always ||
+                          (options.external_data == External::Auto && size > kMaxProtobufBytes);
+    SHRINK_CHECK(external || size <= kMaxProtobufBytes, "the model needs ", size,
+                 " bytes, over protobuf's 2 GiB limit (write it with external data)");
+    if (!external) {
+      write_file_atomically(path, model.SerializeAsString());
+      return;
+    }
+    const size_t slash = path.rfind('/');
+    const std::string location = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".data";
+    AtomicFileSet files;
+    store_external_data(model, files.add(path + ".data"), location);
+    std::string bytes;
+    SHRINK_CHECK(model.SerializeToString(&bytes), "protobuf could not serialize the model");
+    files.add(path).write(bytes);
+    files.commit();
   } catch (const Error& e) {
-    fail(path, ": not written: ", e.what());
+    const std::string what = e.what();
+    if (what.rfind(path, 0) == 0) throw;  // already names the file (a write that failed)
+    fail(path, ": not written: ", what);
   }
-  write_file_atomically(path, bytes);
 }
 
 }  // namespace shrink::onnx_io

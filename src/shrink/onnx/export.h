@@ -17,12 +17,19 @@ struct ExportOptions {
   // streams that standard ops decode (see encode.h). False: every initializer dense.
   bool compact_initializers = true;
   bool value_info = true;  // shapes of intermediate values
+  // Tensor data in a file beside the model (`OUT.data`, ONNX's external data): Auto
+  // when the model would exceed protobuf's 2 GiB limit, Always for every initializer
+  // of 1 KiB or more, Never (a model over the limit is then an error).
+  enum class ExternalData { Auto, Always, Never };
+  ExternalData external_data = ExternalData::Auto;
 };
 
 // The opset the graph will be written with.
 int64_t export_opset(const ir::Graph& graph);
 
+// With external data, the model and its `.data` file are written together or not at all.
 void export_model(const ir::Graph& graph, const std::string& path, const ExportOptions& options = {});
+// The whole model in memory: an error past protobuf's 2 GiB limit.
 std::string export_model_bytes(const ir::Graph& graph, const ExportOptions& options = {});
 
 }  // namespace shrink::onnx_io

@@ -11,6 +11,7 @@
 #include "shrink/core/parse.h"
 #include "shrink/core/limits.h"
 #include "shrink/onnx/encode.h"
+#include "shrink/onnx/external_data.h"
 #include "shrink/onnx/tensor_proto.h"
 #include "shrink/ops/registry.h"
 #include "shrink/ops/shape_inference.h"
@@ -449,13 +450,19 @@ class Importer {
 
 }  // namespace
 
-ir::Graph import_model_bytes(const std::string& bytes, const std::string& label) {
+namespace {
+
+onnx::ModelProto parse_model(const std::string& bytes, const std::string& label) {
   onnx::ModelProto model;
   SHRINK_CHECK(!bytes.empty(), label, ": file is empty, expected an ONNX model");
   SHRINK_CHECK(model.ParseFromString(bytes), label,
                ": not a valid ONNX model (protobuf parse failed: truncated or not ONNX)");
   SHRINK_CHECK(model.has_graph() && model.graph().node_size() + model.graph().output_size() > 0,
                label, ": not a valid ONNX model (no graph)");
+  return model;
+}
+
+ir::Graph import_proto(const onnx::ModelProto& model, const std::string& label) {
   try {
     return Importer(model, label).run();
   } catch (const Error& e) {
@@ -463,12 +470,28 @@ ir::Graph import_model_bytes(const std::string& bytes, const std::string& label)
   }
 }
 
+}  // namespace
+
+ir::Graph import_model_bytes(const std::string& bytes, const std::string& label) {
+  onnx::ModelProto model = parse_model(bytes, label);
+  SHRINK_CHECK(!has_external_data(model), label,
+               ": tensor data stored in external files is read only when the model is imported from its path");
+  return import_proto(model, label);
+}
+
 ir::Graph import_model(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   SHRINK_CHECK(in, path, ": cannot open file");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return import_model_bytes(buffer.str(), path);
+  onnx::ModelProto model = parse_model(buffer.str(), path);
+  buffer.str(std::string());
+  try {
+    load_external_data(model, path);
+  } catch (const Error& e) {
+    fail(path, ": ", e.what());
+  }
+  return import_proto(model, path);
 }
 
 }  // namespace shrink::onnx_io
