@@ -76,6 +76,13 @@ def randomise(model, torch):
                 if m.weight is not None:
                     m.weight.uniform_(0.5, 1.5)
                     m.bias.uniform_(-0.2, 0.2)
+        # torchvision's ViT starts its classifier at zero (weight and bias): every output
+        # would be 0 and every comparison vacuous.
+        if isinstance(m, torch.nn.Linear) and not m.weight.detach().any():
+            with torch.no_grad():
+                m.weight.normal_(0, 0.02)
+                if m.bias is not None:
+                    m.bias.uniform_(-0.1, 0.1)
 
 
 def export(name, out, seed=0):

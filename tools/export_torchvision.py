@@ -48,6 +48,13 @@ def main():
     for m in model.modules():
         if isinstance(m, torch.nn.Dropout):
             m.p = 0.0
+        # torchvision's ViT starts its classifier at zero: every output would be 0 and
+        # every comparison against it vacuous.
+        if isinstance(m, torch.nn.Linear) and not m.weight.detach().any():
+            with torch.no_grad():
+                m.weight.normal_(0, 0.02)
+                if m.bias is not None:
+                    m.bias.uniform_(-0.1, 0.1)
     if a.bn_eval:
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
