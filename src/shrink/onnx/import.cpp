@@ -448,10 +448,6 @@ class Importer {
   ops::DeclaredTypes declared_;
 };
 
-}  // namespace
-
-namespace {
-
 onnx::ModelProto parse_model(const std::string& bytes, const std::string& label) {
   onnx::ModelProto model;
   SHRINK_CHECK(!bytes.empty(), label, ": file is empty, expected an ONNX model");
