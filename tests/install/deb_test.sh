@@ -52,9 +52,9 @@ grep -q ' ./usr/include/shrink/exec/session.h$' <<<"$dev_files" || fail "$dev ha
 grep -qE ' ./usr/lib/(x86_64-linux-gnu/)?libshrink\.a$' <<<"$dev_files" || fail "$dev has no libshrink.a"
 echo "deb_test: shrink-dev Depends: $(dpkg-deb -f "$dev" Depends)"
 
-dpkg-deb -x "$deb" "$work/root"
+dpkg-deb -x "$deb" "$work/unpacked"
 # The executable where the package's own file list puts it.
-packaged="$work/root/$(awk '$1 ~ /^-..x/ && $NF ~ /\/bin\/shrink$/ { sub(/^\.\//, "", $NF); print $NF; exit }' <<<"$deb_files")"
+packaged="$work/unpacked/$(awk '$1 ~ /^-..x/ && $NF ~ /\/bin\/shrink$/ { sub(/^\.\//, "", $NF); print $NF; exit }' <<<"$deb_files")"
 [[ -x "$packaged" ]] || fail "$deb lists no executable bin/shrink"
 "$packaged" --version | grep -q "^shrink $version (commit " ||
   fail "the packaged binary says: $("$packaged" --version)"
