@@ -90,7 +90,9 @@ TEST(Encode, EveryFormReadsBackExactlyAndRunsInOnnxRuntime) {
     for (const auto& n : m.graph().node())
       for (const auto& out : n.output()) streams = streams || out == "W";
     EXPECT_EQ(streams, c.encoded);
-    if (c.encoded) EXPECT_LT(fs::file_size(packed), fs::file_size(dense));
+    if (c.encoded) {
+      EXPECT_LT(fs::file_size(packed), fs::file_size(dense));
+    }
     // shrink reads back the very same tensor.
     ir::Graph again = onnx_io::import_model(packed);
     ASSERT_TRUE(again.initializer("W"));
@@ -169,5 +171,47 @@ TEST(Codebook, CentroidsAreClusterMeansAndMoveBySummedSteps) {
   want.view(-1).index_put_({at::tensor({4, 5, 6}, at::kLong)}, at::full({3}, 0.6f + 0.3f));
   EXPECT_TRUE(at::allclose(shared, want, 0, 1e-6)) << shared;
   o.bits = 9;
+  EXPECT_THROW(quantize::WeightSharing(g, o), Error);
+}
+
+// Per-layer bits take precedence over --bits; an excluded layer stays float, and its
+// pruned zeros stay zero through fine-tuning (they came back before: a 95%-pruned fc
+// excluded from sharing was written dense, 1.6 MB instead of 30 KB).
+TEST(Codebook, LayerBitsAndExcludedLayersKeepTheirZeros) {
+  at::manual_seed(0);
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", ir::TensorType::of(at::kFloat, {1, 64}));
+  at::Tensor w1 = at::randn({64, 64}) * (at::rand({64, 64}) < 0.5f);
+  at::Tensor w2 = at::randn({10, 64}) * (at::rand({10, 64}) < 0.3f);
+  ir::Attributes a;
+  a.set("transB", int64_t{1});
+  ir::Node* fc = g.add_node("Gemm", {x, g.add_initializer("w1", w1.clone(), ir::InitKind::Parameter)}, {"h"}, a, "fc");
+  ir::Node* fc2 = g.add_node("Gemm", {fc->outputs()[0], g.add_initializer("w2", w2.clone(), ir::InitKind::Parameter)},
+                             {"y"}, a, "fc2");
+  g.add_output(fc2->outputs()[0]);
+  quantize::CodebookOptions o;
+  o.bits = 2;
+  o.layer_bits = {{"fc", 3}};
+  {
+    ir::Graph c = g.clone();
+    quantize::WeightSharing sharing(c, o);
+    EXPECT_EQ(sharing.layers()[0].bits, 3);
+    EXPECT_EQ(sharing.layers()[0].entries, 7);  // 2^3 - 1 and zero
+    EXPECT_EQ(sharing.layers()[1].bits, 2);
+    EXPECT_EQ(sharing.layers()[1].entries, 3);
+    EXPECT_EQ(std::get<0>(at::_unique2(c.initializer("w1")->tensor, true, false, false)).numel(), 8);
+  }
+  o.exclude_nodes = {"fc"};
+  quantize::WeightSharing sharing(g, o);
+  EXPECT_EQ(sharing.layers()[0].note, "skipped: excluded");
+  at::NoGradGuard no_grad;
+  at::Tensor t = g.initializer("w1")->tensor;
+  t.add_(0.01);  // an optimizer step moves every weight, the pruned ones too
+  sharing.after_step();
+  EXPECT_TRUE(at::equal(t.eq(0), w1.eq(0)));
+  EXPECT_TRUE(at::allclose(t.masked_select(w1.ne(0)), w1.masked_select(w1.ne(0)) + 0.01));
+  o.layer_bits = {{"fc", 9}};
+  EXPECT_THROW(quantize::WeightSharing(g, o), Error);
+  o.layer_bits = {{"nope", 3}};
   EXPECT_THROW(quantize::WeightSharing(g, o), Error);
 }

@@ -37,7 +37,7 @@ TEST_P(ZooModel, BuildsRunsTrainsAndAgreesWithOnnxRuntime) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ZooModel,
-                         ::testing::Values("mlp", "lenet300", "lenet5", "resnet20", "mobilenetv2", "squeezenet",
+                         ::testing::Values("mlp", "lenet300", "lenet5", "lenet5-caffe", "resnet20", "mobilenetv2", "squeezenet",
                                            "shufflenetv2"));
 
 TEST(Zoo, ParameterCountsMatchThePapers) {
@@ -49,6 +49,9 @@ TEST(Zoo, ParameterCountsMatchThePapers) {
   EXPECT_EQ(params("mlp", {1, 28, 28}), 784 * 128 + 128 + 128 * 10 + 10);
   EXPECT_EQ(params("lenet300", {1, 28, 28}), 784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10);
   EXPECT_EQ(params("lenet5", {1, 28, 28}), 61706);
+  // Caffe's LeNet-5, 431K in Han et al. 2015 (Table 2: 431K weights), 1720 KB in Deep
+  // Compression's Table 1.
+  EXPECT_EQ(params("lenet5-caffe", {1, 28, 28}), 20 * 25 + 20 + 50 * 20 * 25 + 50 + 800 * 500 + 500 + 500 * 10 + 10);
   // ResNet-20 has 0.27M (269,722 with identity shortcuts); the two 1x1 projection
   // shortcuts with BatchNorm add 16*32 + 32*64 + 2*(32 + 64).
   EXPECT_EQ(params("resnet20", {3, 32, 32}), 269722 + 16 * 32 + 32 * 64 + 2 * (32 + 64));

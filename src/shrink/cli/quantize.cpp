@@ -26,6 +26,7 @@ void add_quantize_command(CLI::App& app) {
     std::string input, output, exclude, exclude_ops;
     int64_t calib_batches = 32, batch = 64;
     int epochs = 3, finetune = 0, bits = 0;
+    std::string layer_bits;
     double lr = 0.01, max_drop = -1;
     int64_t val_samples = 5000;
     bool sensitivity = false;
@@ -49,6 +50,9 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--calib-batches", opt->calib_batches, "static: calibration batches (seeded sample of the training set)")
       ->check(positive())
       ->capture_default_str();
+  cmd->add_option("--layer-bits", opt->layer_bits,
+                  "codebook: per-layer bits, comma-separated NAME=BITS (node names; Deep Compression used 8 for "
+                  "convolutions and 5 for fully connected layers), the rest take --bits");
   cmd->add_option("--bits", opt->bits,
                   "weight-only: 8 (per channel, the default) or 4 (per group, two per byte); codebook: 2 to 8 bits "
                   "per code (default 4: 16 shared values per layer, zero one of them in a pruned layer)");
@@ -117,6 +121,14 @@ void add_quantize_command(CLI::App& app) {
     quantize::CodebookOptions co;
     co.bits = o.bits ? o.bits : 4;
     co.exclude_nodes = comma_list(o.exclude);
+    for (const std::string& item : comma_list(o.layer_bits)) {
+      const size_t eq = item.find('=');
+      SHRINK_CHECK(eq != std::string::npos && eq > 0, "--layer-bits: '", item, "' is not NAME=BITS");
+      const double bits = parse_real(item.substr(eq + 1), "--layer-bits " + item.substr(0, eq), 2, 8);
+      SHRINK_CHECK(bits == static_cast<int>(bits), "--layer-bits ", item.substr(0, eq), ": bits must be a whole number, got ",
+                   item.substr(eq + 1));
+      co.layer_bits[item.substr(0, eq)] = static_cast<int>(bits);
+    }
     for (const std::string& op : comma_list(o.exclude_ops)) co.ops.erase(std::remove(co.ops.begin(), co.ops.end(), op), co.ops.end());
     quantize::WeightSharing sharing(g, co);
     nlohmann::json tuning;
@@ -148,16 +160,17 @@ void add_quantize_command(CLI::App& app) {
     if (!tuning.is_null()) j["finetune"] = tuning;
     for (const auto& l : sharing.layers())
       j["layers"].push_back({{"node", l.node}, {"op", l.op}, {"weight", l.weight}, {"weights", l.weights},
-                             {"nonzeros", l.nonzeros}, {"entries", l.entries}, {"relative_error", l.relative_error},
+                             {"nonzeros", l.nonzeros}, {"entries", l.entries}, {"bits", l.bits}, {"relative_error", l.relative_error},
                              {"note", l.note}});
     if (o.json) {
       std::cout << j.dump(2) << "\n";
       return;
     }
-    std::printf("%-28s %-8s %10s %10s %8s %10s  %s\n", "layer", "op", "weights", "non-zeros", "entries", "rel.error", "");
+    std::printf("%-28s %-8s %10s %10s %5s %8s %10s  %s\n", "layer", "op", "weights", "non-zeros", "bits", "entries",
+                "rel.error", "");
     for (const auto& l : sharing.layers())
-      std::printf("%-28s %-8s %10lld %10lld %8lld %10.4f  %s\n", l.node.c_str(), l.op.c_str(),
-                  static_cast<long long>(l.weights), static_cast<long long>(l.nonzeros),
+      std::printf("%-28s %-8s %10lld %10lld %5d %8lld %10.4f  %s\n", l.node.c_str(), l.op.c_str(),
+                  static_cast<long long>(l.weights), static_cast<long long>(l.nonzeros), l.bits,
                   static_cast<long long>(l.entries), l.relative_error, l.note.c_str());
     print_before_after(before, after);
     std::printf("wrote %s (shrink info %s: the per-layer storage)\n", o.output.c_str(), o.output.c_str());
@@ -171,6 +184,7 @@ void add_quantize_command(CLI::App& app) {
     SHRINK_CHECK(o.bits == 0 || o.bits == 8 || o.bits == 4, "--bits: ", o.q.mode == "weight-only" ? "weight-only" : o.q.mode,
                  " mode takes 8 or 4, got ", o.bits, " (2 to 8 with --mode codebook)");
     SHRINK_CHECK(o.finetune == 0, "--finetune: only with --mode codebook (qat trains with --epochs)");
+    SHRINK_CHECK(o.layer_bits.empty(), "--layer-bits: only with --mode codebook");
     if (o.bits) o.q.bits = o.bits;
     o.q.per_channel = !o.per_tensor;
     o.q.exclude_nodes = comma_list(o.exclude);

@@ -40,6 +40,10 @@ WeightSharing::WeightSharing(ir::Graph& g, const CodebookOptions& o) : g_(g) {
   SHRINK_CHECK(o.bits >= 2 && o.bits <= 8, "--bits: codebook mode takes 2 to 8 bits, got ", o.bits);
   for (const std::string& n : o.exclude_nodes)
     SHRINK_CHECK(g.find_node(n), "--exclude: no node named '", n, "' in the model");
+  for (const auto& [n, bits] : o.layer_bits) {
+    SHRINK_CHECK(g.find_node(n), "--layer-bits: no node named '", n, "' in the model");
+    SHRINK_CHECK(bits >= 2 && bits <= 8, "--layer-bits: ", n, " takes 2 to 8 bits, got ", bits);
+  }
   at::NoGradGuard no_grad;
   std::set<std::string> seen;
   for (const auto& node : g.nodes()) {
@@ -49,6 +53,11 @@ WeightSharing::WeightSharing(ir::Graph& g, const CodebookOptions& o) : g_(g) {
     CodebookLayer layer{node->name, node->op_type, v ? v->name : ""};
     if (std::find(o.exclude_nodes.begin(), o.exclude_nodes.end(), node->name) != o.exclude_nodes.end()) {
       layer.note = "skipped: excluded";
+      // Fine-tuning trains it in float; a pruned zero must not come back.
+      if (init && init->tensor.is_floating_point() && seen.insert(v->name).second) {
+        at::Tensor zeros = init->tensor.detach().reshape(-1).eq(0).nonzero().view(-1);
+        if (zeros.numel()) masked_.emplace_back(v->name, zeros);
+      }
     } else if (!init || !init->tensor.is_floating_point()) {
       layer.note = "skipped: weight is not a float initializer";
     } else if (!seen.insert(v->name).second) {
@@ -73,7 +82,9 @@ WeightSharing::WeightSharing(ir::Graph& g, const CodebookOptions& o) : g_(g) {
       continue;
     }
     at::Tensor x = flat.index_select(0, s.positions);
-    const int64_t cap = (layer.nonzeros < layer.weights ? (int64_t{1} << o.bits) - 1 : int64_t{1} << o.bits);
+    auto own = o.layer_bits.find(node->name);
+    layer.bits = own == o.layer_bits.end() ? o.bits : own->second;
+    const int64_t cap = (layer.nonzeros < layer.weights ? (int64_t{1} << layer.bits) - 1 : int64_t{1} << layer.bits);
     auto [uniq, inverse, counts] = at::_unique2(x, true, true, false);
     if (uniq.numel() <= cap) {
       s.centroids = uniq;
@@ -99,8 +110,13 @@ void WeightSharing::write(Shared& s) {
   flat.index_put_({s.positions}, s.current.to(w.scalar_type()));
 }
 
+void WeightSharing::zero_masked() {
+  for (auto& [name, zeros] : masked_) g_.initializer(name)->tensor.detach().view(-1).index_fill_(0, zeros, 0);
+}
+
 void WeightSharing::after_step() {
   at::NoGradGuard no_grad;
+  zero_masked();
   for (Shared& s : shared_) {
     at::Tensor now = g_.initializer(s.weight)->tensor.detach().view(-1).index_select(0, s.positions).to(at::kDouble);
     at::Tensor moved = at::zeros_like(s.centroids).index_add_(0, s.codes, now - s.current);
@@ -112,6 +128,7 @@ void WeightSharing::after_step() {
 
 void WeightSharing::finish() {
   at::NoGradGuard no_grad;
+  zero_masked();
   for (Shared& s : shared_) {
     at::Tensor now = g_.initializer(s.weight)->tensor.detach().view(-1).index_select(0, s.positions).to(at::kDouble);
     at::Tensor sums = at::zeros_like(s.centroids).index_add_(0, s.codes, now);

@@ -16,6 +16,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,13 +27,15 @@ namespace shrink::quantize {
 struct CodebookOptions {
   int bits = 4;  // 2..8
   std::vector<std::string> ops = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
-  std::vector<std::string> exclude_nodes;
+  std::vector<std::string> exclude_nodes;  // left float; their pruned zeros stay zero in fine-tuning
+  std::map<std::string, int> layer_bits;   // node name -> bits, overriding `bits` (the paper: conv 8, fc 5)
   int iterations = 50;  // k-means iterations at most (stops when no weight changes cluster)
 };
 
 struct CodebookLayer {
   std::string node, op, weight;
   int64_t weights = 0, nonzeros = 0, entries = 0;  // entries: distinct non-zero values now
+  int bits = 0;                                     // the codebook's bits (0: not shared)
   double relative_error = 0;  // ||W_shared - W|| / ||W|| at clustering
   std::string note;           // e.g. "kept: 12 distinct values already"; "skipped: ..." when untouched
 };
@@ -58,8 +61,10 @@ class WeightSharing {
     at::Tensor current;    // the shared values written last, float64 [nnz]
   };
   void write(Shared& s);
+  void zero_masked();
   ir::Graph& g_;
   std::vector<Shared> shared_;
+  std::vector<std::pair<std::string, at::Tensor>> masked_;  // excluded weights: flat positions of their zeros
   std::vector<CodebookLayer> layers_;
 };
 

@@ -36,4 +36,15 @@ ir::Value* build_lenet5(Builder& b, ir::Value* x, const ModelOptions& o) {
   return b.linear(x, o.classes);
 }
 
+// The LeNet-5 of Caffe's MNIST example (examples/mnist/lenet.prototxt), the network that
+// Han et al. pruned (12x) and Deep Compression compressed (39x): 20 and 50 5x5 convs with
+// no activation, max pooling, 500 hidden units; 431k parameters on 28x28.
+ir::Value* build_lenet5_caffe(Builder& b, ir::Value* x, const ModelOptions& o) {
+  x = b.max_pool(b.conv(x, scaled(20, o.width), 5), 2, 2);
+  x = b.max_pool(b.conv(x, scaled(50, o.width), 5), 2, 2);
+  x = b.flatten(x);
+  x = b.relu(b.linear(x, scaled(500, o.width)));
+  return b.linear(x, o.classes);
+}
+
 }  // namespace shrink::zoo

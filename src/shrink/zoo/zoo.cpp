@@ -12,6 +12,8 @@ const std::vector<ModelEntry>& models() {
       {"mlp", "MLP 784-128-10 (the seed network), ReLU", build_mlp},
       {"lenet300", "LeNet-300-100: fully connected 300-100 (Han et al. 2015)", build_lenet300},
       {"lenet5", "LeNet-5: two 5x5 convs, max pooling, 120-84 classifier (LeCun et al. 1998)", build_lenet5},
+      {"lenet5-caffe", "LeNet-5 as Caffe's MNIST example: 20-50 5x5 convs, 500 hidden (Han et al. 2016's)",
+       build_lenet5_caffe},
       {"resnet20", "ResNet-20 for small images: 3 stages x 3 basic blocks (He et al. 2016)", build_resnet20},
       {"mobilenetv2", "MobileNetV2: inverted residuals, depthwise convs, ReLU6 (Sandler et al. 2018)", build_mobilenetv2},
       {"squeezenet", "SqueezeNet 1.1: fire modules (Iandola et al. 2016)", build_squeezenet},

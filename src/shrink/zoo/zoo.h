@@ -30,6 +30,7 @@ ir::Graph build_model(const std::string& name, const ModelOptions& options);
 ir::Value* build_mlp(Builder&, ir::Value*, const ModelOptions&);
 ir::Value* build_lenet300(Builder&, ir::Value*, const ModelOptions&);
 ir::Value* build_lenet5(Builder&, ir::Value*, const ModelOptions&);
+ir::Value* build_lenet5_caffe(Builder&, ir::Value*, const ModelOptions&);
 ir::Value* build_resnet20(Builder&, ir::Value*, const ModelOptions&);
 ir::Value* build_mobilenetv2(Builder&, ir::Value*, const ModelOptions&);
 ir::Value* build_squeezenet(Builder&, ir::Value*, const ModelOptions&);
