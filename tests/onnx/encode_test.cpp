@@ -59,6 +59,13 @@ std::vector<Case> cases() {
   bias.index_put_({at::arange(0, 40000, 37)}, at::randint(-50000, 50000, {1082}, at::kInt));
   c.push_back({"int32, 1,082 non-zeros of 40,000", bias, true});
   c.push_back({"float32 dense random (stays dense)", at::randn({30, 30}), false});
+  // Large enough to scatter straight into its shape (ScatterND on [nnz, 3] indices).
+  at::Tensor big = book.index_select(0, at::randint(0, 16, {3 * 160 * 160})).view({3, 160, 160});
+  big.masked_fill_(at::rand({3, 160, 160}).lt(0.95), 0);
+  c.push_back({"float32 3-D 76,800 elements, codebook of 16, 95% zeros", big, true});
+  at::Tensor big_values = at::randn({400, 200});
+  big_values.masked_fill_(at::rand({400, 200}).lt(0.9), 0);
+  c.push_back({"float32 80,000 elements, 90% zeros, trained values", big_values, true});
   return c;
 }
 
@@ -90,6 +97,12 @@ TEST(Encode, EveryFormReadsBackExactlyAndRunsInOnnxRuntime) {
     for (const auto& n : m.graph().node())
       for (const auto& out : n.output()) streams = streams || out == "W";
     EXPECT_EQ(streams, c.encoded);
+    if (c.encoded && c.w.numel() >= 65536 && c.w.ne(0).sum().item<int64_t>() * 4 <= 3 * c.w.numel()) {
+      std::string last;
+      for (const auto& n : m.graph().node())
+        if (n.output(0) == "W") last = n.op_type();
+      EXPECT_EQ(last, "ScatterND") << "a large sparse tensor scatters into its shape, no full-size Reshape";
+    }
     if (c.encoded) {
       EXPECT_LT(fs::file_size(packed), fs::file_size(dense));
     }

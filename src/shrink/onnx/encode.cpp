@@ -18,6 +18,11 @@ namespace {
 constexpr int64_t kMinEncoded = 32;     // elements: below this the decode nodes cost more
 constexpr int64_t kMaxCodebook = 4096;  // distinct values a codebook may hold
 constexpr int kMaxGapBits = 24;
+// Elements from which a sparse form scatters straight into the shaped tensor (ScatterND
+// on [nnz, rank] indices) rather than into a flat one then reshaped: ONNX Runtime folds
+// the decode at session creation, and every full-size intermediate it holds costs time
+// there (a Reshape of a 400k-element weight copies 1.6 MB once more).
+constexpr int64_t kMinShapedScatter = 65536;
 
 size_t varint_bytes(uint64_t v) {
   size_t n = 1;
@@ -327,13 +332,25 @@ void InitializerWriter::add(const std::string& name, const at::Tensor& tensor, b
             k = c.op("Mul", {k, mask});
             values = c.op("Gather", {values, k});
           }
-          onnx::NodeProto& zeros = c.node("ConstantOfShape", {c.shape({n})});
+          const bool shaped = dims.size() > 1 && n >= kMinShapedScatter;
+          onnx::NodeProto& zeros = c.node("ConstantOfShape", {c.shape(shaped ? dims : std::vector<int64_t>{n})});
           auto* a = zeros.add_attribute();
           a->set_name("value");
           a->set_type(onnx::AttributeProto::TENSOR);
           tensor_to_proto(at::zeros({1}, t.options()), *a->mutable_t());
-          std::string s = c.op("ScatterElements", {zeros.output(0), p, values});
-          c.finish(s, name, dims);
+          const std::string zero_tensor = zeros.output(0);
+          if (shaped) {
+            // Flat position -> [nnz, rank] index: (p / strides) % dims.
+            std::vector<int64_t> strides(dims.size(), 1);
+            for (size_t d = dims.size() - 1; d > 0; --d) strides[d - 1] = strides[d] * dims[d];
+            std::string ix = c.op("Reshape", {p, c.shape({-1, 1})});
+            ix = c.op("Div", {ix, c.constant("~T" + join_dims(strides), at::tensor(strides, at::kLong))});
+            ix = c.op("Mod", {ix, c.shape(dims)});
+            c.node("ScatterND", {zero_tensor, ix, values}).set_output(0, name);
+          } else {
+            std::string s = c.op("ScatterElements", {zero_tensor, p, values});
+            c.finish(s, name, dims);
+          }
           consider(std::move(c));
         }
     }
@@ -405,7 +422,9 @@ std::vector<StoredTensor> stored_tensors(const std::string& model_bytes, const s
     if (n.output_size() != 1 || n.output(0).rfind('~', 0) == 0) continue;
     bool reads = false;
     for (const auto& in : n.input()) reads = reads || (in.rfind('~', 0) == 0 && (producer.count(in) || inits.count(in)));
-    if (!reads || !(n.op_type() == "Reshape" || n.op_type() == "Gather" || n.op_type() == "ScatterElements")) continue;
+    if (!reads || !(n.op_type() == "Reshape" || n.op_type() == "Gather" || n.op_type() == "ScatterElements" ||
+                    n.op_type() == "ScatterND"))
+      continue;
     StoredTensor s{n.output(0)};
     std::set<std::string> seen;
     std::vector<const onnx::NodeProto*> stack = {&n};
@@ -418,8 +437,11 @@ std::vector<StoredTensor> stored_tensors(const std::string& model_bytes, const s
       s.bytes += static_cast<int64_t>(field_bytes(node->ByteSizeLong()));
       if (node->op_type() == "ConstantOfShape" && node->attribute_size())
         s.element_bits = bits_of(node->attribute(0).t().data_type());
-      if (node->op_type() == "Reshape" && node == &n)
-        if (auto it = inits.find(n.input(1)); it != inits.end())
+      // The shape: the last Reshape's target, or the zeros a ScatterND fills.
+      const bool shape_node = (node->op_type() == "Reshape" && node == &n) ||
+                              (node->op_type() == "ConstantOfShape" && n.op_type() == "ScatterND");
+      if (shape_node)
+        if (auto it = inits.find(node->input(node->op_type() == "Reshape" ? 1 : 0)); it != inits.end())
           if (it->second->has_raw_data() && it->second->data_type() == onnx::TensorProto::INT64) {
             const std::string& raw = it->second->raw_data();
             s.dims.assign(raw.size() / 8, 0);
