@@ -1,5 +1,5 @@
 // shrink distill --teacher T.onnx [--teacher T2.onnx] --student NAME|FILE [--student ...]
-//   --temperature 4 --alpha 0.9 [--hint T:S] [--attention T:S] [--rkd W]
+//   --temperature 2 --alpha 0.5 [--hint T:S] [--attention T:S] [--rkd W]
 //   [--mode offline|mutual|self] [--generations N] [--cache DIR] --epochs 10 -o student.onnx
 #include <filesystem>
 #include <iostream>

@@ -22,8 +22,11 @@ struct Hint {
 };
 
 struct DistillOptions {
-  double temperature = 4.0;
-  double alpha = 0.9;                   // weight of the soft-target term; 1 - alpha on the labels
+  // T=2, alpha=0.5: with a LeNet-5 teacher, T=4 and alpha 0.9 (Hinton et al.'s) left an
+  // MLP student below the same MLP trained alone (88.92% against 89.09%, mean of 3 seeds,
+  // 10 epochs); T=2, alpha 0.5 beat it on every seed, and the half-width LeNet-5 too.
+  double temperature = 2.0;
+  double alpha = 0.5;                   // weight of the soft-target term; 1 - alpha on the labels
   std::vector<double> teacher_weights;  // multi-teacher soft targets (empty: equal); normalised
   std::vector<Hint> hints;              // read from the first teacher
   double rkd_distance = 0, rkd_angle = 0;  // relational KD weights, on the logits
