@@ -1,13 +1,12 @@
 // shrink info MODEL: per-layer table and totals.
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/core/atomic_file.h"
 #include "shrink/onnx/encode.h"
 #include "shrink/onnx/external_data.h"
 #include "shrink/onnx/import.h"
@@ -44,13 +43,7 @@ void add_info_command(CLI::App& app) {
     for (const auto* v : g.inputs()) j["inputs"].push_back({{"name", v->name}, {"type", v->type.to_string()}});
     for (const auto* v : g.outputs()) j["outputs"].push_back({{"name", v->name}, {"type", v->type.to_string()}});
     // How the file stores each tensor (Deep Compression's table, Han et al. 2016).
-    std::string bytes;
-    {
-      std::ifstream in(opt->model, std::ios::binary);
-      std::stringstream buffer;
-      buffer << in.rdbuf();
-      bytes = buffer.str();
-    }
+    const std::string bytes = read_file(opt->model);
     std::vector<onnx_io::StoredTensor> stored = onnx_io::stored_tensors(bytes, opt->model);
     int64_t dense_total = 0, stored_total = 0, weights_total = 0, nonzeros_total = 0;
     for (auto& t : stored) {

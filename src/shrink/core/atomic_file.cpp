@@ -1,5 +1,6 @@
 #include "shrink/core/atomic_file.h"
 
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include "shrink/core/error.h"
@@ -121,6 +124,22 @@ AtomicFile& AtomicFileSet::add(const std::string& path) {
 void AtomicFileSet::commit() {
   for (auto& f : files_) f->commit();
   files_.clear();
+}
+
+std::string read_file(const std::string& path) {
+  std::error_code ec;
+  SHRINK_CHECK(!std::filesystem::is_directory(path, ec), path, ": is a directory, expected a file");
+  const bool regular = std::filesystem::is_regular_file(path, ec);
+  std::ifstream in(path, std::ios::binary | (regular ? std::ios::ate : std::ios::openmode{}));
+  SHRINK_CHECK(in, path, ": cannot open file");
+  if (!regular)  // a pipe or a device: read to its end
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  const std::streamoff size = in.tellg();
+  SHRINK_CHECK(size >= 0, path, ": cannot read file");
+  std::string bytes(static_cast<size_t>(size), '\0');
+  in.seekg(0);
+  SHRINK_CHECK(in.read(bytes.data(), size), path, ": cannot read file");
+  return bytes;
 }
 
 }  // namespace shrink

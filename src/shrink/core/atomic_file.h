@@ -40,6 +40,10 @@ class AtomicFile {
 // The whole file at once.
 void write_file_atomically(const std::string& path, const std::string& bytes);
 
+// The whole file in a string of its size, read once (a stringstream grows by doubling
+// and str() copies: three times the file at the peak). `what` names it in errors.
+std::string read_file(const std::string& path);
+
 // Several outputs, all or nothing: every file is written to its temporary first;
 // only when all writes succeeded are they renamed into place (in order).
 class AtomicFileSet {

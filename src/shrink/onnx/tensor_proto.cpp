@@ -4,9 +4,8 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
+#include "shrink/core/atomic_file.h"
 #include "shrink/core/error.h"
 #include "shrink/core/limits.h"
 #include "shrink/ir/tensor_type.h"
@@ -96,12 +95,8 @@ void tensor_to_proto(const at::Tensor& tensor, onnx::TensorProto& proto) {
 }
 
 at::Tensor read_tensor_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  SHRINK_CHECK(in, path, ": cannot open file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
   onnx::TensorProto proto;
-  SHRINK_CHECK(proto.ParseFromString(buffer.str()), path, ": not a serialized ONNX TensorProto");
+  SHRINK_CHECK(proto.ParseFromString(read_file(path)), path, ": not a serialized ONNX TensorProto");
   return tensor_from_proto(proto, path);
 }
 
