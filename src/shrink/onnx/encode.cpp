@@ -190,6 +190,13 @@ std::string InitializerWriter::fresh() {
 }
 
 void InitializerWriter::add(const std::string& name, const at::Tensor& tensor, bool allow_nodes) {
+  const int before = graph_->initializer_size();
+  add_in_smallest_form(name, tensor, allow_nodes);
+  if (sink_)
+    for (int i = before; i < graph_->initializer_size(); ++i) sink_(*graph_->mutable_initializer(i));
+}
+
+void InitializerWriter::add_in_smallest_form(const std::string& name, const at::Tensor& tensor, bool allow_nodes) {
   const at::Tensor t = tensor.detach().contiguous().cpu();
   onnx::TensorProto dense;
   tensor_to_proto(t, dense);

@@ -51,11 +51,16 @@ class InitializerWriter {
   // appended to the graph's node list, so they must precede the graph's own nodes.
   // `allow_nodes` false (a graph input's default) limits the choice to dense and sparse.
   void add(const std::string& name, const at::Tensor& tensor, bool allow_nodes = true);
+  // Called with each initializer as soon as it is in the graph (export moves large ones
+  // to the external data file there, so the model never holds every tensor's bytes).
+  void set_sink(std::function<void(onnx::TensorProto&)> sink) { sink_ = std::move(sink); }
 
   struct Candidate;
 
  private:
+  void add_in_smallest_form(const std::string& name, const at::Tensor& tensor, bool allow_nodes);
   std::string fresh();
+  std::function<void(onnx::TensorProto&)> sink_;
   onnx::GraphProto* graph_;
   std::function<bool(const std::string&)> taken_;
   bool compact_;

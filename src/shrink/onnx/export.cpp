@@ -73,7 +73,9 @@ void set_attribute(onnx::AttributeProto* a, const std::string& name, const ir::A
   }
 }
 
-onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) {
+// `external`: where large initializers go as they are written (null: kept in the model).
+onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options,
+                          ExternalDataWriter* external = nullptr) {
   ops::verify_graph(graph);
   // The types written: symbolic inference, with the extents the graph records (from
   // the file it came from) where inference alone cannot know them.
@@ -138,6 +140,7 @@ onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options) 
   // Each initializer in its smallest exact form; decode nodes come first in the node list.
   InitializerWriter writer(
       g, [&](const std::string& n) { return graph.find_value(n) != nullptr; }, options.compact_initializers);
+  if (external) writer.set_sink([external](onnx::TensorProto& t) { external->store(t); });
   for (const auto& [name, init] : graph.initializers()) {
     if (alias.count(name)) continue;
     const ir::Value* v = graph.find_value(name);
@@ -192,20 +195,31 @@ std::string export_model_bytes(const ir::Graph& graph, const ExportOptions& opti
 void export_model(const ir::Graph& graph, const std::string& path, const ExportOptions& options) {
   using External = ExportOptions::ExternalData;
   try {
-    onnx::ModelProto model = to_proto(graph, options);
-    const int64_t size = static_cast<int64_t>(model.ByteSizeLong());
-    const bool external = options.external_data == External::Always ||
-                          (options.external_data == External::Auto && size > kMaxProtobufBytes);
-    SHRINK_CHECK(external || size <= kMaxProtobufBytes, "the model needs ", size,
-                 " bytes, over protobuf's 2 GiB limit (write it with external data)");
-    if (!external) {
-      write_file_atomically(path, model.SerializeAsString());
-      return;
-    }
     const size_t slash = path.rfind('/');
     const std::string location = (slash == std::string::npos ? path : path.substr(slash + 1)) + ".data";
+    // Past 2 GiB of tensors (or always, when asked) each large tensor goes to the data
+    // file as it is written, so the model proto never holds all of them beside the graph.
+    int64_t tensor_bytes = 0;
+    for (const auto& [name, init] : graph.initializers()) tensor_bytes += init.tensor.nbytes();
+    const bool stream = options.external_data == External::Always ||
+                        (options.external_data == External::Auto && tensor_bytes > kMaxProtobufBytes);
     AtomicFileSet files;
-    store_external_data(model, files.add(path + ".data"), location);
+    onnx::ModelProto model;
+    if (stream) {
+      ExternalDataWriter external(files.add(path + ".data"), location);
+      model = to_proto(graph, options, &external);
+    } else {
+      model = to_proto(graph, options);
+      const int64_t size = static_cast<int64_t>(model.ByteSizeLong());
+      const bool external = options.external_data == External::Auto && size > kMaxProtobufBytes;
+      SHRINK_CHECK(external || size <= kMaxProtobufBytes, "the model needs ", size,
+                   " bytes, over protobuf's 2 GiB limit (write it with external data)");
+      if (!external) {
+        write_file_atomically(path, model.SerializeAsString());
+        return;
+      }
+      store_external_data(model, files.add(path + ".data"), location);
+    }
     std::string bytes;
     SHRINK_CHECK(model.SerializeToString(&bytes), "protobuf could not serialize the model");
     files.add(path).write(bytes);

@@ -193,29 +193,33 @@ int64_t model_bytes_on_disk(const std::string& model_path) {
   return total;
 }
 
+bool ExternalDataWriter::store(onnx::TensorProto& t) {
+  static const char zeros[64] = {};
+  if (!t.has_raw_data() || static_cast<int64_t>(t.raw_data().size()) < threshold_) return false;
+  const int64_t pad = (64 - offset_ % 64) % 64;  // aligned, so a reader may map the file
+  data_.write(zeros, static_cast<size_t>(pad));
+  offset_ += pad;
+  const int64_t length = static_cast<int64_t>(t.raw_data().size());
+  data_.write(t.raw_data().data(), t.raw_data().size());
+  for (auto [key, value] : {std::pair<const char*, std::string>{"location", location_},
+                            {"offset", std::to_string(offset_)},
+                            {"length", std::to_string(length)}}) {
+    auto* entry = t.add_external_data();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
+  std::string().swap(*t.mutable_raw_data());
+  t.clear_raw_data();
+  t.set_data_location(onnx::TensorProto::EXTERNAL);
+  offset_ += length;
+  return true;
+}
+
 int64_t store_external_data(onnx::ModelProto& model, AtomicFile& data, const std::string& location,
                             int64_t threshold) {
-  static const char zeros[64] = {};
-  int64_t offset = 0;
-  for (auto& t : *model.mutable_graph()->mutable_initializer()) {
-    if (!t.has_raw_data() || static_cast<int64_t>(t.raw_data().size()) < threshold) continue;
-    const int64_t pad = (64 - offset % 64) % 64;  // aligned, so a reader may map the file
-    data.write(zeros, static_cast<size_t>(pad));
-    offset += pad;
-    const int64_t length = static_cast<int64_t>(t.raw_data().size());
-    data.write(t.raw_data().data(), t.raw_data().size());
-    for (auto [key, value] : {std::pair<const char*, std::string>{"location", location},
-                              {"offset", std::to_string(offset)},
-                              {"length", std::to_string(length)}}) {
-      auto* entry = t.add_external_data();
-      entry->set_key(key);
-      entry->set_value(value);
-    }
-    t.clear_raw_data();
-    t.set_data_location(onnx::TensorProto::EXTERNAL);
-    offset += length;
-  }
-  return offset;
+  ExternalDataWriter writer(data, location, threshold);
+  for (auto& t : *model.mutable_graph()->mutable_initializer()) writer.store(t);
+  return writer.bytes();
 }
 
 }  // namespace shrink::onnx_io

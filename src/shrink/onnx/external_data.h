@@ -9,6 +9,7 @@
 
 namespace onnx {
 class ModelProto;
+class TensorProto;
 }
 
 namespace shrink {
@@ -41,5 +42,21 @@ int64_t model_bytes_on_disk(const std::string& model_path);
 // `location` (a file name relative to the model's directory). Returns the bytes moved.
 int64_t store_external_data(onnx::ModelProto& model, AtomicFile& data, const std::string& location,
                             int64_t threshold = 1024);
+
+// The same one tensor at a time, as a model is being built.
+class ExternalDataWriter {
+ public:
+  ExternalDataWriter(AtomicFile& data, std::string location, int64_t threshold = 1024)
+      : data_(data), location_(std::move(location)), threshold_(threshold) {}
+  // Moves `t`'s raw data to the file when it has `threshold` bytes or more; says whether.
+  bool store(onnx::TensorProto& t);
+  int64_t bytes() const { return offset_; }
+
+ private:
+  AtomicFile& data_;
+  std::string location_;
+  int64_t threshold_;
+  int64_t offset_ = 0;
+};
 
 }  // namespace shrink::onnx_io
