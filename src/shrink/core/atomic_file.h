@@ -41,7 +41,8 @@ class AtomicFile {
 void write_file_atomically(const std::string& path, const std::string& bytes);
 
 // The whole file in a string of its size, read once (a stringstream grows by doubling
-// and str() copies: three times the file at the peak). `what` names it in errors.
+// and str() copies: three times the file at the peak). A pipe or device is read to its
+// end; a directory or an unreadable file is an error naming `path`.
 std::string read_file(const std::string& path);
 
 // Several outputs, all or nothing: every file is written to its temporary first;
