@@ -12,6 +12,8 @@
 #include "shrink/cli/model_summary.h"
 #include "shrink/core/error.h"
 #include "shrink/factorize/factorize.h"
+#include "shrink/pipeline/factorize_stage.h"
+#include "shrink/report/latency.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
 #include "shrink/train/trainer.h"
@@ -77,63 +79,43 @@ void add_factorize_command(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt, ratio, energy] {
     Options& o = *opt;
-    bool search = o.rank == "search";
-    if (!o.rank.empty() && !search) o.f.rule = factorize::parse_rank(o.rank);
-    o.f.rule.vbmf_weaken = o.vbmf_weaken;
-    if (ratio->count()) o.f.rule = {factorize::RankRule::Kind::Ratio, o.ratio};
-    if (energy->count()) o.f.rule = {factorize::RankRule::Kind::Energy, o.energy};
     SHRINK_CHECK(!ratio->count() || o.ratio > 1.0, "--ratio must be above 1, got ", o.ratio);
     SHRINK_CHECK(!energy->count() || (o.energy > 0 && o.energy <= 1.0), "--energy must be in (0, 1], got ", o.energy);
-    o.f.layers = comma_list(o.layers);
+    pipeline::FactorizeSettings fs;
+    fs.f = o.f;
+    fs.search = o.rank == "search";
+    if (!o.rank.empty() && !fs.search) fs.f.rule = factorize::parse_rank(o.rank);
+    fs.f.rule.vbmf_weaken = o.vbmf_weaken;
+    if (ratio->count()) fs.f.rule = {factorize::RankRule::Kind::Ratio, o.ratio};
+    if (energy->count()) fs.f.rule = {factorize::RankRule::Kind::Energy, o.energy};
+    fs.f.layers = comma_list(o.layers);
+    fs.tolerance = o.tolerance;
+    fs.val_samples = o.val_samples;
+    fs.finetune = o.finetune;
+    fs.lr = o.lr;
+    fs.batch = o.batch;
+    pipeline::FactorizeStage stage(fs);
     ir::Graph g = onnx_io::import_model(o.input);
     o.data.apply_to(g);
 
     data::Dataset train_set, test_set;
-    if (!o.no_eval) test_set = o.data.load(false, &g);
-    if (o.finetune > 0 || search) train_set = o.data.load(true, &g);
-    if (o.finetune > 0 && o.no_eval) test_set = o.data.load(false, &g);  // the trainer evaluates every epoch
+    if (!o.no_eval || o.finetune > 0) test_set = o.data.load(false, &g);  // the trainer evaluates every epoch
+    if (stage.needs_training_data()) train_set = o.data.load(true, &g);
     Snapshot before = snapshot_of(g, o.input, !o.no_latency);
     if (!o.no_eval) measure_before(before, g, test_set);
 
-    ir::Graph original = g.clone();
-    std::vector<factorize::LayerResult> layers;
-    if (search) {
-      data::Dataset val = data::random_subset(train_set, o.val_samples, o.f.seed);
-      factorize::SearchOptions so;
-      so.tolerance = o.tolerance;
-      // Without labels: the top-1 agreement with the original model.
-      so.accuracy = [&](const ir::Graph& m) {
-        return val.labeled() ? train::evaluate(m, val).accuracy : train::compare(m, original, val).agreement;
-      };
-      if (!o.json) so.progress = [](const std::string& line) { std::cerr << "search: " << line << "\n"; };
-      layers = factorize::factorize_search(g, o.f, so);
-    } else {
-      layers = factorize::factorize(g, o.f);
+    const ir::Graph original = g.clone();
+    nlohmann::json report;
+    try {
+      report = stage.apply(g, {&train_set, &test_set, !o.json});
+    } catch (const Error& e) {
+      fail(o.input, ": ", e.what());
     }
-    bool any = false;
-    for (const auto& l : layers) any = any || l.skipped.empty();
-    SHRINK_CHECK(any, o.input, ": no layer was factorized",
-                 layers.empty() ? std::string(" (no Gemm, MatMul or Conv the method applies to)")
-                                : "; first: '" + layers.front().node + "': " + layers.front().skipped);
     // Each factorized layer timed alone, before and after (batch 64, its recorded input shape).
-    std::map<std::string, std::pair<double, double>> layer_ms;
-    for (const auto& l : layers) {
-      if (!l.skipped.empty()) continue;
-      layer_ms[l.node] = {report::measure_nodes_latency(original, {l.node}, 64, 20, 3).median_ms,
-                          report::measure_nodes_latency(g, l.nodes_after, 64, 20, 3).median_ms};
-    }
-    double factorized_accuracy = -1;
-    if (!o.no_eval && test_set.labeled()) factorized_accuracy = train::evaluate(g, test_set).accuracy;
-    nlohmann::json finetune_log;
-    if (o.finetune > 0) {
-      train::TrainOptions to;
-      to.epochs = o.finetune;
-      to.lr = o.lr;
-      to.batch_size = o.batch;
-      to.seed = o.f.seed;
-      to.progress = !o.json;
-      train::TrainResult tr = train::train(g, train_set, test_set, to);
-      finetune_log = {{"epochs", o.finetune}, {"best_accuracy", tr.best_accuracy}, {"best_epoch", tr.best_epoch}};
+    for (auto& l : report["layers"]) {
+      if (l.contains("skipped")) continue;
+      l["latency_ms_before"] = report::measure_nodes_latency(original, {l["node"].get<std::string>()}, 64, 20, 3).median_ms;
+      l["latency_ms_after"] = report::measure_nodes_latency(g, l["nodes"].get<std::vector<std::string>>(), 64, 20, 3).median_ms;
     }
     onnx_io::export_model(g, o.output);
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
@@ -141,35 +123,26 @@ void add_factorize_command(CLI::App& app) {
 
     nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"method", o.f.method},
                         {"before", snapshot_json(before)}, {"after", snapshot_json(after)}};
-    if (factorized_accuracy >= 0) j["accuracy_before_finetune"] = factorized_accuracy;
-    if (!finetune_log.is_null()) j["finetune"] = finetune_log;
-    for (const auto& l : layers) {
-      nlohmann::json jl = {{"node", l.node}, {"op", l.op}};
-      if (l.skipped.empty()) {
-        jl.update({{"decomposition", l.method}, {"ranks", l.ranks}, {"weights_before", l.params_before},
-                   {"weights_after", l.params_after}, {"macs_before", l.macs_before}, {"macs_after", l.macs_after},
-                   {"relative_error", l.error}, {"nodes", l.nodes_after},
-                   {"latency_ms_before", layer_ms.at(l.node).first}, {"latency_ms_after", layer_ms.at(l.node).second}});
-      } else {
-        jl["skipped"] = l.skipped;
-      }
-      j["layers"].push_back(jl);
-    }
+    j.update(report);
+    if (o.no_eval) j.erase("accuracy_before_finetune");
+    const double factorized_accuracy = j.value("accuracy_before_finetune", -1.0);
     if (o.json) {
       std::cout << j.dump(2) << "\n";
       return;
     }
     std::printf("%-24s %-8s %-9s %10s %10s %12s %12s %9s %9s %9s\n", "layer", "method", "ranks", "weights", "after",
                 "MACs", "after", "rel.err", "ms", "after");
-    for (const auto& l : layers) {
-      if (!l.skipped.empty()) {
-        std::printf("%-24s skipped: %s\n", l.node.c_str(), l.skipped.c_str());
+    for (const auto& l : report["layers"]) {
+      const std::string node = l["node"];
+      if (l.contains("skipped")) {
+        std::printf("%-24s skipped: %s\n", node.c_str(), l["skipped"].get<std::string>().c_str());
         continue;
       }
-      std::printf("%-24s %-8s %-9s %10lld %10lld %12lld %12lld %9.4f %9.3f %9.3f\n", l.node.c_str(), l.method.c_str(),
-                  ranks_text(l.ranks).c_str(), static_cast<long long>(l.params_before),
-                  static_cast<long long>(l.params_after), static_cast<long long>(l.macs_before),
-                  static_cast<long long>(l.macs_after), l.error, layer_ms.at(l.node).first, layer_ms.at(l.node).second);
+      std::printf("%-24s %-8s %-9s %10lld %10lld %12lld %12lld %9.4f %9.3f %9.3f\n", node.c_str(),
+                  l["decomposition"].get<std::string>().c_str(), ranks_text(l["ranks"].get<std::vector<int64_t>>()).c_str(),
+                  l["weights_before"].get<long long>(), l["weights_after"].get<long long>(), l["macs_before"].get<long long>(),
+                  l["macs_after"].get<long long>(), l["relative_error"].get<double>(), l["latency_ms_before"].get<double>(),
+                  l["latency_ms_after"].get<double>());
     }
     std::printf("(layer ms: each layer alone, median of 20 runs at batch 64)\n");
     print_before_after(before, after);

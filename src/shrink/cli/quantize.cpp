@@ -10,14 +10,12 @@
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/model_summary.h"
 #include "shrink/core/error.h"
-#include "shrink/data/loader.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
 #include "shrink/ops/int8.h"
 #include "shrink/passes/pass.h"
-#include "shrink/quantize/codebook.h"
-#include "shrink/quantize/quantize.h"
-#include "shrink/train/trainer.h"
+#include "shrink/core/parse.h"
+#include "shrink/pipeline/quantize_stage.h"
 
 namespace shrink::cli {
 
@@ -106,48 +104,33 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "print a JSON summary");
   // --mode codebook: weight sharing, optional centroid fine-tuning, export as codes.
   auto run_codebook = [](Options& o) {
-    ir::Graph g = onnx_io::import_model(o.input);
-    o.data.apply_to(g);
-    data::Dataset test_set, train_set;
-    if (!o.no_eval || o.finetune > 0) test_set = o.data.load(false, &g);
-    if (o.finetune > 0) {
-      train_set = o.data.load(true, &g);
-      SHRINK_CHECK(train_set.labeled(), "--finetune: the training data has no labels (fine-tuning needs them)");
-      train::check_input_fits(g, train_set);
-    }
-    const ir::Graph original = g.clone();
-    Snapshot before = snapshot_of(g, o.input, !o.no_latency);
-    if (!o.no_eval) measure_before(before, g, test_set);
-    quantize::CodebookOptions co;
-    co.bits = o.bits ? o.bits : 4;
-    co.exclude_nodes = comma_list(o.exclude);
+    pipeline::CodebookSettings cs;
+    cs.bits = o.bits ? o.bits : 4;
+    cs.exclude = comma_list(o.exclude);
+    cs.exclude_ops = comma_list(o.exclude_ops);
+    cs.finetune = o.finetune;
+    cs.lr = o.lr;
+    cs.batch = o.batch;
+    cs.seed = o.seed;
     for (const std::string& item : comma_list(o.layer_bits)) {
       const size_t eq = item.find('=');
       SHRINK_CHECK(eq != std::string::npos && eq > 0, "--layer-bits: '", item, "' is not NAME=BITS");
       const double bits = parse_real(item.substr(eq + 1), "--layer-bits " + item.substr(0, eq), 2, 8);
       SHRINK_CHECK(bits == static_cast<int>(bits), "--layer-bits ", item.substr(0, eq), ": bits must be a whole number, got ",
                    item.substr(eq + 1));
-      co.layer_bits[item.substr(0, eq)] = static_cast<int>(bits);
+      cs.layer_bits[item.substr(0, eq)] = static_cast<int>(bits);
     }
-    for (const std::string& op : comma_list(o.exclude_ops)) co.ops.erase(std::remove(co.ops.begin(), co.ops.end(), op), co.ops.end());
-    quantize::WeightSharing sharing(g, co);
-    nlohmann::json tuning;
-    if (o.finetune > 0) {
-      double shared = train::evaluate(g, test_set).accuracy;
-      if (!o.json) std::printf("shared weights before fine-tuning: test %.2f%%\n", 100 * shared);
-      train::TrainOptions to;
-      to.epochs = o.finetune;
-      to.lr = o.lr;
-      to.weight_decay = 0;  // a decay per weight would pull a centroid by its cluster's size
-      to.batch_size = o.batch;
-      to.seed = o.seed;
-      to.progress = !o.json;
-      to.after_step = [&](int64_t, double) { sharing.after_step(); };
-      train::TrainResult tr = train::train(g, train_set, test_set, to);
-      sharing.finish();
-      tuning = {{"epochs", o.finetune}, {"lr", o.lr}, {"accuracy_before", shared}, {"best_accuracy", tr.best_accuracy},
-                {"best_epoch", tr.best_epoch}};
-    }
+    cs.check(/*cli=*/true);
+    pipeline::CodebookStage stage(cs);
+    ir::Graph g = onnx_io::import_model(o.input);
+    o.data.apply_to(g);
+    data::Dataset test_set, train_set;
+    if (!o.no_eval || o.finetune > 0) test_set = o.data.load(false, &g);
+    if (o.finetune > 0) train_set = o.data.load(true, &g);
+    const ir::Graph original = g.clone();
+    Snapshot before = snapshot_of(g, o.input, !o.no_latency);
+    if (!o.no_eval) measure_before(before, g, test_set);
+    nlohmann::json report = stage.apply(g, {&train_set, &test_set, !o.json});
     onnx_io::export_model(g, o.output);
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) {
@@ -155,23 +138,20 @@ void add_quantize_command(CLI::App& app) {
       passes::make_pipeline("inference").run(deployed);
       measure_after(after, deployed, original, test_set);
     }
-    nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"mode", "codebook"}, {"bits", co.bits},
+    nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"mode", "codebook"}, {"bits", cs.bits},
                         {"before", snapshot_json(before)}, {"after", snapshot_json(after)}};
-    if (!tuning.is_null()) j["finetune"] = tuning;
-    for (const auto& l : sharing.layers())
-      j["layers"].push_back({{"node", l.node}, {"op", l.op}, {"weight", l.weight}, {"weights", l.weights},
-                             {"nonzeros", l.nonzeros}, {"entries", l.entries}, {"bits", l.bits}, {"relative_error", l.relative_error},
-                             {"note", l.note}});
+    j.update(report);
     if (o.json) {
       std::cout << j.dump(2) << "\n";
       return;
     }
     std::printf("%-28s %-8s %10s %10s %5s %8s %10s  %s\n", "layer", "op", "weights", "non-zeros", "bits", "entries",
                 "rel.error", "");
-    for (const auto& l : sharing.layers())
-      std::printf("%-28s %-8s %10lld %10lld %5d %8lld %10.4f  %s\n", l.node.c_str(), l.op.c_str(),
-                  static_cast<long long>(l.weights), static_cast<long long>(l.nonzeros), l.bits,
-                  static_cast<long long>(l.entries), l.relative_error, l.note.c_str());
+    for (const auto& l : report["layers"])
+      std::printf("%-28s %-8s %10lld %10lld %5d %8lld %10.4f  %s\n", l["node"].get<std::string>().c_str(),
+                  l["op"].get<std::string>().c_str(), l["weights"].get<long long>(), l["nonzeros"].get<long long>(),
+                  l["bits"].get<int>(), l["entries"].get<long long>(), l["relative_error"].get<double>(),
+                  l["note"].get<std::string>().c_str());
     print_before_after(before, after);
     std::printf("wrote %s (shrink info %s: the per-layer storage)\n", o.output.c_str(), o.output.c_str());
   };
@@ -181,83 +161,34 @@ void add_quantize_command(CLI::App& app) {
       if (!lr_flag->count()) o.lr = 1e-4;
       return run_codebook(o);
     }
-    SHRINK_CHECK(o.bits == 0 || o.bits == 8 || o.bits == 4, "--bits: ", o.q.mode == "weight-only" ? "weight-only" : o.q.mode,
-                 " mode takes 8 or 4, got ", o.bits, " (2 to 8 with --mode codebook)");
     SHRINK_CHECK(o.finetune == 0, "--finetune: only with --mode codebook (qat trains with --epochs)");
     SHRINK_CHECK(o.layer_bits.empty(), "--layer-bits: only with --mode codebook");
-    if (o.bits) o.q.bits = o.bits;
-    o.q.per_channel = !o.per_tensor;
-    o.q.exclude_nodes = comma_list(o.exclude);
-    o.q.exclude_ops = comma_list(o.exclude_ops);
+    pipeline::QuantizeSettings qs;
+    qs.q = o.q;
+    if (o.bits) qs.q.bits = o.bits;
+    qs.q.per_channel = !o.per_tensor;
+    qs.q.exclude_nodes = comma_list(o.exclude);
+    qs.q.exclude_ops = comma_list(o.exclude_ops);
+    qs.calib_batches = o.calib_batches;
+    qs.batch = o.batch;
+    qs.epochs = o.epochs;
+    qs.lr = o.lr;
+    qs.sensitivity = o.sensitivity;
+    qs.max_drop = o.max_drop;
+    qs.val_samples = o.val_samples;
+    qs.seed = o.seed;
+    qs.check(/*cli=*/true);
+    pipeline::QuantizeStage stage(qs);
     ir::Graph g = onnx_io::import_model(o.input);
     o.data.apply_to(g);
     data::Dataset test_set, train_set;
-    if (!o.no_eval) test_set = o.data.load(false, &g);
-    bool calibrated = o.q.mode == "static" || o.q.mode == "qat";
-    if (calibrated) {
-      train_set = o.data.load(true, &g);
-      train::check_input_fits(g, train_set);
-    }
-    if (o.q.mode == "qat" && o.no_eval) test_set = o.data.load(false, &g);  // the trainer evaluates every epoch
+    if (!o.no_eval || o.q.mode == "qat") test_set = o.data.load(false, &g);  // qat evaluates every epoch
+    if (qs.calibrated()) train_set = o.data.load(true, &g);
     const ir::Graph original = g.clone();
-    nlohmann::json qat_log;
-    o.q.train = [&](ir::Graph& fake) {
-      train::TrainOptions to;
-      to.epochs = o.epochs;
-      to.lr = o.lr;
-      to.batch_size = o.batch;
-      to.seed = o.seed;
-      to.progress = !o.json;
-      train::TrainResult tr = train::train(fake, train_set, test_set, to);
-      qat_log = {{"epochs", o.epochs}, {"lsq", o.q.learnable_scales}, {"best_accuracy", tr.best_accuracy},
-                 {"best_epoch", tr.best_epoch}};
-    };
     Snapshot before = snapshot_of(g, o.input, !o.no_latency);
     if (!o.no_eval) measure_before(before, g, test_set);
 
-    // A calibration source: a fresh seeded loader over the training images per quantization.
-    data::LoaderOptions calibration_options = calibrated ? train::loader_options_for(g, train_set) : data::LoaderOptions{};
-    quantize::CalibrationSource calibration = [&]() -> std::function<bool(std::vector<at::Tensor>&)> {
-      data::LoaderOptions lo = calibration_options;
-      lo.batch_size = o.batch;
-      lo.seed = o.seed;
-      auto loader = std::make_shared<data::DataLoader>(train_set, lo);
-      loader->start_epoch(0);
-      auto taken = std::make_shared<int64_t>(0);
-      int64_t limit = o.calib_batches;
-      return [loader, taken, limit](std::vector<at::Tensor>& inputs) {
-        data::Batch b;
-        if (*taken >= limit || !loader->next(b)) return false;
-        ++*taken;
-        inputs = {b.images};
-        return true;
-      };
-    };
-    nlohmann::json sensitivity;
-    if (o.sensitivity || o.max_drop >= 0) {
-      data::Dataset val = data::random_subset(train_set, o.val_samples, o.seed + 1);
-      // Without labels, "accuracy" is the top-1 agreement with the float model.
-      auto accuracy = [&](const ir::Graph& graph) {
-        return val.labeled() ? train::evaluate(graph, val).accuracy : train::compare(graph, original, val).agreement;
-      };
-      quantize::FallbackResult f = quantize::sensitivity_fallback(g, o.q, calibration, accuracy, o.max_drop);
-      sensitivity = {{"validation_samples", val.size()}, {"by", val.labeled() ? "accuracy" : "agreement"}, {"float_accuracy", f.float_accuracy},
-                     {"quantized_accuracy", f.quantized_accuracy}, {"final_accuracy", f.final_accuracy},
-                     {"kept_float", f.kept_float}};
-      for (const auto& l : f.layers) sensitivity["layers"].push_back({{"node", l.node}, {"op", l.op}, {"accuracy_float_alone", l.accuracy}});
-      if (!o.json) {
-        std::printf("sensitivity on %lld training images (seeded subset)%s: float %.2f%%, all int8 %.2f%%\n",
-                    static_cast<long long>(val.size()), val.labeled() ? "" : " by top-1 agreement with the float model (no labels)",
-                    100 * f.float_accuracy, 100 * f.quantized_accuracy);
-        std::printf("%-28s %-8s %22s\n", "layer (most sensitive first)", "op", "accuracy, it alone float");
-        for (const auto& l : f.layers) std::printf("%-28s %-8s %21.2f%%\n", l.node.c_str(), l.op.c_str(), 100 * l.accuracy);
-        if (o.max_drop >= 0)
-          std::printf("fallback (--max-drop %.2f points): %zu layer(s) kept float, validation %.2f%%\n\n", o.max_drop,
-                      f.kept_float.size(), 100 * f.final_accuracy);
-      }
-      o.q.exclude_nodes.insert(o.q.exclude_nodes.end(), f.kept_float.begin(), f.kept_float.end());
-    }
-    quantize::QuantizeResult r = quantize::quantize(g, o.q, calibrated ? calibration() : nullptr);
+    nlohmann::json report = stage.apply(g, {&train_set, &test_set, !o.json});
     onnx_io::export_model(g, o.output);
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) {  // as deployed: the file read back and run on shrink's int8 kernels
@@ -265,44 +196,44 @@ void add_quantize_command(CLI::App& app) {
       passes::make_pipeline("inference").run(deployed);
       measure_after(after, deployed, original, test_set);
     }
-
+    if (!o.json && report.contains("sensitivity")) {
+      const auto& f = report["sensitivity"];
+      const bool labeled = f["by"] == "accuracy";
+      std::printf("sensitivity on %lld training images (seeded subset)%s: float %.2f%%, all int8 %.2f%%\n",
+                  f["validation_samples"].get<long long>(),
+                  labeled ? "" : " by top-1 agreement with the float model (no labels)",
+                  100 * f["float_accuracy"].get<double>(), 100 * f["quantized_accuracy"].get<double>());
+      std::printf("%-28s %-8s %22s\n", "layer (most sensitive first)", "op", "accuracy, it alone float");
+      for (const auto& l : f["layers"])
+        std::printf("%-28s %-8s %21.2f%%\n", l["node"].get<std::string>().c_str(), l["op"].get<std::string>().c_str(),
+                    100 * l["accuracy_float_alone"].get<double>());
+      if (o.max_drop >= 0)
+        std::printf("fallback (--max-drop %.2f points): %zu layer(s) kept float, validation %.2f%%\n\n", o.max_drop,
+                    f["kept_float"].size(), 100 * f["final_accuracy"].get<double>());
+    }
     nlohmann::json j = {{"input", o.input}, {"output", o.output}, {"mode", o.q.mode},
-                        {"observer", o.q.observer}, {"per_channel", o.q.per_channel},
-                        {"calibration_batches", r.calibration_batches}, {"activations", r.activations.size()},
+                        {"observer", o.q.observer}, {"per_channel", qs.q.per_channel},
                         {"before", snapshot_json(before)}, {"after", snapshot_json(after)}};
-    if (!qat_log.is_null()) j["qat"] = qat_log;
-    if (o.q.equalize) {
-      j["equalized"] = nlohmann::json::array();
-      for (const auto& [a, b] : r.equalized) j["equalized"].push_back({a, b});
-    }
-    if (!sensitivity.is_null()) j["sensitivity"] = sensitivity;
-    for (const auto& l : r.layers) {
-      nlohmann::json jl = {{"node", l.node}, {"op", l.op}};
-      if (l.skipped.empty()) {
-        jl.update({{"weight_bytes_before", l.weight_bytes_before}, {"weight_bytes_after", l.weight_bytes_after}});
-      } else {
-        jl["skipped"] = l.skipped;
-      }
-      j["layers"].push_back(jl);
-    }
+    j.update(report);
     if (o.json) {
       std::cout << j.dump(2) << "\n";
       return;
     }
     std::printf("%-28s %-8s %14s %14s\n", "layer", "op", "weight bytes", "stored");
-    for (const auto& l : r.layers) {
-      if (!l.skipped.empty()) {
-        std::printf("%-28s %-8s float: %s\n", l.node.c_str(), l.op.c_str(), l.skipped.c_str());
+    for (const auto& l : report["layers"]) {
+      const std::string node = l["node"], op = l["op"];
+      if (l.contains("skipped")) {
+        std::printf("%-28s %-8s float: %s\n", node.c_str(), op.c_str(), l["skipped"].get<std::string>().c_str());
         continue;
       }
-      std::printf("%-28s %-8s %14lld %14lld\n", l.node.c_str(), l.op.c_str(), static_cast<long long>(l.weight_bytes_before),
-                  static_cast<long long>(l.weight_bytes_after));
+      std::printf("%-28s %-8s %14lld %14lld\n", node.c_str(), op.c_str(), l["weight_bytes_before"].get<long long>(),
+                  l["weight_bytes_after"].get<long long>());
     }
-    if (calibrated)
+    if (qs.calibrated())
       std::printf("%zu activations quantized (%s), ranges from %lld calibration batches of %lld (%s observer)\n",
-                  r.activations.size(), o.q.symmetric_activations ? "int8 symmetric" : "uint8 affine",
-                  static_cast<long long>(r.calibration_batches), static_cast<long long>(o.batch), o.q.observer.c_str());
-    if (o.q.equalize) std::printf("%zu layer pairs equalized\n", r.equalized.size());
+                  static_cast<size_t>(report["activations"].get<int64_t>()), o.q.symmetric_activations ? "int8 symmetric" : "uint8 affine",
+                  report["calibration_batches"].get<long long>(), static_cast<long long>(o.batch), o.q.observer.c_str());
+    if (o.q.equalize) std::printf("%zu layer pairs equalized\n", report["equalized"].size());
     print_before_after(before, after);
     if (ops::int8_engine_available()) std::printf("%-16s (after: read back and run on shrink's int8 kernels)\n", "");
     std::printf("wrote %s\n", o.output.c_str());

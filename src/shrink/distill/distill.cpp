@@ -16,6 +16,7 @@
 #include "shrink/distill/losses.h"
 #include "shrink/exec/session.h"
 #include "shrink/io/npy.h"
+#include "shrink/core/hash.h"
 #include "shrink/ops/shape_inference.h"
 #include "shrink/passes/inference_passes.h"
 #include "shrink/passes/pass.h"
@@ -59,19 +60,11 @@ std::vector<double> normalized_weights(const std::vector<double>& w, size_t teac
   return out;
 }
 
-// 64-bit FNV-1a over bytes, for cache keys.
-struct Hasher {
-  uint64_t h = 1469598103934665603ull;
-  void bytes(const void* p, size_t n) {
-    const auto* c = static_cast<const unsigned char*>(p);
-    for (size_t i = 0; i < n; ++i) h = (h ^ c[i]) * 1099511628211ull;
-  }
-  void text(const std::string& s) { bytes(s.data(), s.size() + 1); }
-  void tensor(const at::Tensor& t) {
-    at::Tensor c = t.detach().contiguous();
-    bytes(c.data_ptr(), c.numel() * c.element_size());
-  }
-};
+// The bytes of a tensor into a cache key.
+void hash_tensor(Hasher& h, const at::Tensor& t) {
+  at::Tensor c = t.detach().contiguous();
+  h.bytes(c.data_ptr(), c.numel() * c.element_size());
+}
 
 // Re-normalises images prepared for the student into what a teacher was trained on.
 at::Tensor renormalize(const at::Tensor& x, const data::Normalization& from, const data::Normalization& to) {
@@ -133,7 +126,7 @@ class TeacherBank {
   void load_or_build_cache(const data::Dataset& d, const std::string& dir, bool progress, DistillResult& result) {
     Hasher h;
     for (size_t i = 0; i < teachers_.size(); ++i) {
-      for (const auto& [name, init] : teachers_[i]->initializers()) h.text(name), h.tensor(init.tensor);
+      for (const auto& [name, init] : teachers_[i]->initializers()) h.text(name), hash_tensor(h, init.tensor);
       for (const auto& n : teachers_[i]->nodes()) h.text(n->op_type);
       for (double v : norms_[i].mean) h.bytes(&v, sizeof v);
       for (double v : norms_[i].std) h.bytes(&v, sizeof v);
@@ -151,7 +144,7 @@ class TeacherBank {
       h.text(std::to_string(d.files->resize) + "," + std::to_string(d.files->height) + "," +
              std::to_string(d.files->width) + "," + data::channels_name(d.files->channels));
     } else {
-      h.tensor(d.images);
+      hash_tensor(h, d.images);
     }
     char key[17];
     std::snprintf(key, sizeof key, "%016llx", static_cast<unsigned long long>(h.h));
