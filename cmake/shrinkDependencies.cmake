@@ -20,10 +20,11 @@ shrink_find(ZLIB)           # zlib1g-dev
 shrink_find(JPEG)           # libjpeg62-turbo-dev (CMake's FindJPEG)
 shrink_find(PNG)            # libpng-dev (CMake's FindPNG)
 shrink_find(libzip)         # libzip-dev (.npz archives)
+shrink_find(yaml-cpp)       # libyaml-cpp-dev (compress recipes); its target is plain yaml-cpp
 shrink_find(Threads)
 shrink_find(OpenMP)
 shrink_find(DNNL MODULE)    # libdnnl-dev, by cmake/FindDNNL.cmake (why: see there)
 
 set(SHRINK_DEPENDENCY_TARGETS
   ${TORCH_LIBRARIES} onnx_proto protobuf::libprotobuf nlohmann_json::nlohmann_json
-  ZLIB::ZLIB JPEG::JPEG PNG::PNG libzip::zip Threads::Threads OpenMP::OpenMP_CXX DNNL::dnnl)
+  ZLIB::ZLIB JPEG::JPEG PNG::PNG libzip::zip yaml-cpp Threads::Threads OpenMP::OpenMP_CXX DNNL::dnnl)

@@ -48,6 +48,6 @@ set(CPACK_DEBIAN_RUNTIME_PACKAGE_RECOMMENDS "dataset-fashion-mnist, libopenblas0
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME "shrink-dev")
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION "libdevel")
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-    "libtorch-dev, libonnx-dev, libprotobuf-dev, nlohmann-json3-dev, zlib1g-dev, libjpeg62-turbo-dev, libpng-dev, libzip-dev, zipcmp, zipmerge, ziptool, libdnnl-dev, libgomp1")
+    "libtorch-dev, libonnx-dev, libprotobuf-dev, nlohmann-json3-dev, zlib1g-dev, libjpeg62-turbo-dev, libpng-dev, libzip-dev, zipcmp, zipmerge, ziptool, libyaml-cpp-dev, libdnnl-dev, libgomp1")
 set(CPACK_DEBIAN_DEV_PACKAGE_RECOMMENDS "cmake, g++")
 include(CPack)

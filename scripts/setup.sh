@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache git
   libtorch-dev libopenblas0-openmp libdnnl-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
-  libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist libonnx-testdata
   python3-torch python3-torchvision python3-onnx python3-numpy
   zlib1g-dev libjpeg62-turbo-dev libpng-dev libzip-dev dpkg-dev file

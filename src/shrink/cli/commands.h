@@ -28,6 +28,7 @@ void add_prune_command(CLI::App& app);
 void add_sensitivity_command(CLI::App& app);
 void add_factorize_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_compress_command(CLI::App& app);
 void add_distill_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   shrink::cli::add_sensitivity_command(app);
   shrink::cli::add_factorize_command(app);
   shrink::cli::add_quantize_command(app);
+  shrink::cli::add_compress_command(app);
   shrink::cli::add_distill_command(app);
   shrink::cli::add_data_command(app);
   shrink::cli::require_finite_floats(app);

@@ -18,6 +18,7 @@ void add_train_command(CLI::App& app) {
   struct Options {
     std::string model, output;
     bool json = false;
+    int64_t holdout = 0;
     DataOptions data;
     TrainFlags flags;
   };
@@ -32,6 +33,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--l2", opt->flags.train.l2, "L2 regularisation on Conv/Gemm/MatMul weights (adds l2*w to the gradient)")
       ->check(non_negative());
   cmd->add_option("--bn-l1", opt->flags.train.bn_l1, "L1 on BatchNorm scales (network slimming, Liu et al. 2017)")
+      ->check(non_negative());
+  cmd->add_option("--holdout", opt->holdout,
+                  "leave this many training samples (seeded by --seed, at most a fifth) out of training and record it in "
+                  "the model, so `shrink compress` scores candidates on samples the model never saw")
       ->check(non_negative());
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt] {
@@ -49,6 +54,12 @@ void add_train_command(CLI::App& app) {
     if (!o.resume && !onnx) {
       graph = model_from_flag("--model", opt->model, train_set, opt->flags.width, o.seed);
       opt->data.apply_to(graph);
+    }
+    if (opt->holdout > 0) {
+      SHRINK_CHECK(!o.resume, "--holdout with --resume: the checkpoint's model already records its hold-out");
+      data::Dataset held;
+      std::tie(train_set, held) = data::split_validation(train_set, opt->holdout, o.seed);
+      graph.metadata["shrink.holdout"] = std::to_string(held.size()) + "," + std::to_string(o.seed);
     }
     train::TrainResult r = train::train(graph, train_set, test_set, o);
     if (r.interrupted) {

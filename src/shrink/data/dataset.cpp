@@ -9,6 +9,8 @@
 #include <fstream>
 
 #include "shrink/core/error.h"
+#include "shrink/core/hash.h"
+#include "shrink/data/image.h"
 
 namespace fs = std::filesystem;
 
@@ -167,6 +169,35 @@ Dataset load_dataset(const std::string& kind, const std::string& dir, bool train
   if (kind == "cifar10") return load_cifar(dir, train, false);
   if (kind == "cifar100") return load_cifar(dir, train, true);
   fail("--dataset: '", kind, "' is not one of fashion-mnist, mnist, cifar10, cifar100");
+}
+
+void fingerprint(Hasher& h, const Dataset& d) {
+  h.text(d.name);
+  if (d.files) {  // the files as they are now, and how they are read
+    for (const std::string& p : d.files->paths) {
+      std::error_code ec;
+      h.text(p);
+      h.text(std::to_string(fs::file_size(p, ec)));
+      h.text(std::to_string(fs::last_write_time(p, ec).time_since_epoch().count()));
+    }
+    h.text(std::to_string(d.files->resize) + "," + std::to_string(d.files->height) + "," +
+           std::to_string(d.files->width) + "," + channels_name(d.files->channels));
+  } else if (d.images.defined()) {
+    at::Tensor c = d.images.contiguous();
+    h.bytes(c.data_ptr(), c.numel() * c.element_size());
+  }
+}
+
+std::pair<Dataset, Dataset> split_validation(const Dataset& d, int64_t samples, uint64_t seed) {
+  const int64_t n = d.size();
+  SHRINK_CHECK(n >= 2, d.name, ": ", n, " samples; a validation part needs at least 2");
+  samples = std::min(samples, std::max<int64_t>(1, n / 5));
+  at::Generator gen = at::detail::createCPUGenerator(seed ^ 0xc0ffee5eedull);
+  at::Tensor perm = at::randperm(n, gen, at::kLong);
+  at::Tensor val = std::get<0>(perm.slice(0, 0, samples).sort());
+  at::Tensor fit = std::get<0>(perm.slice(0, samples).sort());
+  auto ids = [](const at::Tensor& t) { return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel()); };
+  return {d.subset(ids(fit), "[fit part]"), d.subset(ids(val), "[validation part]")};
 }
 
 Dataset random_subset(const Dataset& d, int64_t samples, uint64_t seed) {

@@ -14,6 +14,10 @@
 
 #include "shrink/data/image.h"
 
+namespace shrink {
+struct Hasher;
+}
+
 namespace shrink::data {
 
 // Image files read when a batch needs them: each decoded, converted to `channels`,
@@ -83,6 +87,16 @@ Dataset load_idx_dir(const std::string& dir, bool train, const std::string& name
 // CIFAR-10 / CIFAR-100 binary batches (data_batch_1..5.bin / test_batch.bin, or
 // train.bin / test.bin with coarse+fine labels for CIFAR-100).
 Dataset load_cifar(const std::string& dir, bool train, bool cifar100);
+
+// Adds what `d` holds to a cache key: its name, and its images (in memory) or its
+// files as they are now (paths, sizes, modification times) and how they are read.
+// Labels are not included.
+void fingerprint(Hasher& h, const Dataset& d);
+
+// A split cut into (the rest, a seeded validation part of `samples`, at most a fifth),
+// each part in the split's order: what `shrink train --holdout` leaves out of training
+// and `shrink compress` scores candidates on.
+std::pair<Dataset, Dataset> split_validation(const Dataset& d, int64_t samples, uint64_t seed);
 
 // A seeded random subset of `samples` images (all when there are fewer), e.g. a
 // validation set drawn from the training images.

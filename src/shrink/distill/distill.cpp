@@ -132,20 +132,8 @@ class TeacherBank {
       for (double v : norms_[i].std) h.bytes(&v, sizeof v);
     }
     for (const auto& f : features_) h.text(f);
-    h.text(d.name);
     SHRINK_CHECK(!d.raw(), "--cache: teacher outputs are cached for image data, not float inputs");
-    if (d.files) {  // the files as they are now, and how they are read
-      for (const std::string& p : d.files->paths) {
-        std::error_code ec;
-        h.text(p);
-        h.text(std::to_string(fs::file_size(p, ec)));
-        h.text(std::to_string(fs::last_write_time(p, ec).time_since_epoch().count()));
-      }
-      h.text(std::to_string(d.files->resize) + "," + std::to_string(d.files->height) + "," +
-             std::to_string(d.files->width) + "," + data::channels_name(d.files->channels));
-    } else {
-      hash_tensor(h, d.images);
-    }
+    data::fingerprint(h, d);
     char key[17];
     std::snprintf(key, sizeof key, "%016llx", static_cast<unsigned long long>(h.h));
     fs::path final_dir = fs::path(dir) / (std::string("teacher-") + key);
