@@ -16,6 +16,8 @@ PACKAGES=(
   # libzip-dev's CMake config fails unless its three tools are present (Debian 12's
   # libzip-targets.cmake checks /usr/bin/zipcmp, zipmerge, ziptool)
   zipcmp zipmerge ziptool
+  # headless Chromium: the test that renders shrink compress's report.html
+  chromium
 )
 # The list, for tests/install/check_build_inputs.py (Node.js and npm included).
 if [[ ${1:-} == --print-packages ]]; then

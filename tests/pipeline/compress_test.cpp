@@ -1,0 +1,239 @@
+// shrink compress end to end on a small learnable data set: the search keeps every
+// candidate with its lineage, picks the smallest within the budget, writes the files
+// it promises, refuses to overwrite a previous run, reuses nothing stale, and after
+// kill -9 at any moment `--resume` finishes with the uninterrupted run's result.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <chrono>
+
+#include "shrink/core/atomic_file.h"
+#include "shrink/data/image.h"
+#include "support/limited_process.h"
+#include "support/onnx_builder.h"
+#include "support/process.h"
+
+using namespace shrink;
+namespace fs = std::filesystem;
+using test_support::run_command;
+
+namespace {
+
+std::string cli() { return SHRINK_CLI; }
+
+// 600 train and 150 test 28x28 images in IDX layout, 3 classes: class k has a bright
+// band at rows 9k..9k+7 over noise, so a small MLP learns it in an epoch or two.
+void write_data(const std::string& dir) {
+  std::mt19937 rng(11);
+  auto write = [&](const std::string& prefix, int n) {
+    std::string images = {0, 0, 0x08, 3}, labels = {0, 0, 0x08, 1};
+    for (uint32_t d : {static_cast<uint32_t>(n), 28u, 28u})
+      for (int shift : {24, 16, 8, 0}) images.push_back(static_cast<char>((d >> shift) & 0xff));
+    for (int shift : {24, 16, 8, 0}) labels.push_back(static_cast<char>((n >> shift) & 0xff));
+    for (int i = 0; i < n; ++i) {
+      const int k = static_cast<int>(rng() % 3);
+      labels.push_back(static_cast<char>(k));
+      for (int y = 0; y < 28; ++y)
+        for (int x = 0; x < 28; ++x) {
+          int v = static_cast<int>(rng() % 90);
+          if (y >= 9 * k && y < 9 * k + 8 && rng() % 4 != 0) v += 110;
+          images.push_back(static_cast<char>(v));
+        }
+    }
+    std::ofstream(dir + "/" + prefix + "-images-idx3-ubyte", std::ios::binary) << images;
+    std::ofstream(dir + "/" + prefix + "-labels-idx1-ubyte", std::ios::binary) << labels;
+  };
+  write("train", 600);
+  write("t10k", 150);
+}
+
+const char* kRecipe =
+    "target: size\n"
+    "max_drop: 5\n"
+    "validation_samples: 100\n"
+    "stages:\n"
+    "  - prune: {method: global, amount: [0.5, 0.8, 0.95], finetune: 1, lr: 0.05, batch: 32}\n"
+    "  - codebook: {bits: [3, 5]}\n";
+
+struct Fixture {
+  test_support::TempDir dir;
+  std::string data, model, recipe;
+  Fixture() {
+    data = dir.file("data");
+    fs::create_directories(data);
+    write_data(data);
+    model = dir.file("mlp.onnx");
+    auto r = run_command(cli() + " train --model mlp --epochs 2 --lr 0.05 --batch 32 --holdout 100 --data " + data + " -o " +
+                         model + " --json");
+    EXPECT_EQ(r.status, 0) << r.output;
+    recipe = dir.file("recipe.yaml");
+    std::ofstream(recipe) << kRecipe;
+  }
+  std::string compress(const std::string& out, const std::string& extra = "") const {
+    return cli() + " compress " + model + " -o " + out + " --recipe " + recipe + " --data " + data + " --no-ort --json" + extra;
+  }
+};
+
+nlohmann::json report_of(const std::string& out) { return nlohmann::json::parse(read_file(out + "/report.json")); }
+
+// What a run decided: the chosen lineage with each step's settings and figures.
+nlohmann::json decision(const nlohmann::json& report) {
+  nlohmann::json d = nlohmann::json::array();
+  for (int i : report["lineage"]) {
+    const auto& c = report["candidates"][i];
+    d.push_back({{"stage", c["stage"]}, {"settings", c["settings"]}, {"accuracy", c["metrics"]["accuracy"]},
+                 {"bytes", c["metrics"]["bytes"]}, {"nonzeros", c["metrics"]["nonzeros"]}});
+  }
+  return d;
+}
+
+}  // namespace
+
+TEST(Compress, SearchesKeepsLineageAndChoosesTheSmallestWithinBudget) {
+  Fixture f;
+  const std::string out = f.dir.file("out");
+  auto r = run_command(f.compress(out));
+  ASSERT_EQ(r.status, 0) << r.output;
+  nlohmann::json summary = nlohmann::json::parse(r.output);
+  nlohmann::json rep = report_of(out);
+  const auto& cands = rep["candidates"];
+  ASSERT_GE(cands.size(), 4u);
+  EXPECT_EQ(cands[0]["stage"], "original");
+  EXPECT_TRUE(rep["validation"]["held_out_in_training"].get<bool>());  // train --holdout recorded it
+  EXPECT_EQ(rep["validation"]["samples"].get<int>(), 100);
+  const double base = cands[0]["metrics"]["accuracy"];
+  EXPECT_GT(base, 0.8) << "the synthetic data should be learnt";
+  // Lineage: every parent is an earlier candidate; prune levels chain, codebooks follow prunes.
+  for (size_t i = 1; i < cands.size(); ++i) {
+    const int p = cands[i]["parent"];
+    ASSERT_GE(p, 0);
+    ASSERT_LT(p, static_cast<int>(i));
+    if (cands[i]["stage"] == "codebook") EXPECT_EQ(cands[p]["stage"], "prune");
+    // in_budget is the drop against the budget, recomputed here
+    const double drop = (base - cands[i]["metrics"]["accuracy"].get<double>()) * 100;
+    EXPECT_EQ(cands[i]["in_budget"].get<bool>(), drop <= 5 + 1e-9) << i;
+  }
+  // The chosen one: within budget and the smallest such.
+  const int chosen = rep["chosen"];
+  EXPECT_TRUE(cands[chosen]["in_budget"].get<bool>());
+  for (const auto& c : cands)
+    if (c["in_budget"].get<bool>()) EXPECT_LE(cands[chosen]["metrics"]["bytes"], c["metrics"]["bytes"]);
+  EXPECT_NE(chosen, 0) << "pruning this MLP to half should stay within 5 points";
+  EXPECT_EQ(summary["chosen"], chosen);
+  // The files promised: model.onnx as measured, the Pareto set, the report.
+  EXPECT_NEAR(static_cast<double>(fs::file_size(out + "/model.onnx")), cands[chosen]["metrics"]["bytes"].get<double>(), 64);
+  int pareto = 0;
+  for (const auto& c : cands)
+    if (c.contains("file")) {
+      ++pareto;
+      EXPECT_TRUE(fs::exists(out + "/" + c["file"].get<std::string>()));
+    }
+  EXPECT_GE(pareto, 1);
+  // The smallest within budget cannot be beaten on both bytes and accuracy.
+  EXPECT_TRUE(cands[chosen]["pareto_bytes"].get<bool>());
+  EXPECT_TRUE(cands[chosen].contains("file"));
+  EXPECT_LT(cands[chosen]["metrics"]["bytes"].get<double>(), cands[0]["metrics"]["bytes"].get<double>() / 4);
+  // The chosen model as a user would run it: eval agrees with the report's test figure.
+  auto ev = run_command(cli() + " eval " + out + "/model.onnx --data " + f.data + " --json");
+  ASSERT_EQ(ev.status, 0) << ev.output;
+  EXPECT_NEAR(nlohmann::json::parse(ev.output)["accuracy"].get<double>(), rep["final"]["chosen"]["accuracy"].get<double>(), 1e-9);
+  // The reproducing command of a prune step is a real command line.
+  EXPECT_EQ(cands[1]["command"].get<std::string>().rfind("shrink prune " + f.model + " -o OUT.onnx", 0), 0u);
+  // report.html: self-contained (inline SVG, no script, nothing fetched).
+  const std::string html = read_file(out + "/report.html");
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);
+  EXPECT_EQ(html.find("href="), std::string::npos);
+  EXPECT_NE(html.find("chosen"), std::string::npos);
+}
+
+TEST(Compress, ResumeReusesEverythingAndAChangedModelReusesNothing) {
+  Fixture f;
+  const std::string out = f.dir.file("out");
+  ASSERT_EQ(run_command(f.compress(out)).status, 0);
+  const nlohmann::json first = report_of(out);
+  // Again without --resume: refused, naming the directory.
+  auto again = run_command(f.compress(out));
+  EXPECT_NE(again.status, 0);
+  EXPECT_NE(again.output.find(out + ": holds a previous compress run"), std::string::npos) << again.output;
+  // With --resume: every candidate from the cache, the same decision.
+  auto resumed = run_command(f.compress(out, " --resume"));
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  const nlohmann::json second = report_of(out);
+  for (const auto& c : second["candidates"]) EXPECT_TRUE(c["cached"].get<bool>()) << c["index"];
+  EXPECT_EQ(decision(second), decision(first));
+  // A changed model (another training seed) in the same directory: new keys, nothing reused.
+  auto r = run_command(cli() + " train --model mlp --epochs 2 --lr 0.05 --batch 32 --seed 5 --holdout 100 --data " + f.data +
+                       " -o " + f.model + " --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  ASSERT_EQ(run_command(f.compress(out, " --resume")).status, 0);
+  const nlohmann::json third = report_of(out);
+  for (const auto& c : third["candidates"]) EXPECT_FALSE(c["cached"].get<bool>()) << c["index"];
+  EXPECT_NE(third["candidates"][0]["id"], first["candidates"][0]["id"]);
+}
+
+TEST(Compress, KilledAnywhereThenResumedGivesTheUninterruptedResult) {
+  Fixture f;
+  const std::string ref = f.dir.file("ref");
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(run_command(f.compress(ref)).status, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const nlohmann::json expected = decision(report_of(ref));
+  std::mt19937 rng(2026);
+  int killed = 0;
+  for (int k = 0; k < 3; ++k) {
+    const std::string out = f.dir.file("run" + std::to_string(k));
+    const double at = 0.3 + std::uniform_real_distribution<double>(0.1, 0.8)(rng) * seconds;
+    SCOPED_TRACE("killed after " + std::to_string(at) + " s");
+    auto r = test_support::run_limited("timeout -s KILL " + std::to_string(at) + " " + f.compress(out) + " >/dev/null", 600);
+    if (r.status == 0) continue;  // finished first
+    ++killed;
+    auto resumed = run_command(f.compress(out, " --resume"));
+    ASSERT_EQ(resumed.status, 0) << resumed.output;
+    EXPECT_EQ(decision(report_of(out)), expected);
+    // Nothing half-written left under a final name: every cache entry reads back.
+    for (const auto& e : fs::directory_iterator(out + "/cache"))
+      if (e.path().extension() == ".json") EXPECT_NO_THROW(nlohmann::json::parse(read_file(e.path().string())));
+  }
+  EXPECT_GE(killed, 2);
+}
+
+TEST(Compress, BadInputIsOneLineError) {
+  Fixture f;
+  auto r = run_command(cli() + " compress " + f.model + " -o " + f.dir.file("o") + " --recipe " + f.dir.file("none.yaml"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("none.yaml"), std::string::npos) << r.output;
+  std::ofstream(f.dir.file("bad.yaml")) << "stages:\n  - prune: {amount: 0.5, finetune: -1}\n";
+  r = run_command(cli() + " compress " + f.model + " -o " + f.dir.file("o") + " --recipe " + f.dir.file("bad.yaml"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.output, "shrink: error: " + f.dir.file("bad.yaml") + ":2: stage 1 (prune): 'finetune': expected epochs >= 0\n");
+  r = run_command(cli() + " compress " + f.model + " -o " + f.dir.file("o") + " --target speed");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--target"), std::string::npos) << r.output;
+}
+
+TEST(Compress, ReportRendersInHeadlessChromium) {
+  if (std::system("command -v chromium >/dev/null 2>&1") != 0) GTEST_SKIP() << "chromium not installed (scripts/setup.sh installs it)";
+  Fixture f;
+  const std::string out = f.dir.file("out");
+  ASSERT_EQ(run_command(f.compress(out)).status, 0);
+  const std::string png = f.dir.file("report.png");
+  auto r = test_support::run_limited("chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,1600 --screenshot=" +
+                                         png + " file://" + out + "/report.html",
+                                     120);
+  ASSERT_TRUE(fs::exists(png)) << r.output;
+  // Not blank: the charts and tables put many distinct colours on the page.
+  data::Image img = data::read_image(png);
+  ASSERT_GT(img.width, 1000);
+  std::set<uint32_t> colours;
+  const size_t step = static_cast<size_t>(img.channels);
+  ASSERT_GE(step, 3u);
+  for (size_t i = 0; i + 2 < img.pixels.size(); i += step * 7)
+    colours.insert(img.pixels[i] << 16 | img.pixels[i + 1] << 8 | img.pixels[i + 2]);
+  EXPECT_GT(colours.size(), 50u);
+}
