@@ -237,3 +237,32 @@ TEST(Compress, ReportRendersInHeadlessChromium) {
     colours.insert(img.pixels[i] << 16 | img.pixels[i + 1] << 8 | img.pixels[i + 2]);
   EXPECT_GT(colours.size(), 50u);
 }
+
+TEST(Compress, AutoBitsGivesEachLayerTheFewestBitsWithinItsDrop) {
+  Fixture f;
+  // Any drop allowed: every layer takes the fewest bits (2); none allowed below zero
+  // points is impossible to beat, so every layer keeps --bits unless 2..5 bits lose nothing.
+  auto r = run_command(cli() + " quantize " + f.model + " -o " + f.dir.file("a.onnx") +
+                       " --mode codebook --bits 6 --auto-bits-drop 100 --no-latency --data " + f.data + " --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  nlohmann::json j = nlohmann::json::parse(r.output);
+  ASSERT_TRUE(j.contains("auto_bits")) << r.output;
+  ASSERT_EQ(j["auto_bits"]["chosen"].size(), 2u);  // the MLP's two Gemms
+  for (const auto& [layer, bits] : j["auto_bits"]["chosen"].items()) EXPECT_EQ(bits.get<int>(), 2) << layer;
+  for (const auto& l : j["layers"]) EXPECT_EQ(l["bits"].get<int>(), 2) << l["node"];
+  // A drop no width can keep (negative is refused; a tiny one on a hard layer): the
+  // trials are recorded per layer and the choice is the first width within it.
+  r = run_command(cli() + " quantize " + f.model + " -o " + f.dir.file("b.onnx") +
+                  " --mode codebook --bits 6 --auto-bits-drop 0.0001 --no-latency --data " + f.data + " --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  j = nlohmann::json::parse(r.output);
+  const double dense = j["auto_bits"]["dense_accuracy"];
+  for (const auto& [layer, bits] : j["auto_bits"]["chosen"].items()) {
+    const auto& tried = j["auto_bits"]["layers"][layer];
+    for (const auto& [b, acc] : tried.items()) {
+      const bool within = (dense - acc.get<double>()) * 100 <= 0.0001;
+      // every width tried below the chosen one lost more than the drop
+      if (std::stoi(b) < bits.get<int>()) EXPECT_FALSE(within) << layer << " " << b;
+    }
+  }
+}

@@ -24,6 +24,7 @@ void add_quantize_command(CLI::App& app) {
     std::string input, output, exclude, exclude_ops;
     int64_t calib_batches = 32, batch = 64;
     int epochs = 3, finetune = 0, bits = 0;
+    double auto_bits_drop = 0;
     std::string layer_bits;
     double lr = 0.01, max_drop = -1;
     int64_t val_samples = 5000;
@@ -54,6 +55,10 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--bits", opt->bits,
                   "weight-only: 8 (per channel, the default) or 4 (per group, two per byte); codebook: 2 to 8 bits "
                   "per code (default 4: 16 shared values per layer, zero one of them in a pruned layer)");
+  cmd->add_option("--auto-bits-drop", opt->auto_bits_drop,
+                  "codebook: each layer not in --layer-bits gets the fewest bits (2 to --bits) whose codebook, that layer "
+                  "alone shared, costs at most this many points of test accuracy (2,000-image subset)")
+      ->check(non_negative());
   cmd->add_option("--finetune", opt->finetune,
                   "codebook: epochs of centroid fine-tuning (each centroid moved by its weights' summed gradients)")
       ->check(non_negative());
@@ -112,6 +117,7 @@ void add_quantize_command(CLI::App& app) {
     cs.lr = o.lr;
     cs.batch = o.batch;
     cs.seed = o.seed;
+    cs.auto_bits_drop = o.auto_bits_drop;
     for (const std::string& item : comma_list(o.layer_bits)) {
       const size_t eq = item.find('=');
       SHRINK_CHECK(eq != std::string::npos && eq > 0, "--layer-bits: '", item, "' is not NAME=BITS");
@@ -125,7 +131,7 @@ void add_quantize_command(CLI::App& app) {
     ir::Graph g = onnx_io::import_model(o.input);
     o.data.apply_to(g);
     data::Dataset test_set, train_set;
-    if (!o.no_eval || o.finetune > 0) test_set = o.data.load(false, &g);
+    if (!o.no_eval || o.finetune > 0 || o.auto_bits_drop > 0) test_set = o.data.load(false, &g);
     if (o.finetune > 0) train_set = o.data.load(true, &g);
     const ir::Graph original = g.clone();
     Snapshot before = snapshot_of(g, o.input, !o.no_latency);

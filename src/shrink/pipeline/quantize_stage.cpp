@@ -162,6 +162,8 @@ void CodebookSettings::read(Fields& f) {
   f.read("lr", lr);
   f.read("batch", batch);
   f.read("seed", seed);
+  f.read("auto_bits_drop", auto_bits_drop);
+  f.check(auto_bits_drop >= 0, "auto_bits_drop", "expected accuracy points >= 0");
   f.check(finetune >= 0, "finetune", "expected epochs >= 0");
   f.check(lr > 0, "lr", "expected a positive learning rate");
   f.check(batch > 0, "batch", "expected a positive batch size");
@@ -175,6 +177,7 @@ nlohmann::json CodebookSettings::to_json() const {
   if (!exclude.empty()) j["exclude"] = exclude;
   if (!exclude_ops.empty()) j["exclude_ops"] = exclude_ops;
   if (finetune > 0) j.update({{"lr", lr}, {"batch", batch}});
+  if (auto_bits_drop > 0) j["auto_bits_drop"] = auto_bits_drop;
   return j;
 }
 
@@ -185,6 +188,55 @@ void CodebookSettings::check(bool cli) const {
 }
 
 CodebookStage::CodebookStage(CodebookSettings s) : s_(std::move(s)) { s_.check(); }
+
+namespace {
+
+// Per layer, the fewest bits whose codebook (that layer alone shared, the rest float)
+// keeps accuracy within `max_drop` points of the unshared model; written into
+// co.layer_bits for the layers it does not name already. A layer that no width keeps
+// within the drop gets co.bits.
+nlohmann::json choose_layer_bits(const ir::Graph& g, quantize::CodebookOptions& co, double max_drop, const StageData& data) {
+  SHRINK_CHECK(data.eval && data.eval->size() > 0 && data.eval->labeled(),
+               "codebook auto_bits_drop: needs a labeled evaluation split");
+  const data::Dataset sample = data::random_subset(*data.eval, 2000, 0);
+  const double dense = train::evaluate(g, sample).accuracy;
+  std::vector<std::string> layers;
+  for (const auto& node : g.nodes()) {
+    if (std::find(co.ops.begin(), co.ops.end(), node->op_type) == co.ops.end() || node->inputs().size() < 2) continue;
+    if (std::find(co.exclude_nodes.begin(), co.exclude_nodes.end(), node->name) != co.exclude_nodes.end()) continue;
+    if (co.layer_bits.count(node->name)) continue;
+    const ir::Value* v = node->input(1);
+    const ir::Initializer* init = v ? g.initializer(v->name) : nullptr;
+    if (init && init->tensor.is_floating_point()) layers.push_back(node->name);
+  }
+  nlohmann::json report = {{"samples", sample.size()}, {"dense_accuracy", dense}, {"max_drop", max_drop}};
+  std::map<std::string, int> chosen;
+  for (const std::string& layer : layers) {
+    int pick = co.bits;
+    for (int bits = 2; bits < co.bits; ++bits) {
+      ir::Graph trial = g.clone();
+      quantize::CodebookOptions one = co;
+      one.layer_bits = {{layer, bits}};
+      one.exclude_nodes.clear();
+      for (const std::string& other : layers)
+        if (other != layer) one.exclude_nodes.push_back(other);
+      for (const auto& [named, b] : co.layer_bits) one.exclude_nodes.push_back(named);
+      quantize::WeightSharing share(trial, one);
+      const double acc = train::evaluate(trial, sample).accuracy;
+      report["layers"][layer][std::to_string(bits)] = acc;
+      if ((dense - acc) * 100 <= max_drop) {
+        pick = bits;
+        break;
+      }
+    }
+    chosen[layer] = pick;
+  }
+  for (const auto& [layer, bits] : chosen) co.layer_bits[layer] = bits;
+  report["chosen"] = chosen;
+  return report;
+}
+
+}  // namespace
 
 nlohmann::json CodebookStage::apply(ir::Graph& g, const StageData& data) {
   const CodebookSettings& o = s_;
@@ -198,8 +250,9 @@ nlohmann::json CodebookStage::apply(ir::Graph& g, const StageData& data) {
   co.exclude_nodes = o.exclude;
   co.layer_bits = o.layer_bits;
   for (const std::string& op : o.exclude_ops) co.ops.erase(std::remove(co.ops.begin(), co.ops.end(), op), co.ops.end());
-  quantize::WeightSharing sharing(g, co);
   nlohmann::json j;
+  if (o.auto_bits_drop > 0) j["auto_bits"] = choose_layer_bits(g, co, o.auto_bits_drop, data);
+  quantize::WeightSharing sharing(g, co);
   if (o.finetune > 0) {
     double shared = train::evaluate(g, *data.eval).accuracy;
     if (data.progress) std::fprintf(stderr, "shared weights before fine-tuning: %.2f%%\n", 100 * shared);

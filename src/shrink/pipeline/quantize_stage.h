@@ -49,6 +49,10 @@ struct CodebookSettings {
   double lr = 1e-4;
   int64_t batch = 64;
   uint64_t seed = 0;
+  // Sensitivity-guided widths: > 0 gives each layer not named in layer_bits the fewest
+  // bits in [2, bits] whose codebook, that layer alone shared, costs at most this many
+  // accuracy points on (a 2,000-sample subset of) the evaluation split.
+  double auto_bits_drop = 0;
 
   void read(Fields& f);
   nlohmann::json to_json() const;
@@ -62,7 +66,8 @@ class CodebookStage : public Stage {
   nlohmann::json settings() const override { return s_.to_json(); }
   bool needs_training_data() const override { return s_.finetune > 0; }
   // Report: layers [{node, op, weight, weights, nonzeros, entries, bits,
-  // relative_error, note}], finetune {epochs, lr, accuracy_before, best_accuracy}.
+  // relative_error, note}], finetune {epochs, lr, accuracy_before, best_accuracy},
+  // auto_bits {samples, dense_accuracy, layers: {node: {bits: accuracy}}} when chosen so.
   nlohmann::json apply(ir::Graph& model, const StageData& data) override;
 
  private:

@@ -254,8 +254,8 @@ Recipe default_recipe(const std::string& target) {
     r.stages.push_back(stage("codebook", {{"bits", {3, 4, 5}}, {"finetune", 2}, {"lr", 1e-4}}));
   } else if (target == "latency") {
     // Fewer channels (filter norms, fine-tuned), then int8 where shrink runs it faster.
-    r.stages.push_back(stage("prune", {{"method", "ln-structured"}, {"amount", {0.25, 0.5, 0.65, 0.75}},
-                                       {"finetune", 3}, {"lr", 0.01}}));
+    r.stages.push_back(stage("prune", {{"method", "ln-structured"}, {"amount", {0.2, 0.35, 0.5, 0.6, 0.7, 0.8}},
+                                       {"finetune", 5}, {"lr", 0.02}}));
     r.stages.push_back(stage("quantize", {{"mode", "static"}}));
   } else {
     SHRINK_CHECK(target == "macs", "--target: expected size, latency or macs, got '", target, "'");
