@@ -266,3 +266,24 @@ TEST(Compress, AutoBitsGivesEachLayerTheFewestBitsWithinItsDrop) {
     }
   }
 }
+
+TEST(Compress, OptionalDistillStageOffersAStudentAndKeepsTheTeacherLine) {
+  Fixture f;
+  std::ofstream(f.dir.file("kd.yaml")) << "max_drop: 50\nvalidation_samples: 100\nkeep: 2\nstages:\n"
+                                          "  - distill: {student: mlp, width: 0.25, epochs: 1, lr: 0.05, batch: 32, optional: true}\n"
+                                          "  - prune: {method: global, amount: 0.5}\n";
+  const std::string out = f.dir.file("kd");
+  auto r = run_command(cli() + " compress " + f.model + " -o " + out + " --recipe " + f.dir.file("kd.yaml") + " --data " + f.data +
+                       " --no-ort --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json rep = report_of(out);
+  const auto& c = rep["candidates"];
+  ASSERT_EQ(c.size(), 4u);  // original, the student, a pruned child of each
+  EXPECT_EQ(c[1]["stage"], "distill");
+  EXPECT_LT(c[1]["metrics"]["parameters"].get<int64_t>(), c[0]["metrics"]["parameters"].get<int64_t>() / 3);
+  EXPECT_EQ(c[1]["report"]["teacher_parameters"], c[0]["metrics"]["parameters"]);
+  std::set<int> parents = {c[2]["parent"].get<int>(), c[3]["parent"].get<int>()};
+  EXPECT_EQ(parents, (std::set<int>{0, 1}));  // optional: the original goes on beside the student
+  EXPECT_EQ(c[1]["command"].get<std::string>().rfind("shrink distill --teacher " + f.model + " -o OUT.onnx --alpha 0.5", 0), 0u)
+      << c[1]["command"];
+}

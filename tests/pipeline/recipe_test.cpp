@@ -76,7 +76,7 @@ TEST(Recipe, ErrorsNameTheKeyAndTheLine) {
   e = error_of("stages:\n  - prune: {amount: [0.5, 2]}\n");  // every alternative is checked, not only the first
   EXPECT_NE(e.find("'amount': expected a fraction in [0, 1)"), std::string::npos) << e;
   e = error_of("stages:\n  - shrinkify: {}\n");
-  EXPECT_EQ(e, "r.yaml:2: stage 1: unknown stage 'shrinkify' (known: prune, quantize, codebook, factorize, finetune)") << e;
+  EXPECT_EQ(e, "r.yaml:2: stage 1: unknown stage 'shrinkify' (known: distill, prune, quantize, codebook, factorize, finetune)") << e;
   e = error_of("stages:\n  - codebook: {bits: 9}\n");
   EXPECT_NE(e.find("codebook mode takes 2 to 8 bits, got 9"), std::string::npos) << e;
   e = error_of("stages:\n  - quantize: {mode: static, observer: best}\n");
@@ -94,9 +94,19 @@ TEST(Recipe, DefaultsSuitTheirTarget) {
   EXPECT_EQ(default_recipe("size").stages.back().kind, "codebook");
   EXPECT_EQ(default_recipe("latency").stages[0].settings["method"], "ln-structured");
   EXPECT_EQ(default_recipe("macs").stages.back().kind, "factorize");
+  // A zoo model is first offered a distilled half-width student, optionally.
+  Recipe z = default_recipe("size", "lenet5");
+  ASSERT_EQ(z.stages.size(), 3u);
+  EXPECT_EQ(z.stages[0].kind, "distill");
+  EXPECT_TRUE(z.stages[0].optional);
+  EXPECT_EQ(default_recipe("size", "").stages.size(), 2u);
+  Recipe o = parse_recipe("stages:\n  - distill: {student: mlp, optional: true}\n  - prune: {}\n", "r.yaml");
+  EXPECT_TRUE(o.stages[0].optional);
+  EXPECT_FALSE(o.stages[0].settings.contains("optional"));
+  EXPECT_EQ(error_of("stages:\n  - prune: {optional: 2}\n"), "r.yaml:2: stage 1: 'optional': expected true or false");
   // Each default builds valid stages for every alternative.
   for (const char* t : {"size", "latency", "macs"})
-    for (const auto& s : default_recipe(t).stages)
+    for (const auto& s : default_recipe(t, "lenet5").stages)
       for (const auto& alt : s.expand()) EXPECT_NO_THROW(make_stage(s.kind, alt));
 }
 

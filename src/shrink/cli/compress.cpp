@@ -14,6 +14,7 @@
 #include "shrink/pipeline/compress.h"
 #include "shrink/pipeline/ort_latency.h"
 #include "shrink/pipeline/recipe.h"
+#include "shrink/zoo/zoo.h"
 
 namespace shrink::cli {
 
@@ -64,7 +65,9 @@ void add_compress_command(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress)");
   cmd->callback([opt, target, drop, rel, minutes, trials, vs, seed] {
     Options& o = *opt;
-    pipeline::Recipe recipe = o.recipe.empty() ? pipeline::default_recipe(o.target) : pipeline::read_recipe(o.recipe);
+    ir::Graph g = onnx_io::import_model(o.input);
+    pipeline::Recipe recipe =
+        o.recipe.empty() ? pipeline::default_recipe(o.target, zoo::has_model(g.name) ? g.name : "") : pipeline::read_recipe(o.recipe);
     if (o.recipe.empty() || target->count()) {
       if (target->count() && !o.recipe.empty()) {
         SHRINK_CHECK(recipe.target == o.target, "--target ", o.target, ": the recipe ", o.recipe, " is for target ",
@@ -84,7 +87,6 @@ void add_compress_command(CLI::App& app) {
       std::cout << pipeline::recipe_json(recipe).dump(2) << "\n";
       return;
     }
-    ir::Graph g = onnx_io::import_model(o.input);
     o.data.apply_to(g);
     data::Dataset train_set = o.data.load(true, &g);
     data::Dataset test_set = o.data.load(false, &g);

@@ -42,6 +42,8 @@ std::string command_of(const Candidate& c, const std::string& parent_file, const
   nlohmann::json s = c.settings;
   if (c.stage == "codebook") {
     cmd += "quantize " + parent_file + " -o OUT.onnx --mode codebook";
+  } else if (c.stage == "distill") {
+    cmd += "distill --teacher " + parent_file + " -o OUT.onnx";
   } else if (c.stage == "finetune") {
     cmd += "train --model " + parent_file + " -o OUT.onnx";  // the model as a starting point
   } else {
@@ -291,7 +293,10 @@ class Search {
     std::vector<int> kept;
     for (int c : children)
       if (candidates_[c].in_budget) kept.push_back(c);
-    if (kept.empty()) {
+    if (spec.optional) {
+      if (kept.empty()) notes_.push_back(spec.where + ": no candidate within the budget; passed over");
+      kept.insert(kept.end(), frontier.begin(), frontier.end());
+    } else if (kept.empty()) {
       notes_.push_back(spec.where + ": no candidate within the budget; the next stage starts from the previous one");
       return frontier;
     }

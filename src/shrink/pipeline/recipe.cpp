@@ -212,6 +212,14 @@ Recipe parse_recipe(const std::string& text, const std::string& name) {
     StageSpec spec;
     spec.kind = s.begin().key();
     spec.settings = s.begin().value().is_null() ? nlohmann::json::object() : s.begin().value();
+    if (spec.settings.is_object() && spec.settings.contains("optional")) {
+      auto it = lines.find(path + "/" + spec.kind + "/optional");
+      if (!spec.settings["optional"].is_boolean())
+        fail(it == lines.end() ? name : name + ":" + std::to_string(it->second), ": stage ", i + 1,
+             ": 'optional': expected true or false");
+      spec.optional = spec.settings["optional"].get<bool>();
+      spec.settings.erase("optional");
+    }
     spec.file = name;
     spec.where = "stage " + std::to_string(i + 1) + " (" + spec.kind + ")";
     const std::string prefix = path + "/" + spec.kind + "/";
@@ -234,7 +242,7 @@ Recipe parse_recipe(const std::string& text, const std::string& name) {
 
 Recipe read_recipe(const std::string& path) { return parse_recipe(read_file(path), path); }
 
-Recipe default_recipe(const std::string& target) {
+Recipe default_recipe(const std::string& target, const std::string& zoo_model) {
   Recipe r;
   r.target = target;
   r.source = "default (" + target + ")";
@@ -245,6 +253,12 @@ Recipe default_recipe(const std::string& target) {
     s.where = "default recipe, " + kind;
     return s;
   };
+  if (target == "size" && (zoo_model == "lenet5" || zoo_model == "mlp" || zoo_model == "lenet300" ||
+                           zoo_model == "resnet20" || zoo_model == "mobilenetv2")) {
+    StageSpec s = stage("distill", {{"student", zoo_model}, {"width", 0.5}, {"epochs", 10}});
+    s.optional = true;
+    r.stages.push_back(s);
+  }
   if (target == "size") {
     // Han et al.'s order: prune (global magnitude, fine-tuned), then share weights
     // (k-means codebooks, centroids fine-tuned); export stores sparse codes.
@@ -275,7 +289,11 @@ nlohmann::json recipe_json(const Recipe& r) {
   j.update({{"latency_batch", r.budget.latency_batch}, {"latency_in", r.budget.latency_in}});
   if (r.trials) j["trials"] = r.trials;
   if (r.minutes) j["minutes"] = r.minutes;
-  for (const auto& s : r.stages) j["stages"].push_back({{s.kind, s.settings}});
+  for (const auto& s : r.stages) {
+    nlohmann::json settings = s.settings;
+    if (s.optional) settings["optional"] = true;
+    j["stages"].push_back({{s.kind, settings}});
+  }
   return j;
 }
 

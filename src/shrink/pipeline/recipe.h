@@ -24,6 +24,9 @@ struct StageSpec {
   std::string where;                 // "recipe.yaml: stage 2 (prune)"
   std::map<std::string, int> lines;  // setting -> line in the file (YAML, JSON: none)
   std::string file;
+  // `optional: true`: the stage may be passed over, its parents stay candidates for the
+  // next stage beside its children (e.g. distil into a smaller student when it pays).
+  bool optional = false;
   Fields::Locate locate() const;
   // Every combination of the alternatives, in order (the last key varies fastest).
   std::vector<nlohmann::json> expand() const;
@@ -54,8 +57,10 @@ struct Recipe {
 Recipe read_recipe(const std::string& path);
 // The same from text (`name` in errors).
 Recipe parse_recipe(const std::string& text, const std::string& name);
-// The search that suits a target when no recipe is given.
-Recipe default_recipe(const std::string& target);
+// The search that suits a target when no recipe is given. For size, a model of the
+// zoo (its graph named after the architecture) is first offered a half-width student
+// distilled from it (an optional stage: kept only where it stays within the budget).
+Recipe default_recipe(const std::string& target, const std::string& zoo_model = "");
 // The recipe as JSON (for report.json and to write one out as a starting point).
 nlohmann::json recipe_json(const Recipe& r);
 

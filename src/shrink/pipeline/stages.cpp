@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "shrink/core/error.h"
+#include "shrink/pipeline/distill_stage.h"
 #include "shrink/pipeline/factorize_stage.h"
 #include "shrink/pipeline/prune_stage.h"
 #include "shrink/pipeline/quantize_stage.h"
@@ -20,7 +21,7 @@ std::unique_ptr<Stage> build(const nlohmann::json& j, const std::string& where, 
 
 }  // namespace
 
-std::vector<std::string> stage_kinds() { return {"prune", "quantize", "codebook", "factorize", "finetune"}; }
+std::vector<std::string> stage_kinds() { return {"distill", "prune", "quantize", "codebook", "factorize", "finetune"}; }
 
 std::unique_ptr<Stage> make_stage(const std::string& kind, const nlohmann::json& settings, const std::string& where,
                                   const Fields::Locate& locate) {
@@ -38,6 +39,7 @@ std::unique_ptr<Stage> make_stage(const std::string& kind, const nlohmann::json&
   if (kind == "codebook") return build<CodebookSettings, CodebookStage>(settings, at, locate);
   if (kind == "factorize") return build<FactorizeSettings, FactorizeStage>(settings, at, locate);
   if (kind == "finetune") return build<FinetuneSettings, FinetuneStage>(settings, at, locate);
+  if (kind == "distill") return build<DistillSettings, DistillStage>(settings, at, locate);
   std::string known;
   for (const auto& k : stage_kinds()) known += (known.empty() ? "" : ", ") + k;
   fail(at, ": unknown stage '", kind, "' (known: ", known, ")");
