@@ -108,7 +108,7 @@ TEST(Cli, EverySubcommandHasHelp) {
   std::getline(lines, line);
   while (std::getline(lines, line) && line.rfind("  ", 0) == 0) subs.push_back(line.substr(2, line.find(' ', 2) - 2));
   for (const char* sub : {"run", "info", "convert", "bench", "train", "eval", "zoo", "prune", "sensitivity", "factorize",
-                          "quantize", "distill", "data"})
+                          "quantize", "distill", "compress", "data"})
     EXPECT_NE(std::find(subs.begin(), subs.end(), sub), subs.end()) << sub << " not listed by shrink --help";
   for (const std::string& sub : subs) {
     auto r = run_command(shrink_cli() + " " + sub + " --help");

@@ -244,7 +244,12 @@ std::vector<Case> catalogue() {
     c.push_back({"eval_" + m, "eval {dir}/" + m + ".onnx", 1, why});
     c.push_back({"train_" + m, "train --model {dir}/" + m + ".onnx --epochs 1 -o {dir}/out.onnx", 1, why});
     c.push_back({"distill_" + m, "distill --teacher {dir}/" + m + ".onnx --student mlp -o {dir}/out.onnx", 1, why});
+    c.push_back({"compress_" + m, "compress {dir}/" + m + ".onnx -o {dir}/cout --no-ort", 1, why});
   }
+  // compress: the output directory is a file; a recipe that is not one.
+  c.push_back({"compress_output_file", "compress {dir}/good.onnx -o {dir}/x.txt --no-ort", 1, "x.txt"});
+  c.push_back({"compress_recipe_garbage", "compress {dir}/good.onnx -o {dir}/cout --recipe {dir}/x.npy", 1, "x.npy"});
+  c.push_back({"compress_recipe_missing", "compress {dir}/good.onnx -o {dir}/cout --recipe {dir}/none.yaml", 1, "none.yaml"});
   // Tensors given to run.
   const std::vector<std::pair<std::string, std::string>> tensors = {
       {"junk", "bad magic"},          {"negative", "non-negative integers"},
