@@ -265,7 +265,7 @@ Recipe default_recipe(const std::string& target, const std::string& zoo_model) {
     r.stages.push_back(stage("prune", {{"method", "global"},
                                        {"amount", {0.5, 0.75, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98}},
                                        {"finetune", 3}, {"lr", 0.01}}));
-    r.stages.push_back(stage("codebook", {{"bits", {3, 4, 5}}, {"finetune", 2}, {"lr", 0.002}}));
+    r.stages.push_back(stage("codebook", {{"bits", {3, 4, 5}}, {"finetune", 2}, {"lr", {0.0001, 0.002}}}));
   } else if (target == "latency") {
     // Fewer channels (filter norms, fine-tuned), then int8 where shrink runs it faster.
     r.stages.push_back(stage("prune", {{"method", "ln-structured"}, {"amount", {0.2, 0.35, 0.5, 0.6, 0.7, 0.8}},
