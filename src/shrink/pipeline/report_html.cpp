@@ -67,6 +67,7 @@ std::string scatter(const std::vector<Point>& pts, const std::string& xlabel, co
   if (y1 - y0 < 1e-9) y0 -= 0.5, y1 += 0.5;
   const double px = (x1 - x0) * 0.06, py = (y1 - y0) * 0.08;
   x0 -= px, x1 += px, y0 -= py, y1 += py;
+  if (!logx && x0 < 0) x0 = 0;  // times and sizes are not negative
   auto X = [&](double x) { return L + (tx(x) - x0) / (x1 - x0) * (W - L - R); };
   auto Y = [&](double y) { return T + (1 - (y - y0) / (y1 - y0)) * (H - T - B); };
   std::ostringstream s;
