@@ -197,8 +197,11 @@ TEST(Compress, KilledAnywhereThenResumedGivesTheUninterruptedResult) {
     ASSERT_EQ(resumed.status, 0) << resumed.output;
     EXPECT_EQ(decision(report_of(out)), expected);
     // Nothing half-written left under a final name: every cache entry reads back.
-    for (const auto& e : fs::directory_iterator(out + "/cache"))
-      if (e.path().extension() == ".json") EXPECT_NO_THROW(nlohmann::json::parse(read_file(e.path().string())));
+    for (const auto& e : fs::directory_iterator(out + "/cache")) {
+      if (e.path().extension() == ".json") {
+        EXPECT_NO_THROW(nlohmann::json::parse(read_file(e.path().string())));
+      }
+    }
   }
   EXPECT_GE(killed, 2);
 }
