@@ -112,7 +112,9 @@ TEST(Compress, SearchesKeepsLineageAndChoosesTheSmallestWithinBudget) {
     const int p = cands[i]["parent"];
     ASSERT_GE(p, 0);
     ASSERT_LT(p, static_cast<int>(i));
-    if (cands[i]["stage"] == "codebook") EXPECT_EQ(cands[p]["stage"], "prune");
+    if (cands[i]["stage"] == "codebook") {
+      EXPECT_EQ(cands[p]["stage"], "prune");
+    }
     // in_budget is the drop against the budget, recomputed here
     const double drop = (base - cands[i]["metrics"]["accuracy"].get<double>()) * 100;
     EXPECT_EQ(cands[i]["in_budget"].get<bool>(), drop <= 5 + 1e-9) << i;
@@ -120,8 +122,11 @@ TEST(Compress, SearchesKeepsLineageAndChoosesTheSmallestWithinBudget) {
   // The chosen one: within budget and the smallest such.
   const int chosen = rep["chosen"];
   EXPECT_TRUE(cands[chosen]["in_budget"].get<bool>());
-  for (const auto& c : cands)
-    if (c["in_budget"].get<bool>()) EXPECT_LE(cands[chosen]["metrics"]["bytes"], c["metrics"]["bytes"]);
+  for (const auto& c : cands) {
+    if (c["in_budget"].get<bool>()) {
+      EXPECT_LE(cands[chosen]["metrics"]["bytes"], c["metrics"]["bytes"]);
+    }
+  }
   EXPECT_NE(chosen, 0) << "pruning this MLP to half should stay within 5 points";
   EXPECT_EQ(summary["chosen"], chosen);
   // The files promised: model.onnx as measured, the Pareto set, the report.
@@ -265,7 +270,9 @@ TEST(Compress, AutoBitsGivesEachLayerTheFewestBitsWithinItsDrop) {
     for (const auto& [b, acc] : tried.items()) {
       const bool within = (dense - acc.get<double>()) * 100 <= 0.0001;
       // every width tried below the chosen one lost more than the drop
-      if (std::stoi(b) < bits.get<int>()) EXPECT_FALSE(within) << layer << " " << b;
+      if (std::stoi(b) < bits.get<int>()) {
+        EXPECT_FALSE(within) << layer << " " << b;
+      }
     }
   }
 }
