@@ -297,3 +297,17 @@ TEST(Compress, OptionalDistillStageOffersAStudentAndKeepsTheTeacherLine) {
   EXPECT_EQ(c[1]["command"].get<std::string>().rfind("shrink distill --teacher " + f.model + " -o OUT.onnx --alpha 0.5", 0), 0u)
       << c[1]["command"];
 }
+
+TEST(Compress, TrialLimitStopsTheSearchAndStillWritesTheBestSoFar) {
+  Fixture f;
+  const std::string out = f.dir.file("lim");
+  auto r = run_command(f.compress(out, " --trials 2"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json rep = report_of(out);
+  EXPECT_EQ(rep["candidates"].size(), 3u);  // the original and two made
+  bool said = false;
+  for (const auto& n : rep["notes"]) said = said || n.get<std::string>().find("trial limit reached (2") != std::string::npos;
+  EXPECT_TRUE(said) << rep["notes"];
+  EXPECT_TRUE(fs::exists(out + "/model.onnx"));
+  EXPECT_TRUE(fs::exists(out + "/report.html"));
+}
