@@ -176,7 +176,7 @@ class Search {
       m["accuracy"] = parent ? train::compare(deployed, reference_, val_).agreement : 1.0;
       m["by"] = "agreement";
     }
-    m["latency_ms"] = report::measure_latency(deployed, r_.budget.latency_batch, 20, 3).median_ms;
+    m["latency_ms"] = report::measure_latency(deployed, r_.budget.latency_batch, 50, 5).median_ms;
     if (r_.budget.latency_in == "onnxruntime") {
       SHRINK_CHECK(!o_.ort_script.empty(), "latency_in: onnxruntime, but ONNX Runtime was not found (", ort_missing_reason(), ")");
       m["ort_latency_ms"] = ort_latency(o_.ort_script, file, r_.budget.latency_batch).median_ms;
