@@ -189,15 +189,7 @@ TEST(Compress, KilledAnywhereThenResumedGivesTheUninterruptedResult) {
   ASSERT_EQ(run_command(f.compress(ref)).status, 0);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const nlohmann::json expected = decision(report_of(ref));
-  std::mt19937 rng(2026);
-  int killed = 0;
-  for (int k = 0; k < 3; ++k) {
-    const std::string out = f.dir.file("run" + std::to_string(k));
-    const double at = 0.3 + std::uniform_real_distribution<double>(0.1, 0.8)(rng) * seconds;
-    SCOPED_TRACE("killed after " + std::to_string(at) + " s");
-    auto r = test_support::run_limited("timeout -s KILL " + std::to_string(at) + " " + f.compress(out) + " >/dev/null", 600);
-    if (r.status == 0) continue;  // finished first
-    ++killed;
+  auto resume_and_compare = [&](const std::string& out) {
     auto resumed = run_command(f.compress(out, " --resume"));
     ASSERT_EQ(resumed.status, 0) << resumed.output;
     EXPECT_EQ(decision(report_of(out)), expected);
@@ -207,8 +199,33 @@ TEST(Compress, KilledAnywhereThenResumedGivesTheUninterruptedResult) {
         EXPECT_NO_THROW(nlohmann::json::parse(read_file(e.path().string())));
       }
     }
+  };
+  // Kills that land mid-search whatever the machine's load: after the 2nd, 3rd and
+  // 5th cache entry is written (the original, then candidates), while the next
+  // candidate's stage is training or being written.
+  int killed = 0;
+  for (int entries : {2, 3, 5}) {
+    const std::string out = f.dir.file("at" + std::to_string(entries));
+    SCOPED_TRACE("killed after " + std::to_string(entries) + " cache entries");
+    auto r = test_support::run_limited(
+        "exec bash -c '" + f.compress(out) + " >/dev/null & p=$!; while [ \"$(ls " + out +
+            "/cache/*.json 2>/dev/null | wc -l)\" -lt " + std::to_string(entries) +
+            " ] && kill -0 $p 2>/dev/null; do sleep 0.01; done; kill -KILL $p; wait $p'",
+        600);
+    if (r.status == 0) continue;  // finished first (not expected: the recipe makes 6 or more)
+    ++killed;
+    resume_and_compare(out);
   }
-  EXPECT_GE(killed, 2);
+  EXPECT_GE(killed, 3);
+  // And at seeded moments of the reference run's length (may finish first on a busy machine).
+  std::mt19937 rng(2026);
+  for (int k = 0; k < 2; ++k) {
+    const std::string out = f.dir.file("run" + std::to_string(k));
+    const double at = 0.3 + std::uniform_real_distribution<double>(0.1, 0.8)(rng) * seconds;
+    SCOPED_TRACE("killed after " + std::to_string(at) + " s");
+    auto r = test_support::run_limited("timeout -s KILL " + std::to_string(at) + " " + f.compress(out) + " >/dev/null", 600);
+    if (r.status != 0) resume_and_compare(out);
+  }
 }
 
 TEST(Compress, BadInputIsOneLineError) {
