@@ -68,20 +68,16 @@ void add_compress_command(CLI::App& app) {
     ir::Graph g = onnx_io::import_model(o.input);
     pipeline::Recipe recipe =
         o.recipe.empty() ? pipeline::default_recipe(o.target, zoo::has_model(g.name) ? g.name : "") : pipeline::read_recipe(o.recipe);
-    if (o.recipe.empty() || target->count()) {
-      if (target->count() && !o.recipe.empty()) {
-        SHRINK_CHECK(recipe.target == o.target, "--target ", o.target, ": the recipe ", o.recipe, " is for target ",
-                     recipe.target, " (its stages suit it); change the recipe's target instead");
-      }
-      recipe.target = o.target;
+    // A recipe's stages suit its own target; the default recipe is built for --target.
+    SHRINK_CHECK(!target->count() || recipe.target == o.target, "--target ", o.target, ": the recipe ", o.recipe,
+                 " is for target ", recipe.target, " (its stages suit it); change the recipe's target instead");
+    if (drop->count() || rel->count()) {
+      recipe.budget.relative = rel->count() > 0;
+      recipe.budget.max_drop = recipe.budget.relative ? o.max_drop_relative : o.max_drop;
     }
-    if (drop->count() || o.recipe.empty()) recipe.budget = {o.max_drop, false, recipe.budget.target_bytes,
-                                                            recipe.budget.target_latency_ms, recipe.budget.latency_batch,
-                                                            recipe.budget.latency_in};
-    if (rel->count()) recipe.budget.max_drop = o.max_drop_relative, recipe.budget.relative = true;
     if (minutes->count()) recipe.minutes = o.minutes;
     if (trials->count()) recipe.trials = o.trials;
-    if (vs->count() || o.recipe.empty()) recipe.validation_samples = o.validation_samples;
+    if (vs->count()) recipe.validation_samples = o.validation_samples;
     if (seed->count()) recipe.seed = o.seed;
     if (o.print_recipe) {
       std::cout << pipeline::recipe_json(recipe).dump(2) << "\n";

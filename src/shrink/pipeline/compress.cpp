@@ -219,7 +219,6 @@ class Search {
   int make_child(int parent, const StageSpec& spec, const nlohmann::json& settings, const nlohmann::json& extra) {
     Candidate c;
     c.parent = candidates_[parent].id;
-    c.stage = spec.kind == "quantize" && settings.value("mode", "") == "codebook" ? "codebook" : spec.kind;
     std::unique_ptr<Stage> stage = make_stage(spec.kind, settings, spec.where, spec.locate());
     c.stage = stage->name();
     c.settings = stage->settings();
@@ -240,12 +239,10 @@ class Search {
       store(c);
     }
     for (const auto& [k, v] : extra.items()) c.metrics[k] = v;
-    c.metrics["drop"] = 0.0;
-    candidates_.push_back(c);
-    Candidate& added = candidates_.back();
-    added.metrics["drop"] = drop(added);
-    added.in_budget = within(added);
-    say(added);
+    c.metrics["drop"] = drop(c);
+    c.in_budget = within(c);
+    candidates_.push_back(std::move(c));
+    say(candidates_.back());
     return static_cast<int>(candidates_.size()) - 1;
   }
 
@@ -426,7 +423,7 @@ class Search {
       jc["pareto_bytes"] = std::find(by_bytes.begin(), by_bytes.end(), static_cast<int>(i)) != by_bytes.end();
       jc["pareto_latency"] = std::find(by_latency.begin(), by_latency.end(), static_cast<int>(i)) != by_latency.end();
       if (saved.count(static_cast<int>(i))) jc["file"] = saved[static_cast<int>(i)];
-      const std::string parent_file = parent < 0 ? o_.input_name : parent == 0 ? o_.input_name : "CANDIDATE_" + std::to_string(parent) + ".onnx";
+      const std::string parent_file = parent <= 0 ? o_.input_name : "CANDIDATE_" + std::to_string(parent) + ".onnx";
       jc["command"] = command_of(c, parent_file, o_.reproduce_data_flags);
       j["candidates"].push_back(jc);
     }

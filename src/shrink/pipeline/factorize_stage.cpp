@@ -76,9 +76,9 @@ nlohmann::json FactorizeSettings::to_json() const {
 nlohmann::json FactorizeStage::apply(ir::Graph& g, const StageData& data) {
   SHRINK_CHECK(!needs_training_data() || data.train, "factorize: rank search and fine-tuning need training data");
   SHRINK_CHECK(s_.finetune == 0 || data.eval, "factorize: fine-tuning needs an evaluation split");
-  const ir::Graph original = g.clone();
   std::vector<factorize::LayerResult> layers;
   if (s_.search) {
+    const ir::Graph original = g.clone();  // the reference for unlabeled data
     data::Dataset val = data::random_subset(*data.train, s_.val_samples, s_.f.seed);
     factorize::SearchOptions so;
     so.tolerance = s_.tolerance;

@@ -99,14 +99,14 @@ Fields::Locate StageSpec::locate() const {
 std::vector<nlohmann::json> StageSpec::expand() const {
   std::vector<nlohmann::json> out = {nlohmann::json::object()};
   if (!settings.is_object()) return out;
+  const Fields::Locate loc = locate();
   for (const auto& [key, v] : settings.items()) {
+    auto bad = [&, &key = key](const std::string& what) {
+      const std::string place = loc ? loc(key) : "";
+      fail(place.empty() ? where : place + ": " + where, ": '", key, "': ", what);
+    };
     std::vector<nlohmann::json> choices;
     if (is_range(v)) {
-      Fields::Locate loc = locate();
-      auto bad = [&](const std::string& what) {
-        std::string place = loc ? loc(key) : "";
-        fail(place.empty() ? where : place + ": " + where, ": '", key, "': ", what);
-      };
       if (!v["from"].is_number() || !v["to"].is_number() || (v.contains("step") && !v["step"].is_number()))
         bad("a range needs numbers: {from: A, to: B, step: S}");
       double from = v["from"], to = v["to"], step = v.value("step", 0.0);
@@ -117,11 +117,7 @@ std::vector<nlohmann::json> StageSpec::expand() const {
         choices.push_back(whole ? nlohmann::json(static_cast<int64_t>(std::llround(x))) : nlohmann::json(x));
     } else if (v.is_array() && (!list_valued(key) || (!v.empty() && v[0].is_array()))) {
       for (const auto& x : v) choices.push_back(x);
-      if (choices.empty()) {
-        Fields::Locate loc = locate();
-        std::string place = loc ? loc(key) : "";
-        fail(place.empty() ? where : place + ": " + where, ": '", key, "': an empty list of alternatives");
-      }
+      if (choices.empty()) bad("an empty list of alternatives");
     } else {
       choices.push_back(v);
     }
