@@ -87,7 +87,10 @@ def angles(e):
     v = F.normalize(e.unsqueeze(0) - e.unsqueeze(1), p=2, dim=2)
     return torch.bmm(v, v.transpose(1, 2)).view(-1)
 ang = F.smooth_l1_loss(angles(es), angles(et))
-np.save(f"{d}/ref.npy", np.array([kd.item(), att.item(), dist.item(), ang.item()], dtype=np.float64))
+z = lambda x: (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-7)  # Sun et al. 2024's normalize()
+pz = 0.25 * F.softmax(z(t1) / T, 1) + 0.75 * F.softmax(z(t2) / T, 1)
+kdz = alpha * T * T * F.kl_div(F.log_softmax(z(s) / T, 1), pz, reduction="batchmean") + (1 - alpha) * F.cross_entropy(s, y)
+np.save(f"{d}/ref.npy", np.array([kd.item(), att.item(), dist.item(), ang.item(), kdz.item()], dtype=np.float64))
 )";
   auto r = test_support::run_command(test_support::python() + " " + dir.file("ref.py") + " " + dir.path);
   ASSERT_EQ(r.status, 0) << r.output;
@@ -95,6 +98,11 @@ np.save(f"{d}/ref.npy", np.array([kd.item(), att.item(), dist.item(), ang.item()
   at::Tensor p = distill::soft_targets({t1, t2}, {0.25, 0.75}, 4.0);
   double kd = distill::kd_loss(s, p, y, 4.0, 0.7).item<double>();
   EXPECT_NEAR(kd, ref[0].item<double>(), 1e-5 * std::abs(ref[0].item<double>()));
+  // Logit standardization: z-scored logits in the KL term, raw ones in the cross-entropy.
+  at::Tensor pz = distill::soft_targets({t1, t2}, {0.25, 0.75}, 4.0, /*standardize=*/true);
+  double kdz = distill::kd_loss(s, pz, y, 4.0, 0.7, /*standardize=*/true).item<double>();
+  EXPECT_NEAR(kdz, ref[4].item<double>(), 1e-5 * std::abs(ref[4].item<double>()));
+  EXPECT_GT(std::abs(kdz - kd), 1e-3);  // the two losses differ on these logits
   EXPECT_NEAR(distill::attention_loss(fs, ft).item<double>(), ref[1].item<double>(), 1e-7);
   // (shrink adds 1e-8 under the square roots so coinciding samples keep a finite gradient)
   EXPECT_NEAR(distill::rkd_distance_loss(es, et).item<double>(), ref[2].item<double>(), 1e-5);
@@ -251,4 +259,38 @@ TEST(Distill, MutualWithoutSoftTargetsEqualsTrainingEachAlone) {
     for (const auto& [name, init] : alone.initializers())
       EXPECT_TRUE(at::allclose(students[i].initializer(name)->tensor, init.tensor, 1e-5, 1e-6)) << name;
   }
+}
+
+// Born-again networks: generation 0 is the student trained alone, each later one a fresh
+// student distilled from the one before. With alpha 0 the soft targets weigh nothing, so
+// every generation must equal its own fresh student trained alone (a generation built
+// from the wrong seed, or trained with other options, would not).
+TEST(Distill, BornAgainGenerationsAreFreshStudents) {
+  data::Dataset train = tiny(96, 13), test = tiny(32, 14);
+  distill::DistillOptions o = quick();
+  o.train.epochs = 2;
+  o.train.shards = 1;
+  o.alpha = 0.0;
+  std::vector<int> made;
+  auto make = [&](int g) {
+    made.push_back(g);
+    return model("mlp", 100 + g);
+  };
+  distill::BornAgainResult r = distill::born_again(nullptr, make, 2, train, test, o);
+  ASSERT_EQ(r.generations.size(), 3u);
+  EXPECT_EQ(made, (std::vector<int>{0, 1, 2}));
+  for (int g = 0; g < 3; ++g) EXPECT_EQ(r.generations[g].generation, g);
+  ir::Graph alone = model("mlp", 102);
+  train::train(alone, train, test, o.train);
+  for (const auto& [name, init] : alone.initializers())
+    EXPECT_TRUE(at::allclose(r.model.initializer(name)->tensor, init.tensor, 1e-5, 1e-6)) << name;
+  EXPECT_DOUBLE_EQ(r.generations[2].test_accuracy, train::evaluate(alone, test).accuracy);
+  // From a given teacher, generation 0 is not trained again.
+  ir::Graph teacher = model("lenet5", 7);
+  made.clear();
+  r = distill::born_again(&teacher, make, 1, train, test, o);
+  EXPECT_EQ(made, (std::vector<int>{1}));
+  ASSERT_EQ(r.generations.size(), 1u);
+  EXPECT_NE(error_of([&] { distill::born_again(&teacher, make, 0, train, test, o); }).find("at least one generation"),
+            std::string::npos);
 }

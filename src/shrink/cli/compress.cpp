@@ -20,7 +20,7 @@ namespace shrink::cli {
 
 void add_compress_command(CLI::App& app) {
   struct Options {
-    std::string input, outdir, recipe, target = "size";
+    std::string input, outdir, recipe, target = "size", latency_in = "shrink";
     double max_drop = 1.0, max_drop_relative = 0, minutes = 0;
     int trials = 0;
     int64_t validation_samples = 10000;
@@ -47,6 +47,10 @@ void add_compress_command(CLI::App& app) {
                               "the budget as a percentage of the original's validation accuracy instead")
                   ->check(range(0.0, 100.0));
   drop->excludes(rel);
+  auto* lat_in = cmd->add_option("--latency-in", opt->latency_in,
+                                 "where latency is measured for the search: shrink (its runtime) or onnxruntime")
+                     ->check(CLI::IsMember({"shrink", "onnxruntime"}))
+                     ->capture_default_str();
   cmd->add_option("--recipe", opt->recipe,
                   "YAML or JSON recipe: target, budget, limits and an ordered list of stages whose options may be "
                   "lists or {from, to, step} ranges to search (README: \"Recipes\"); flags given here override it");
@@ -63,7 +67,7 @@ void add_compress_command(CLI::App& app) {
   cmd->add_flag("--no-ort", opt->no_ort, "do not time the original and the result in ONNX Runtime");
   opt->data.add_to(cmd);
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress)");
-  cmd->callback([opt, target, drop, rel, minutes, trials, vs, seed] {
+  cmd->callback([opt, target, drop, rel, lat_in, minutes, trials, vs, seed] {
     Options& o = *opt;
     ir::Graph g = onnx_io::import_model(o.input);
     pipeline::Recipe recipe =
@@ -75,6 +79,9 @@ void add_compress_command(CLI::App& app) {
       recipe.budget.relative = rel->count() > 0;
       recipe.budget.max_drop = recipe.budget.relative ? o.max_drop_relative : o.max_drop;
     }
+    if (lat_in->count()) recipe.budget.latency_in = o.latency_in;
+    SHRINK_CHECK(!o.no_ort || recipe.budget.latency_in != "onnxruntime",
+                 "--no-ort: latency is measured in onnxruntime for this search (--latency-in or the recipe's latency_in)");
     if (minutes->count()) recipe.minutes = o.minutes;
     if (trials->count()) recipe.trials = o.trials;
     if (vs->count()) recipe.validation_samples = o.validation_samples;

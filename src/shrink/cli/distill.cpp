@@ -64,6 +64,8 @@ void add_distill_command(CLI::App& app) {
   cmd->add_option("-o,--output", opt->output, "distilled student (ONNX); mutual: OUT.1.onnx, ... for the others")->required();
   cmd->add_option("--temperature", opt->d.temperature, "softmax temperature T of the soft targets")->capture_default_str();
   cmd->add_option("--alpha", opt->d.alpha, "weight of the soft-target term (1 - alpha on the labels)")->capture_default_str();
+  cmd->add_flag("--logit-standardization", opt->d.standardize,
+                "z-score teacher and student logits per sample in the soft-target term (Sun et al. 2024)");
   cmd->add_option("--hint", opt->hints, "FitNets hint TEACHER_VALUE:STUDENT_VALUE (node outputs; adapter trained, then dropped)");
   cmd->add_option("--attention", opt->attention, "attention transfer TEACHER_VALUE:STUDENT_VALUE ([N, C, H, W] values)");
   cmd->add_option("--hint-weight", opt->hint_weight, "weight of each hint / attention term")->capture_default_str();
@@ -161,24 +163,18 @@ void add_distill_command(CLI::App& app) {
       j["students"].push_back(js);
       if (!d.cache_dir.empty()) j["cache"] = {{"hit", r.cache_hit}, {"build_seconds", r.cache_seconds}};
     } else {  // self: generation 0 is the teacher, or the student trained alone
-      ir::Graph previous;
-      if (!teachers.empty()) {
-        previous = std::move(teachers[0]);
-      } else {
-        previous = students[0].clone();
-        train::TrainResult r0 = train::train(previous, train_set, test_set, d.train);
-        j["generations"].push_back({{"generation", 0}, {"test_accuracy", train::evaluate(previous, test_set).accuracy},
-                                    {"seconds", r0.seconds}});
-      }
-      for (int gen = 1; gen <= o.generations; ++gen) {
-        ir::Graph next = model_from_flag("--student", o.students[0], train_set, o.flags.width, d.train.seed + gen);
-        distill::DistillResult r = distill::distill(next, {&previous}, train_set, test_set, d);
-        j["generations"].push_back({{"generation", gen}, {"test_accuracy", train::evaluate(next, test_set).accuracy},
-                                    {"seconds", r.train.seconds}});
-        previous = std::move(next);
-      }
-      onnx_io::export_model(previous, o.output);
-      nlohmann::json js = model_json(o.students[0], previous, j["generations"].back()["test_accuracy"].get<double>());
+      auto make = [&](int gen) {
+        if (gen == 0) return students[0].clone();
+        ir::Graph s = model_from_flag("--student", o.students[0], train_set, o.flags.width, d.train.seed + gen);
+        o.data.apply_to(s);  // each generation carries the data flags' preprocessing, as the first does
+        return s;
+      };
+      distill::BornAgainResult r =
+          distill::born_again(teachers.empty() ? nullptr : &teachers[0], make, o.generations, train_set, test_set, d);
+      for (const auto& g : r.generations)
+        j["generations"].push_back({{"generation", g.generation}, {"test_accuracy", g.test_accuracy}, {"seconds", g.seconds}});
+      onnx_io::export_model(r.model, o.output);
+      nlohmann::json js = model_json(o.students[0], r.model, r.generations.back().test_accuracy);
       js["output"] = o.output;
       j["students"].push_back(js);
     }

@@ -312,7 +312,8 @@ DistillResult distill(ir::Graph& student, const std::vector<const ir::Graph*>& t
     const int64_t n = out[0].size(0);
     std::vector<at::Tensor> t;
     for (size_t i = 0; i < teachers.size(); ++i) t.push_back(bank.logits(i, begin, n));
-    at::Tensor loss = kd_loss(out[0], soft_targets(t, weights, o.temperature), labels, o.temperature, o.alpha);
+    at::Tensor loss = kd_loss(out[0], soft_targets(t, weights, o.temperature, o.standardize), labels,
+                              o.temperature, o.alpha, o.standardize);
     for (size_t h = 0; h < o.hints.size(); ++h) {
       at::Tensor f = bank.feature(h, begin, n);
       const at::Tensor& s = out.at(outputs + h);
@@ -378,8 +379,8 @@ std::vector<train::EvalResult> mutual(std::vector<ir::Graph>& students, const da
       std::vector<at::Tensor> peers;
       for (size_t j = 0; j < k; ++j)
         if (j != i) peers.push_back(out[j].detach());
-      at::Tensor l = kd_loss(out[i], soft_targets(peers, std::vector<double>(k - 1, 1.0 / (k - 1)), o.temperature), labels,
-                             o.temperature, o.alpha);
+      at::Tensor l = kd_loss(out[i], soft_targets(peers, std::vector<double>(k - 1, 1.0 / (k - 1)), o.temperature, o.standardize),
+                             labels, o.temperature, o.alpha, o.standardize);
       loss = loss.defined() ? loss + l : l;
     }
     return loss;
@@ -418,6 +419,28 @@ std::vector<train::EvalResult> mutual(std::vector<ir::Graph>& students, const da
     for (const auto& [name, t] : best[i]) students[i].initializer(name)->tensor.detach().copy_(t);
   }
   return results;
+}
+
+BornAgainResult born_again(const ir::Graph* teacher, const std::function<ir::Graph(int)>& make_student, int generations,
+                           const data::Dataset& train_set, const data::Dataset& test_set, const DistillOptions& o) {
+  SHRINK_CHECK(generations >= 1, "born-again distillation needs at least one generation, got ", generations);
+  BornAgainResult out;
+  ir::Graph previous;
+  if (teacher) {
+    previous = teacher->clone();
+  } else {
+    previous = make_student(0);
+    train::TrainResult r0 = train::train(previous, train_set, test_set, o.train);
+    out.generations.push_back({0, train::evaluate(previous, test_set).accuracy, r0.seconds});
+  }
+  for (int gen = 1; gen <= generations; ++gen) {
+    ir::Graph next = make_student(gen);
+    DistillResult r = distill(next, {&previous}, train_set, test_set, o);
+    out.generations.push_back({gen, train::evaluate(next, test_set).accuracy, r.train.seconds});
+    previous = std::move(next);
+  }
+  out.model = std::move(previous);
+  return out;
 }
 
 }  // namespace shrink::distill

@@ -27,6 +27,7 @@ struct DistillOptions {
   // 10 epochs); T=2, alpha 0.5 beat it on every seed, and the half-width LeNet-5 too.
   double temperature = 2.0;
   double alpha = 0.5;                   // weight of the soft-target term; 1 - alpha on the labels
+  bool standardize = false;             // z-score both sides' logits in the KL term (Sun et al. 2024)
   std::vector<double> teacher_weights;  // multi-teacher soft targets (empty: equal); normalised
   std::vector<Hint> hints;              // read from the first teacher
   double rkd_distance = 0, rkd_angle = 0;  // relational KD weights, on the logits
@@ -62,5 +63,20 @@ DistillResult distill(ir::Graph& student, const std::vector<const ir::Graph*>& t
 // Returns one result per student (its test accuracy after training in history).
 std::vector<train::EvalResult> mutual(std::vector<ir::Graph>& students, const data::Dataset& train_set,
                                       const data::Dataset& test_set, const DistillOptions& o);
+
+// Born-again networks (Furlanello et al. 2018): generation 0 is `teacher`, or when it is
+// null make_student(0) trained alone; each generation g = 1..generations is a fresh
+// make_student(g) distilled from generation g - 1. Returns the last generation.
+struct Generation {
+  int generation = 0;
+  double test_accuracy = 0;  // evaluate(), or the caller's score when o.train.score is set
+  double seconds = 0;
+};
+struct BornAgainResult {
+  ir::Graph model;
+  std::vector<Generation> generations;  // generation 0 only when it was trained here
+};
+BornAgainResult born_again(const ir::Graph* teacher, const std::function<ir::Graph(int)>& make_student, int generations,
+                           const data::Dataset& train_set, const data::Dataset& test_set, const DistillOptions& o);
 
 }  // namespace shrink::distill

@@ -37,20 +37,27 @@ at::Tensor triplet_angles(const at::Tensor& e) {
 
 }  // namespace
 
+at::Tensor standardize_logits(const at::Tensor& logits) {
+  return (logits - logits.mean(1, true)) / (logits.std(1, /*unbiased=*/true, /*keepdim=*/true) + 1e-7);
+}
+
 at::Tensor soft_targets(const std::vector<at::Tensor>& teacher_logits, const std::vector<double>& weights,
-                        double temperature) {
+                        double temperature, bool standardize) {
   SHRINK_CHECK(!teacher_logits.empty() && teacher_logits.size() == weights.size(), "one weight per teacher");
   at::Tensor p;
   for (size_t i = 0; i < teacher_logits.size(); ++i) {
-    at::Tensor q = at::softmax(teacher_logits[i].detach().to(at::kFloat) / temperature, 1) * weights[i];
+    at::Tensor t = teacher_logits[i].detach().to(at::kFloat);
+    if (standardize) t = standardize_logits(t);
+    at::Tensor q = at::softmax(t / temperature, 1) * weights[i];
     p = p.defined() ? p + q : q;
   }
   return p;
 }
 
 at::Tensor kd_loss(const at::Tensor& student_logits, const at::Tensor& targets, const at::Tensor& labels,
-                   double temperature, double alpha) {
-  at::Tensor log_p = at::log_softmax(student_logits / temperature, 1);
+                   double temperature, double alpha, bool standardize) {
+  at::Tensor log_p =
+      at::log_softmax((standardize ? standardize_logits(student_logits) : student_logits) / temperature, 1);
   // KL(targets || p) with batch-mean reduction, as torch.nn.functional.kl_div(..., 'batchmean').
   at::Tensor kl = (at::xlogy(targets, targets) - targets * log_p).sum() / student_logits.size(0);
   at::Tensor loss = kl * (alpha * temperature * temperature);

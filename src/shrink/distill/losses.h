@@ -8,13 +8,21 @@
 namespace shrink::distill {
 
 // Soft targets of one or more teachers: sum_i w_i softmax(t_i / T), weights summing to 1.
+// With `standardize`, each teacher's logits are first z-scored per sample (logit
+// standardization, Sun et al. 2024: the student matches the teacher's ranking and relative
+// gaps, not its logit scale).
 at::Tensor soft_targets(const std::vector<at::Tensor>& teacher_logits, const std::vector<double>& weights,
-                        double temperature);
+                        double temperature, bool standardize = false);
+
+// Per-sample z-score of logits [B, K]: (z - mean) / (std + 1e-7).
+at::Tensor standardize_logits(const at::Tensor& logits);
 
 // Hinton et al. 2015: alpha * T^2 * KL(targets || softmax(s / T)) (batch mean)
 //                    + (1 - alpha) * CE(s, labels).
+// With `standardize`, the KL term sees the student's z-scored logits (the cross-entropy
+// the raw ones).
 at::Tensor kd_loss(const at::Tensor& student_logits, const at::Tensor& targets, const at::Tensor& labels,
-                   double temperature, double alpha);
+                   double temperature, double alpha, bool standardize = false);
 
 // FitNets hint: mean squared error between the student's adapted value and the teacher's,
 // the student's resized (bilinear) to the teacher's spatial size when they differ.
