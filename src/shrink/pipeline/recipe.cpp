@@ -263,9 +263,13 @@ Recipe default_recipe(const std::string& target, const std::string& zoo_model) {
                                        {"finetune", 3}, {"lr", 0.01}}));
     r.stages.push_back(stage("codebook", {{"bits", {3, 4, 5}}, {"finetune", 2}, {"lr", {0.0001, 0.002}}}));
   } else if (target == "latency") {
-    // Fewer channels (filter norms, fine-tuned), then int8 where shrink runs it faster.
+    // Fewer channels (filter norms, fine-tuned), low-rank layers where they measure faster
+    // (optional: the pruned models stay in play), then int8 where it runs faster.
     r.stages.push_back(stage("prune", {{"method", "ln-structured"}, {"amount", {0.2, 0.35, 0.5, 0.6, 0.7, 0.8}},
                                        {"finetune", 5}, {"lr", 0.02}}));
+    StageSpec f = stage("factorize", {{"method", "svd"}, {"energy", 0.9}, {"finetune", 2}, {"lr", 0.01}});
+    f.optional = true;
+    r.stages.push_back(f);
     r.stages.push_back(stage("quantize", {{"mode", "static"}}));
   } else {
     SHRINK_CHECK(target == "macs", "--target: expected size, latency or macs, got '", target, "'");
