@@ -240,6 +240,19 @@ TEST(Compress, BadInputIsOneLineError) {
   r = run_command(cli() + " compress " + f.model + " -o " + f.dir.file("o") + " --target speed");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("--target"), std::string::npos) << r.output;
+  // Timing in ONNX Runtime while told not to use it.
+  r = run_command(cli() + " compress " + f.model + " -o " + f.dir.file("o") + " --latency-in onnxruntime --no-ort");
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.output, "shrink: error: --no-ort: latency is measured in onnxruntime for this search (--latency-in or the "
+                      "recipe's latency_in)\n");
+  r = run_command(cli() + " compress " + f.model + " -o " + f.dir.file("o") + " --latency-in tensorrt");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--latency-in"), std::string::npos) << r.output;
+  // The flag reaches the recipe.
+  r = run_command(cli() + " compress " + f.model + " -o " + f.dir.file("o") +
+                  " --target latency --latency-in onnxruntime --print-recipe");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(r.output)["latency_in"], "onnxruntime");
 }
 
 TEST(Compress, ReportRendersInHeadlessChromium) {
