@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "shrink/exec/session.h"
+#include "shrink/factorize/factorize.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
 #include "shrink/ops/quant.h"
@@ -124,6 +125,39 @@ TEST(Quantize, StaticResNetExportsQdqThatOnnxRuntimeAndTheInt8KernelsAgreeOn) {
   ir::Graph fp = zoo::build_model("resnet20", mo);
   at::Tensor f = exec::run_once(fp, {x})[0];
   EXPECT_GT(f.argmax(1).eq(int8.argmax(1)).to(at::kFloat).mean().item<float>(), 0.8);
+}
+
+// Layers without a bias (the first factor of every SVD-factorized convolution and linear
+// layer) quantize, export, and run on shrink's int8 kernels as in ONNX Runtime. Found by
+// `shrink compress` on ResNet-20: its latency recipe quantizes factorized candidates, and
+// lowering a bias-less Conv made an Int8Conv without its bias input ("required input 3
+// is missing").
+TEST(Quantize, LayersWithoutBiasRunOnTheInt8KernelsAsInOnnxRuntime) {
+  test_support::TempDir dir;
+  zoo::ModelOptions mo;
+  ir::Graph g = zoo::build_model("lenet5", mo);
+  factorize::FactorizeOptions fo;
+  fo.rule = factorize::parse_rank("2");
+  auto layers = factorize::factorize(g, fo);
+  int bias_free = 0;
+  for (const auto& node : g.nodes())
+    bias_free += (node->op_type == "Conv" || node->op_type == "Gemm") && (node->inputs().size() < 3 || !node->input(2));
+  ASSERT_GE(bias_free, 3) << "the factorized LeNet-5 should have bias-free first factors";
+  quantize::quantize(g, {}, random_batches(4, {16, 1, 28, 28}));
+  std::string path = dir.file("q.onnx");
+  onnx_io::export_model(g, path);
+  ir::Graph lowered = onnx_io::import_model(path);
+  passes::make_pipeline("inference").run(lowered);
+  EXPECT_GE(count_ops(lowered, "Int8Conv"), 2);
+  at::manual_seed(5);
+  at::Tensor x = at::randn({8, 1, 28, 28});
+  at::Tensor ort = test_support::run_onnxruntime(path, {x})[0];
+  at::Tensor int8 = exec::run_once(lowered, {x})[0];
+  // Within a few quantization steps of the logits (int8 rounding differs between engines).
+  double scale = ort.abs().max().item<double>();
+  EXPECT_LT((int8 - ort).abs().max().item<double>(), 0.05 * scale + 1e-3)
+      << "int8 vs ONNX Runtime: " << (int8 - ort).abs().max().item<double>() << " (logits up to " << scale << ")";
+  EXPECT_GT(ort.argmax(1).eq(int8.argmax(1)).to(at::kFloat).mean().item<float>(), 0.7);
 }
 
 TEST(Quantize, BadRequestsAreNamed) {

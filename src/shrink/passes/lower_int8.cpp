@@ -97,9 +97,10 @@ bool int8_weight(const ir::Graph& g, const ir::Value* v, Int8Weight& out) {
 // A float bias: absent, a float initializer, or DequantizeLinear of one (int32 bias).
 bool float_bias(ir::Graph& g, ir::Value* v, int64_t n_out, ir::Value*& out) {
   out = nullptr;
-  if (!v) return true;
   at::Tensor b;
-  if (const at::Tensor* t = constant(g, v)) {
+  if (!v) {  // a layer without bias (a factorized layer's first factor) gets zeros: the int8 ops take input 3
+    b = at::zeros({n_out}, at::kFloat);
+  } else if (const at::Tensor* t = constant(g, v)) {
     b = *t;
   } else if (v->producer && v->producer->op_type == "DequantizeLinear" && v->producer->domain.empty()) {
     const ir::Node* dq = v->producer;
@@ -112,7 +113,7 @@ bool float_bias(ir::Graph& g, ir::Value* v, int64_t n_out, ir::Value*& out) {
     return false;
   }
   if (!b.is_floating_point() || b.numel() != n_out) return false;
-  out = g.add_initializer(g.unique_name(v->name + ".float"), b.to(at::kFloat).reshape({n_out}).contiguous(),
+  out = g.add_initializer(g.unique_name((v ? v->name : "zero_bias") + ".float"), b.to(at::kFloat).reshape({n_out}).contiguous(),
                           ir::InitKind::Constant);
   return true;
 }
