@@ -341,3 +341,32 @@ TEST(Compress, TrialLimitStopsTheSearchAndStillWritesTheBestSoFar) {
   EXPECT_TRUE(fs::exists(out + "/model.onnx"));
   EXPECT_TRUE(fs::exists(out + "/report.html"));
 }
+
+// A stage that throws on one candidate fails that candidate, not the search: it is listed
+// in report.json's "failed" with its error and a note, the other alternatives go on, and
+// model.onnx is still the best within the budget.
+TEST(Compress, AFailingCandidateIsReportedAndTheSearchGoesOn) {
+  Fixture f;
+  std::ofstream(f.recipe) << "target: size\nmax_drop: 5\nvalidation_samples: 100\nstages:\n"
+                             "  - prune: {method: global, amount: 0.5, finetune: 1, lr: 0.05, batch: 32}\n"
+                             "  - factorize: {layers: [[nope], [fc]], rank: \"4\"}\n";
+  const std::string out = f.dir.file("fail");
+  auto r = run_command(f.compress(out));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json rep = report_of(out);
+  ASSERT_EQ(rep["failed"].size(), 1u) << rep["failed"];
+  EXPECT_EQ(rep["failed"][0]["stage"], "factorize");
+  EXPECT_EQ(rep["failed"][0]["settings"]["layers"], nlohmann::json::array({"nope"}));
+  EXPECT_NE(rep["failed"][0]["error"].get<std::string>().find("no node named 'nope'"), std::string::npos) << rep["failed"];
+  bool said = false;
+  for (const auto& n : rep["notes"]) said = said || n.get<std::string>().find("failed: ") != std::string::npos;
+  EXPECT_TRUE(said) << rep["notes"];
+  // The other alternative was made; nothing of the failed one is left in the cache.
+  int factorized = 0;
+  for (const auto& c : rep["candidates"]) factorized += c["stage"] == "factorize";
+  EXPECT_EQ(factorized, 1);
+  int cached = 0;
+  for (const auto& e : fs::directory_iterator(out + "/cache")) cached += e.path().extension() == ".onnx";
+  EXPECT_EQ(cached, static_cast<int>(rep["candidates"].size()));
+  EXPECT_TRUE(fs::exists(out + "/model.onnx"));
+}

@@ -231,10 +231,21 @@ class Search {
     if (!load_cached(c)) {
       ++trials_;
       const auto t0 = Clock::now();
-      ir::Graph g = onnx_io::import_model(candidates_[parent].file);
-      c.report = stage->apply(g, {&fit_, &val_, o_.progress});
-      onnx_io::export_model(g, c.file);
-      c.metrics = measure(c.file, g, &candidates_[parent]);
+      // A stage that fails on one candidate fails that candidate, not the search: it is
+      // reported (report.json's "failed", a note) and not cached, so --resume tries again.
+      try {
+        ir::Graph g = onnx_io::import_model(candidates_[parent].file);
+        c.report = stage->apply(g, {&fit_, &val_, o_.progress});
+        onnx_io::export_model(g, c.file);
+        c.metrics = measure(c.file, g, &candidates_[parent]);
+      } catch (const std::exception& e) {
+        std::error_code ec;
+        fs::remove(c.file, ec);
+        failed_.push_back({{"parent", parent}, {"stage", c.stage}, {"settings", c.settings}, {"error", e.what()}});
+        notes_.push_back(spec.where + " on candidate " + std::to_string(parent) + " failed: " + e.what());
+        if (o_.progress) std::fprintf(stderr, "compress: %s on #%d failed: %s\n", c.stage.c_str(), parent, e.what());
+        return -1;
+      }
       c.seconds = seconds_since(t0);
       store(c);
     }
@@ -274,6 +285,7 @@ class Search {
             nlohmann::json s = level;
             s["amount"] = std::round((1 - (1 - total) / (1 - done)) * 1e6) / 1e6;
             int child = make_child(from, spec, s, {{"amount_total", total}});
+            if (child < 0) break;
             children.push_back(child);
             if (!candidates_[child].in_budget) break;
             from = child;
@@ -283,7 +295,8 @@ class Search {
       } else {
         for (const auto& a : alts) {
           if (stopped()) break;
-          children.push_back(make_child(parent, spec, a, nlohmann::json::object()));
+          const int child = make_child(parent, spec, a, nlohmann::json::object());
+          if (child >= 0) children.push_back(child);
         }
       }
     }
@@ -434,6 +447,7 @@ class Search {
     j["lineage"] = lineage;
     j["budget_met"] = met;
     j["notes"] = notes_;
+    j["failed"] = failed_;
     // Final figures of the original and the chosen model (the test split; never used to choose).
     const std::string out_model = (fs::path(o_.outdir) / "model.onnx").string();
     j["final"]["original"] = final_figures(candidates_[0].file, reference_);
@@ -476,6 +490,7 @@ class Search {
   ir::Graph reference_;
   std::vector<Candidate> candidates_;
   std::vector<std::string> notes_;
+  nlohmann::json failed_ = nlohmann::json::array();  // candidates whose stage threw: parent, stage, settings, error
   std::string stop_reason_;
   int trials_ = 0;
   bool holdout_ = false;
