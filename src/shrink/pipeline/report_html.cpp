@@ -117,7 +117,9 @@ std::string scatter(const std::vector<Point>& pts, const std::string& xlabel, co
 }
 
 std::string sensitivity_chart(const nlohmann::json& sens) {
-  const double W = 560, H = 320, L = 56, R = 130, T = 30, B = 44;
+  const double W = 560, L = 56, R = 130, T = 30, B = 44;
+  // Tall enough for the legend: one line per layer.
+  const double H = std::max(320.0, T + 14.0 * (static_cast<double>(sens["layers"].size()) + 1));
   std::vector<double> xs = sens["sparsities"].get<std::vector<double>>();
   double y0 = 1, y1 = sens["dense_accuracy"].get<double>();
   for (const auto& l : sens["layers"])
@@ -205,22 +207,27 @@ std::string render_report_html(const nlohmann::json& j) {
     << "</td><td></td></tr></table>";
   if (!fc.contains("ort_latency_ms")) h << "<p>ONNX Runtime not measured: " << esc(j["ort"].get<std::string>()) << "</p>";
 
+  // The latency the search went by: shrink's, or ONNX Runtime's (latency_in onnxruntime).
+  const bool in_ort = recipe.value("latency_in", "shrink") == "onnxruntime";
+  const std::string lat_key = in_ort ? "ort_latency_ms" : "latency_ms";
+  auto lat_of = [&](const nlohmann::json& m) { return m.contains(lat_key) ? m[lat_key].get<double>() : m["latency_ms"].get<double>(); };
   std::vector<Point> by_bytes, by_latency;
   for (const auto& c : cands) {
     const int i = c["index"];
     const auto& m = c["metrics"];
     std::string label = "#" + std::to_string(i) + " " + c["stage"].get<std::string>() + " " + settings_text(c["settings"]) +
                         fmt(" | %.2f%%", 100 * m["accuracy"].get<double>()) + " | " + bytes_text(m["bytes"]) +
-                        fmt(" | %.3f ms", m["latency_ms"].get<double>());
+                        fmt(" | %.3f ms", lat_of(m));
     const std::string col = color_of(c["stage"]);
     by_bytes.push_back({m["bytes"].get<double>(), 100 * m["accuracy"].get<double>(), label, col, i == chosen,
                         c["pareto_bytes"].get<bool>(), i == 0});
-    by_latency.push_back({m["latency_ms"].get<double>(), 100 * m["accuracy"].get<double>(), label, col, i == chosen,
+    by_latency.push_back({lat_of(m), 100 * m["accuracy"].get<double>(), label, col, i == chosen,
                           c["pareto_latency"].get<bool>(), i == 0});
   }
   h << "<h2>Candidates: accuracy against size and latency</h2><div>";
   h << scatter(by_bytes, "bytes on disk (log)", "validation accuracy %", true, budget_y, "Accuracy vs bytes (Pareto front in grey)");
-  h << scatter(by_latency, "latency in shrink, ms", "validation accuracy %", false, budget_y, "Accuracy vs latency");
+  h << scatter(by_latency, in_ort ? "latency in ONNX Runtime, ms" : "latency in shrink, ms", "validation accuracy %", false,
+               budget_y, "Accuracy vs latency");
   h << "</div><p>";
   std::map<std::string, std::string> legend;
   for (const auto& c : cands) legend[c["stage"]] = color_of(c["stage"]);
@@ -228,14 +235,14 @@ std::string render_report_html(const nlohmann::json& j) {
   h << "<span style='color:#d62728'>&#9711;</span> chosen</p>";
 
   h << "<h2>Lineage of the chosen model</h2><table><tr><th>#</th><th class='l'>stage</th><th class='l'>settings</th>"
-       "<th>validation</th><th>sparsity</th><th>bytes</th><th>latency ms</th><th>seconds</th><th class='l'>command that reproduces it</th></tr>";
+       "<th>validation</th><th>sparsity</th><th>bytes</th><th>latency ms" << (in_ort ? " (ORT)" : "") << "</th><th>seconds</th><th class='l'>command that reproduces it</th></tr>";
   for (const auto& i : j["lineage"]) {
     const auto& c = cands[i.get<int>()];
     const auto& m = c["metrics"];
     h << "<tr><td>" << i.get<int>() << "</td><td class='l'>" << esc(c["stage"].get<std::string>()) << "</td><td class='l'>"
       << esc(settings_text(c["settings"])) << "</td><td>" << fmt("%.2f%%", 100 * m["accuracy"].get<double>()) << "</td><td>"
       << fmt("%.1f%%", 100.0 * (1 - m["nonzeros"].get<double>() / std::max(1.0, m["parameters"].get<double>()))) << "</td><td>"
-      << m["bytes"].get<int64_t>() << "</td><td>" << fmt("%.3f", m["latency_ms"].get<double>()) << "</td><td>"
+      << m["bytes"].get<int64_t>() << "</td><td>" << fmt("%.3f", lat_of(m)) << "</td><td>"
       << fmt("%.1f", c["seconds"].get<double>()) << "</td><td class='l'><code>" << esc(c["command"].get<std::string>())
       << "</code></td></tr>";
   }
@@ -277,7 +284,8 @@ std::string render_report_html(const nlohmann::json& j) {
   }
 
   h << "<h2>Every candidate</h2><table><tr><th>#</th><th>parent</th><th class='l'>stage</th><th class='l'>settings</th>"
-       "<th>validation</th><th>drop</th><th>bytes</th><th>non-zeros</th><th>MACs</th><th>latency ms</th><th>in budget</th></tr>";
+       "<th>validation</th><th>drop</th><th>bytes</th><th>non-zeros</th><th>MACs</th><th>latency ms"
+    << (in_ort ? " (ORT)" : "") << "</th><th>in budget</th></tr>";
   for (const auto& c : cands) {
     const auto& m = c["metrics"];
     h << "<tr" << (c["index"].get<int>() == chosen ? " class='chosen'" : "") << "><td>" << c["index"].get<int>() << "</td><td>"
@@ -285,7 +293,7 @@ std::string render_report_html(const nlohmann::json& j) {
       << esc(c["stage"].get<std::string>()) << "</td><td class='l'>" << esc(settings_text(c["settings"])) << "</td><td>"
       << fmt("%.2f%%", 100 * m["accuracy"].get<double>()) << "</td><td>" << fmt("%.2f", m.value("drop", 0.0)) << "</td><td>"
       << m["bytes"].get<int64_t>() << "</td><td>" << m["nonzeros"].get<int64_t>() << "</td><td>" << m["macs"].get<int64_t>()
-      << "</td><td>" << fmt("%.3f", m["latency_ms"].get<double>()) << "</td><td>" << (c["in_budget"].get<bool>() ? "yes" : "no")
+      << "</td><td>" << fmt("%.3f", lat_of(m)) << "</td><td>" << (c["in_budget"].get<bool>() ? "yes" : "no")
       << "</td></tr>";
   }
   h << "</table></body></html>\n";
