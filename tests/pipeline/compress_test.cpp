@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -369,4 +370,47 @@ TEST(Compress, AFailingCandidateIsReportedAndTheSearchGoesOn) {
   for (const auto& e : fs::directory_iterator(out + "/cache")) cached += e.path().extension() == ".onnx";
   EXPECT_EQ(cached, static_cast<int>(rep["candidates"].size()));
   EXPECT_TRUE(fs::exists(out + "/model.onnx"));
+}
+
+// round_to: auto times each multiple (1, 8, 16) on the parent pruned once to every level
+// and runs the chain with the fastest (least geometric mean over the levels); the pick and the timings are in report.json, and
+// --resume reads the pick back instead of timing again.
+TEST(Compress, RoundToAutoTimesEachMultipleAndChainsWithTheFastest) {
+  Fixture f;
+  std::ofstream(f.recipe) << "target: latency\nmax_drop: 50\nvalidation_samples: 100\nstages:\n"
+                             "  - prune: {method: ln-structured, amount: [0.3, 0.6], round_to: auto, finetune: 0}\n";
+  const std::string out = f.dir.file("auto");
+  auto r = run_command(f.compress(out));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json rep = report_of(out);
+  ASSERT_EQ(rep["probes"].size(), 1u) << rep;
+  const auto& probe = rep["probes"][0];
+  int64_t best = 0;
+  double best_ms = 0;
+  for (const char* m : {"1", "8", "16"}) {
+    ASSERT_EQ(probe["latency_ms"][m].size(), 2u) << probe;
+    double total = 0;
+    for (const auto& t : probe["latency_ms"][m]) {
+      EXPECT_GT(t.get<double>(), 0);
+      total += std::log(t.get<double>());  // the geometric mean over the levels decides
+    }
+    if (best == 0 || total < best_ms) best = std::stoll(m), best_ms = total;
+  }
+  EXPECT_EQ(probe["round_to"].get<int64_t>(), best);
+  int pruned = 0;
+  for (const auto& c : rep["candidates"])
+    if (c["stage"] == "prune") {
+      ++pruned;
+      EXPECT_EQ(c["settings"]["round_to"].get<int64_t>(), best) << c["settings"];
+    }
+  EXPECT_EQ(pruned, 2);
+  // The pick is cached: a resumed run makes nothing and chooses the same.
+  r = run_command(f.compress(out, " --resume"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(report_of(out)["probes"][0], probe);
+  // auto is for structured methods, and only compress resolves it.
+  std::ofstream(f.recipe) << "stages:\n  - prune: {method: global, amount: 0.5, round_to: auto}\n";
+  r = run_command(f.compress(f.dir.file("bad")));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("'round_to': auto is for structured methods"), std::string::npos) << r.output;
 }

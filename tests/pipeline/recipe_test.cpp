@@ -93,6 +93,7 @@ TEST(Recipe, ErrorsNameTheKeyAndTheLine) {
 TEST(Recipe, DefaultsSuitTheirTarget) {
   EXPECT_EQ(default_recipe("size").stages.back().kind, "codebook");
   EXPECT_EQ(default_recipe("latency").stages[0].settings["method"], "ln-structured");
+  EXPECT_EQ(default_recipe("latency").stages[0].settings["round_to"], "auto");
   ASSERT_EQ(default_recipe("latency").stages.size(), 3u);  // low-rank only where it measures faster
   EXPECT_EQ(default_recipe("latency").stages[1].kind, "factorize");
   EXPECT_TRUE(default_recipe("latency").stages[1].optional);

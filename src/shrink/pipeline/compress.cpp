@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "shrink/core/atomic_file.h"
@@ -257,6 +258,78 @@ class Search {
     return static_cast<int>(candidates_.size()) - 1;
   }
 
+  // round_to: auto. Channel counts off a runtime's blocks can make a pruned model slower
+  // than the original (ONNX Runtime ran ResNet-20 with 13/26/51 channels 1.46x slower),
+  // and which multiple pays depends on the network and the runtime. So each multiple is
+  // timed where the search times (shrink or ONNX Runtime): `parent` pruned once, without
+  // fine-tuning, to every level of the chain; the multiple with the least geometric mean
+  // latency over the levels wins. Cached by (parent, settings), so --resume picks the same.
+  int64_t pick_round_to(int parent, const StageSpec& spec, const std::vector<nlohmann::json>& levels) {
+    Hasher h;
+    h.text("round_to probe v2");
+    h.text(candidates_[parent].id);
+    for (const auto& l : levels) h.text(l.dump());
+    const std::string file = path_of(h.hex(), ".probe.json");
+    if (fs::exists(file)) {
+      try {
+        nlohmann::json j = nlohmann::json::parse(read_file(file));
+        probes_.push_back(j);
+        return j.at("round_to").get<int64_t>();
+      } catch (const std::exception&) {
+        // measured again below
+      }
+    }
+    nlohmann::json j = {{"parent", parent}, {"stage", spec.where}, {"levels", nlohmann::json::array()}};
+    for (const auto& l : levels) j["levels"].push_back(l.value("amount", 0.5));
+    const std::vector<int64_t> multiples = {1, 8, 16};
+    std::vector<double> score(multiples.size(), 0.0);
+    for (size_t li = 0; li < levels.size(); ++li) {
+      std::vector<std::string> files;
+      for (int64_t r : multiples) {
+        nlohmann::json s = levels[li];
+        s["round_to"] = r;
+        s["finetune"] = 0;
+        ir::Graph g = onnx_io::import_model(candidates_[parent].file);
+        make_stage(spec.kind, s, spec.where, spec.locate())->apply(g, {&fit_, &val_, false});
+        files.push_back(path_of(h.hex() + "-" + std::to_string(r), ".onnx"));
+        onnx_io::export_model(g, files.back());
+      }
+      // Interleaved, twice, in rotated order (a shared machine's load drifts); the lower
+      // median of the two counts.
+      std::vector<double> ms(multiples.size(), std::numeric_limits<double>::infinity());
+      for (size_t rep = 0; rep < 2; ++rep)
+        for (size_t k = 0; k < multiples.size(); ++k) {
+          const size_t m = (k + li + rep) % multiples.size();
+          ms[m] = std::min(ms[m], search_latency(files[m]));
+        }
+      for (size_t m = 0; m < multiples.size(); ++m) {
+        j["latency_ms"][std::to_string(multiples[m])].push_back(ms[m]);
+        score[m] += std::log(ms[m]);  // geometric mean over the levels: each level's ratio counts alike
+        std::error_code ec;
+        fs::remove(files[m], ec);
+      }
+    }
+    const size_t pick = static_cast<size_t>(std::min_element(score.begin(), score.end()) - score.begin());
+    const int64_t best = multiples[pick];
+    j["round_to"] = best;
+    write_file_atomically(file, j.dump(1));
+    probes_.push_back(j);
+    notes_.push_back(spec.where + ": round_to auto chose " + std::to_string(best) + " (each multiple timed on the parent pruned "
+                     "once to every level; report.json's \"probes\")");
+    return best;
+  }
+
+  // The latency the search goes by, of a model file (and its graph).
+  double search_latency(const std::string& file) {
+    if (r_.budget.latency_in == "onnxruntime") {
+      SHRINK_CHECK(!o_.ort_script.empty(), "latency_in: onnxruntime, but ONNX Runtime was not found (", ort_missing_reason(), ")");
+      return ort_latency(o_.ort_script, file, r_.budget.latency_batch).median_ms;
+    }
+    ir::Graph deployed = onnx_io::import_model(file);
+    passes::make_pipeline("inference").run(deployed);
+    return report::measure_latency(deployed, r_.budget.latency_batch, 50, 5).median_ms;
+  }
+
   std::vector<int> run_stage(const StageSpec& spec, const std::vector<int>& frontier) {
     std::vector<nlohmann::json> alts = spec.expand();
     std::vector<int> children;
@@ -276,6 +349,10 @@ class Search {
         for (auto& [k, levels] : groups) {
           std::sort(levels.begin(), levels.end(),
                     [](const nlohmann::json& a, const nlohmann::json& b) { return a.value("amount", 0.5) < b.value("amount", 0.5); });
+          if (levels.front().value("round_to", nlohmann::json(1)) == "auto") {
+            const int64_t r = pick_round_to(parent, spec, levels);
+            for (auto& level : levels) level["round_to"] = r;
+          }
           int from = parent;
           double done = 0;
           for (const auto& level : levels) {
@@ -448,6 +525,7 @@ class Search {
     j["budget_met"] = met;
     j["notes"] = notes_;
     j["failed"] = failed_;
+    j["probes"] = probes_;
     // Final figures of the original and the chosen model (the test split; never used to choose).
     const std::string out_model = (fs::path(o_.outdir) / "model.onnx").string();
     j["final"]["original"] = final_figures(candidates_[0].file, reference_);
@@ -490,7 +568,8 @@ class Search {
   ir::Graph reference_;
   std::vector<Candidate> candidates_;
   std::vector<std::string> notes_;
-  nlohmann::json failed_ = nlohmann::json::array();  // candidates whose stage threw: parent, stage, settings, error
+  nlohmann::json failed_ = nlohmann::json::array();
+  nlohmann::json probes_ = nlohmann::json::array();  // round_to auto: each multiple's latencies and the pick  // candidates whose stage threw: parent, stage, settings, error
   std::string stop_reason_;
   int trials_ = 0;
   bool holdout_ = false;

@@ -24,7 +24,21 @@ void PruneSettings::read(Fields& f) {
   f.read("seed", seed);
   f.read("soft", soft);
   f.read("norm", norm);
-  f.read("round_to", round_to);
+  {
+    // A multiple, or "auto": `shrink compress` times each multiple and picks (0 here).
+    std::string rt = std::to_string(round_to == 0 ? 1 : round_to);
+    if (round_to == 0) rt = "auto";
+    f.read("round_to", rt);
+    if (rt == "auto") {
+      round_to = 0;
+    } else {
+      try {
+        round_to = parse_int(rt, "round_to", 1);
+      } catch (const Error&) {
+        f.check(false, "round_to", "expected a positive multiple or auto, got '" + rt + "'");
+      }
+    }
+  }
   f.read("ranking", ranking);
   f.read("max_ratio", max_ratio);
   f.read("layer_amount", layer_amount);
@@ -39,7 +53,7 @@ void PruneSettings::read(Fields& f) {
   f.check(lr > 0, "lr", "expected a positive learning rate");
   f.check(batch > 0, "batch", "expected a positive batch size");
   f.check(norm == 1 || norm == 2, "norm", "expected 1 or 2");
-  f.check(round_to > 0, "round_to", "expected a positive multiple");
+  f.check(round_to > 0 || structured(), "round_to", "auto is for structured methods (whole channels)");
   f.check(ranking == "uniform" || ranking == "global", "ranking", "expected uniform or global");
   f.check(max_ratio >= 0 && max_ratio <= 1, "max_ratio", "expected a fraction in [0, 1]");
   f.check(min_keep >= 0 && min_keep < 1, "min_keep", "expected a fraction in [0, 1)");
@@ -57,7 +71,9 @@ nlohmann::json PruneSettings::to_json() const {
   if (!ignore.empty()) j["ignore"] = ignore;
   if (method == "global") j["min_keep"] = min_keep;
   if (structured()) {
-    j.update({{"round_to", round_to}, {"ranking", ranking}, {"max_ratio", max_ratio}});
+    j.update({{"ranking", ranking}, {"max_ratio", max_ratio}});
+    if (round_to == 0) j["round_to"] = "auto";
+    else j["round_to"] = round_to;
     if (method == "ln-structured") j["norm"] = norm;
     if (!layer_amount.empty()) j["layer_amount"] = layer_amount;
     if (method == "taylor") j["taylor_batches"] = taylor_batches;
@@ -98,6 +114,7 @@ nlohmann::json PruneStage::apply(ir::Graph& g, const StageData& data) {
   const int rounds = o.rounds();
   const bool agp = o.schedule == "agp";
   const bool structured = o.structured();
+  SHRINK_CHECK(o.round_to > 0, "prune: round_to auto is chosen by shrink compress (it times each multiple); give a number");
   SHRINK_CHECK(!needs_training_data() || data.train, "prune: fine-tuning and Taylor importance need training data");
   SHRINK_CHECK(o.finetune == 0 || data.eval, "prune: fine-tuning needs an evaluation split");
 
