@@ -262,19 +262,23 @@ class Search {
   // than the original (ONNX Runtime ran ResNet-20 with 13/26/51 channels 1.46x slower),
   // and which multiple pays depends on the network and the runtime. So each multiple is
   // timed where the search times (shrink or ONNX Runtime): `parent` pruned once, without
-  // fine-tuning, to every level of the chain; the multiple with the least geometric mean
-  // latency over the levels wins. Cached by (parent, settings), so --resume picks the same.
-  int64_t pick_round_to(int parent, const StageSpec& spec, const std::vector<nlohmann::json>& levels) {
+  // fine-tuning, to every level of the chain; each level runs with the multiple that timed
+  // fastest at it (a chain may mix them: ResNet-20 in ORT is fastest at multiples of 8 up
+  // to 60% and unrounded at 70-80%). Cached by (parent, settings), so --resume picks the same.
+  std::vector<int64_t> pick_round_to(int parent, const StageSpec& spec, const std::vector<nlohmann::json>& levels) {
     Hasher h;
-    h.text("round_to probe v2");
+    h.text("round_to probe v3");
     h.text(candidates_[parent].id);
     for (const auto& l : levels) h.text(l.dump());
     const std::string file = path_of(h.hex(), ".probe.json");
     if (fs::exists(file)) {
       try {
         nlohmann::json j = nlohmann::json::parse(read_file(file));
-        probes_.push_back(j);
-        return j.at("round_to").get<int64_t>();
+        std::vector<int64_t> picks = j.at("round_to").get<std::vector<int64_t>>();
+        if (picks.size() == levels.size()) {
+          probes_.push_back(j);
+          return picks;
+        }
       } catch (const std::exception&) {
         // measured again below
       }
@@ -282,7 +286,7 @@ class Search {
     nlohmann::json j = {{"parent", parent}, {"stage", spec.where}, {"levels", nlohmann::json::array()}};
     for (const auto& l : levels) j["levels"].push_back(l.value("amount", 0.5));
     const std::vector<int64_t> multiples = {1, 8, 16};
-    std::vector<double> score(multiples.size(), 0.0);
+    std::vector<int64_t> picks;
     for (size_t li = 0; li < levels.size(); ++li) {
       std::vector<std::string> files;
       for (int64_t r : multiples) {
@@ -304,19 +308,20 @@ class Search {
         }
       for (size_t m = 0; m < multiples.size(); ++m) {
         j["latency_ms"][std::to_string(multiples[m])].push_back(ms[m]);
-        score[m] += std::log(ms[m]);  // geometric mean over the levels: each level's ratio counts alike
         std::error_code ec;
         fs::remove(files[m], ec);
       }
+      picks.push_back(multiples[static_cast<size_t>(std::min_element(ms.begin(), ms.end()) - ms.begin())]);
     }
-    const size_t pick = static_cast<size_t>(std::min_element(score.begin(), score.end()) - score.begin());
-    const int64_t best = multiples[pick];
-    j["round_to"] = best;
+    j["round_to"] = picks;
     write_file_atomically(file, j.dump(1));
     probes_.push_back(j);
-    notes_.push_back(spec.where + ": round_to auto chose " + std::to_string(best) + " (each multiple timed on the parent pruned "
-                     "once to every level; report.json's \"probes\")");
-    return best;
+    std::string chose;
+    for (size_t i = 0; i < picks.size(); ++i)
+      chose += (i ? ", " : "") + std::to_string(picks[i]) + " at " + std::to_string(static_cast<int>(std::lround(100 * levels[i].value("amount", 0.5)))) + "%";
+    notes_.push_back(spec.where + ": round_to auto chose " + chose + " (each multiple timed on the parent pruned once to the "
+                     "level; report.json's \"probes\")");
+    return picks;
   }
 
   // The latency the search goes by, of a model file (and its graph).
@@ -350,8 +355,8 @@ class Search {
           std::sort(levels.begin(), levels.end(),
                     [](const nlohmann::json& a, const nlohmann::json& b) { return a.value("amount", 0.5) < b.value("amount", 0.5); });
           if (levels.front().value("round_to", nlohmann::json(1)) == "auto") {
-            const int64_t r = pick_round_to(parent, spec, levels);
-            for (auto& level : levels) level["round_to"] = r;
+            const std::vector<int64_t> picks = pick_round_to(parent, spec, levels);
+            for (size_t i = 0; i < levels.size(); ++i) levels[i]["round_to"] = picks[i];
           }
           int from = parent;
           double done = 0;
