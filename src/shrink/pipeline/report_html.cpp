@@ -235,13 +235,15 @@ std::string render_report_html(const nlohmann::json& j) {
   h << "<span style='color:#d62728'>&#9711;</span> chosen</p>";
 
   h << "<h2>Lineage of the chosen model</h2><table><tr><th>#</th><th class='l'>stage</th><th class='l'>settings</th>"
-       "<th>validation</th><th>sparsity</th><th>bytes</th><th>latency ms" << (in_ort ? " (ORT)" : "") << "</th><th>seconds</th><th class='l'>command that reproduces it</th></tr>";
+       "<th>validation</th><th>non-zeros (of the original's weights)</th><th>bytes</th><th>latency ms" << (in_ort ? " (ORT)" : "") << "</th><th>seconds</th><th class='l'>command that reproduces it</th></tr>";
   for (const auto& i : j["lineage"]) {
     const auto& c = cands[i.get<int>()];
     const auto& m = c["metrics"];
     h << "<tr><td>" << i.get<int>() << "</td><td class='l'>" << esc(c["stage"].get<std::string>()) << "</td><td class='l'>"
       << esc(settings_text(c["settings"])) << "</td><td>" << fmt("%.2f%%", 100 * m["accuracy"].get<double>()) << "</td><td>"
-      << fmt("%.1f%%", 100.0 * (1 - m["nonzeros"].get<double>() / std::max(1.0, m["parameters"].get<double>()))) << "</td><td>"
+      << m["nonzeros"].get<int64_t>()
+      << fmt(" (%.1f%%)", 100.0 * m["nonzeros"].get<double>() / std::max(1.0, cands[0]["metrics"]["parameters"].get<double>()))
+      << "</td><td>"
       << m["bytes"].get<int64_t>() << "</td><td>" << fmt("%.3f", lat_of(m)) << "</td><td>"
       << fmt("%.1f", c["seconds"].get<double>()) << "</td><td class='l'><code>" << esc(c["command"].get<std::string>())
       << "</code></td></tr>";
