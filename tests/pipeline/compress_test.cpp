@@ -414,3 +414,25 @@ TEST(Compress, RoundToAutoTimesEachMultipleAndChainsWithTheFastest) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("'round_to': auto is for structured methods"), std::string::npos) << r.output;
 }
+
+// Structured levels chain on what was actually removed: channels rounded up to a multiple
+// remove less than the level asked, and the next level asks for what is still missing
+// (the MLP's 128 hidden units: 30% rounded up to 16 keeps 96, so 60% then removes
+// 1 - 0.4 / 0.75 of them, not 1 - 0.4 / 0.7 as if 30% had been removed).
+TEST(Compress, StructuredChainsAskForWhatIsStillMissing) {
+  Fixture f;
+  std::ofstream(f.recipe) << "target: latency\nmax_drop: 50\nvalidation_samples: 100\nstages:\n"
+                             "  - prune: {method: ln-structured, amount: [0.3, 0.6], round_to: 16, finetune: 0}\n";
+  const std::string out = f.dir.file("chain");
+  auto r = run_command(f.compress(out));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json rep = report_of(out);
+  std::vector<nlohmann::json> pruned;
+  for (const auto& c : rep["candidates"])
+    if (c["stage"] == "prune") pruned.push_back(c);
+  ASSERT_EQ(pruned.size(), 2u);
+  EXPECT_DOUBLE_EQ(pruned[0]["settings"]["amount"].get<double>(), 0.3);
+  EXPECT_DOUBLE_EQ(pruned[0]["metrics"]["channels_removed"].get<double>(), 0.25);  // 96 of 128 kept
+  EXPECT_DOUBLE_EQ(pruned[1]["settings"]["amount"].get<double>(), 0.466667);
+  EXPECT_DOUBLE_EQ(pruned[1]["metrics"]["channels_removed"].get<double>(), 0.5);  // 51.2 kept, rounded up to 64
+}

@@ -324,6 +324,28 @@ class Search {
     return picks;
   }
 
+  static bool structured_method(const nlohmann::json& settings) {
+    const std::string m = settings.value("method", "l1");
+    return m == "ln-structured" || m == "slim" || m == "taylor" || m == "random-structured";
+  }
+
+  // Output channels of the layers structured pruning may shrink (Conv and Gemm/MatMul
+  // with a stored weight, not producing a graph output), summed.
+  static int64_t output_channels(const std::string& file) {
+    ir::Graph g = onnx_io::import_model(file);
+    int64_t n = 0;
+    for (const auto& node : g.nodes()) {
+      const std::string& op = node->op_type;
+      if ((op != "Conv" && op != "Gemm" && op != "MatMul") || node->inputs().size() < 2 || !node->input(1)) continue;
+      if (g.is_graph_output(node->output(0))) continue;
+      const ir::Initializer* w = g.initializer(node->input(1)->name);
+      if (!w || w->tensor.dim() < 2) continue;
+      const bool rows = op == "Conv" || (op == "Gemm" && node->attrs.get_int("transB", 0) != 0);
+      n += rows ? w->tensor.size(0) : w->tensor.size(1);
+    }
+    return n;
+  }
+
   // The latency the search goes by, of a model file (and its graph).
   double search_latency(const std::string& file) {
     if (r_.budget.latency_in == "onnxruntime") {
@@ -360,6 +382,10 @@ class Search {
           }
           int from = parent;
           double done = 0;
+          // Structured levels: what is done is measured (channels rounded up to a multiple
+          // remove less than asked), so the next level asks for what is still missing.
+          const bool channels = structured_method(levels.front());
+          const int64_t start_channels = channels ? output_channels(candidates_[parent].file) : 0;
           for (const auto& level : levels) {
             if (stopped()) break;
             const double total = level.value("amount", 0.5);
@@ -371,7 +397,10 @@ class Search {
             children.push_back(child);
             if (!candidates_[child].in_budget) break;
             from = child;
-            done = total;
+            done = channels && start_channels > 0
+                       ? 1.0 - static_cast<double>(output_channels(candidates_[child].file)) / static_cast<double>(start_channels)
+                       : total;
+            candidates_[child].metrics["channels_removed"] = done;
           }
         }
       } else {
