@@ -74,6 +74,13 @@ struct Fixture {
     recipe = dir.file("recipe.yaml");
     std::ofstream(recipe) << kRecipe;
   }
+  // compress with `recipe_text` as the recipe into dir/NAME; the report (the run must succeed).
+  nlohmann::json run_recipe(const std::string& name, const std::string& recipe_text) const {
+    std::ofstream(recipe) << recipe_text;
+    auto r = run_command(compress(dir.file(name)));
+    EXPECT_EQ(r.status, 0) << r.output;
+    return r.status == 0 ? nlohmann::json::parse(read_file(dir.file(name) + "/report.json")) : nlohmann::json();
+  }
   std::string compress(const std::string& out, const std::string& extra = "") const {
     return cli() + " compress " + model + " -o " + out + " --recipe " + recipe + " --data " + data + " --no-ort --json" + extra;
   }
@@ -348,13 +355,11 @@ TEST(Compress, TrialLimitStopsTheSearchAndStillWritesTheBestSoFar) {
 // model.onnx is still the best within the budget.
 TEST(Compress, AFailingCandidateIsReportedAndTheSearchGoesOn) {
   Fixture f;
-  std::ofstream(f.recipe) << "target: size\nmax_drop: 5\nvalidation_samples: 100\nstages:\n"
-                             "  - prune: {method: global, amount: 0.5, finetune: 1, lr: 0.05, batch: 32}\n"
-                             "  - factorize: {layers: [[nope], [fc]], rank: \"4\"}\n";
   const std::string out = f.dir.file("fail");
-  auto r = run_command(f.compress(out));
-  ASSERT_EQ(r.status, 0) << r.output;
-  const nlohmann::json rep = report_of(out);
+  const nlohmann::json rep = f.run_recipe("fail", "target: size\nmax_drop: 5\nvalidation_samples: 100\nstages:\n"
+                                                "  - prune: {method: global, amount: 0.5, finetune: 1, lr: 0.05, batch: 32}\n"
+                                                "  - factorize: {layers: [[nope], [fc]], rank: \"4\"}\n");
+  ASSERT_FALSE(rep.is_null());
   ASSERT_EQ(rep["failed"].size(), 1u) << rep["failed"];
   EXPECT_EQ(rep["failed"][0]["stage"], "factorize");
   EXPECT_EQ(rep["failed"][0]["settings"]["layers"], nlohmann::json::array({"nope"}));
@@ -378,12 +383,10 @@ TEST(Compress, AFailingCandidateIsReportedAndTheSearchGoesOn) {
 // again.
 TEST(Compress, RoundToAutoTimesEachMultipleAndChainsWithTheFastest) {
   Fixture f;
-  std::ofstream(f.recipe) << "target: latency\nmax_drop: 50\nvalidation_samples: 100\nstages:\n"
-                             "  - prune: {method: ln-structured, amount: [0.3, 0.6], round_to: auto, finetune: 0}\n";
   const std::string out = f.dir.file("auto");
-  auto r = run_command(f.compress(out));
-  ASSERT_EQ(r.status, 0) << r.output;
-  const nlohmann::json rep = report_of(out);
+  const nlohmann::json rep = f.run_recipe("auto", "target: latency\nmax_drop: 50\nvalidation_samples: 100\nstages:\n"
+                                                "  - prune: {method: ln-structured, amount: [0.3, 0.6], round_to: auto, finetune: 0}\n");
+  ASSERT_FALSE(rep.is_null());
   ASSERT_EQ(rep["probes"].size(), 1u) << rep;
   const auto& probe = rep["probes"][0];
   ASSERT_EQ(probe["round_to"].size(), 2u) << probe;
@@ -405,7 +408,7 @@ TEST(Compress, RoundToAutoTimesEachMultipleAndChainsWithTheFastest) {
     if (c["stage"] == "prune") got.push_back(c["settings"]["round_to"].get<int64_t>());
   EXPECT_EQ(got, want);  // the chain's levels, in order
   // The pick is cached: a resumed run makes nothing and chooses the same.
-  r = run_command(f.compress(out, " --resume"));
+  auto r = run_command(f.compress(out, " --resume"));
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(report_of(out)["probes"][0], probe);
   // auto is for structured methods, and only compress resolves it.
@@ -421,12 +424,9 @@ TEST(Compress, RoundToAutoTimesEachMultipleAndChainsWithTheFastest) {
 // 1 - 0.4 / 0.75 of them, not 1 - 0.4 / 0.7 as if 30% had been removed).
 TEST(Compress, StructuredChainsAskForWhatIsStillMissing) {
   Fixture f;
-  std::ofstream(f.recipe) << "target: latency\nmax_drop: 50\nvalidation_samples: 100\nstages:\n"
-                             "  - prune: {method: ln-structured, amount: [0.3, 0.6], round_to: 16, finetune: 0}\n";
-  const std::string out = f.dir.file("chain");
-  auto r = run_command(f.compress(out));
-  ASSERT_EQ(r.status, 0) << r.output;
-  const nlohmann::json rep = report_of(out);
+  const nlohmann::json rep = f.run_recipe("chain", "target: latency\nmax_drop: 50\nvalidation_samples: 100\nstages:\n"
+                                                 "  - prune: {method: ln-structured, amount: [0.3, 0.6], round_to: 16, finetune: 0}\n");
+  ASSERT_FALSE(rep.is_null());
   std::vector<nlohmann::json> pruned;
   for (const auto& c : rep["candidates"])
     if (c["stage"] == "prune") pruned.push_back(c);

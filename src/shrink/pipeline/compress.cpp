@@ -21,6 +21,7 @@
 #include "shrink/onnx/import.h"
 #include "shrink/passes/pass.h"
 #include "shrink/pipeline/ort_latency.h"
+#include "shrink/pipeline/prune_stage.h"
 #include "shrink/pipeline/report_html.h"
 #include "shrink/prune/sensitivity.h"
 #include "shrink/report/latency.h"
@@ -324,11 +325,6 @@ class Search {
     return picks;
   }
 
-  static bool structured_method(const nlohmann::json& settings) {
-    const std::string m = settings.value("method", "l1");
-    return m == "ln-structured" || m == "slim" || m == "taylor" || m == "random-structured";
-  }
-
   // Output channels of the layers structured pruning may shrink (Conv and Gemm/MatMul
   // with a stored weight, not producing a graph output), summed.
   static int64_t output_channels(const std::string& file) {
@@ -384,7 +380,9 @@ class Search {
           double done = 0;
           // Structured levels: what is done is measured (channels rounded up to a multiple
           // remove less than asked), so the next level asks for what is still missing.
-          const bool channels = structured_method(levels.front());
+          PruneSettings method;
+          method.method = levels.front().value("method", method.method);
+          const bool channels = method.structured();
           const int64_t start_channels = channels ? output_channels(candidates_[parent].file) : 0;
           for (const auto& level : levels) {
             if (stopped()) break;
