@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""ONNX Runtime on compact (encoded) files against the same models written dense.
+"""ONNX Runtime on compact (encoded) files against the same models written sparse and dense.
 
 shrink writes initializers as sparse tensors or as bit-packed streams that standard ops
 decode (README: "Compact initializers"); ONNX Runtime folds the decode at session
-creation. For each model the script writes a dense copy (`shrink convert --passes none
---dense`), then times both in ONNX Runtime, interleaved, REPEATS times: session creation
-(median of 5 creations) and run latency (median of RUNS runs), and prints the medians
-and the ratios encoded / dense:
+creation. For each model the script writes a `--storage sparse` copy (dense or sparse
+initializers, no decode nodes) and a dense one (`shrink convert --passes none`), then
+times the three in ONNX Runtime, interleaved, REPEATS times: session creation (median of
+5 creations) and run latency (median of RUNS runs), and prints bytes, the medians and
+the ratios to dense:
 
   /usr/bin/python3 bench/encoded.py l300_cb3.onnx lenet5_pruned.int8.onnx [--repeats 5]
 """
@@ -36,22 +37,26 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     a = p.parse_args()
     print(f"ONNX Runtime, threads {a.threads}, batch {a.batch}; medians of {a.repeats} interleaved repeats")
-    print(f"{'model':32} {'bytes':>9} {'dense':>9} {'create ms':>10} {'dense':>7} {'ratio':>6}"
-          f" {'run ms':>8} {'dense':>7} {'ratio':>6}")
+    print(f"{'model':28} {'storage':8} {'bytes':>9} {'create ms':>10} {'/dense':>7} {'run ms':>8} {'/dense':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for model in a.models:
-            dense = os.path.join(tmp, os.path.basename(model) + ".dense.onnx")
-            subprocess.run([a.shrink, "convert", model, "-o", dense, "--passes", "none", "--dense"], check=True,
-                           capture_output=True)
-            got = {"enc": [], "dense": []}
-            for _ in range(a.repeats):
-                for key, path in (("enc", model), ("dense", dense)):
+            files = {"compact": model}
+            for storage in ("sparse", "dense"):
+                files[storage] = os.path.join(tmp, f"{os.path.basename(model)}.{storage}.onnx")
+                subprocess.run([a.shrink, "convert", model, "-o", files[storage], "--passes", "none", "--storage",
+                                storage], check=True, capture_output=True)
+            got = {k: [] for k in files}
+            for r in range(a.repeats):
+                order = list(files.items())
+                order = order[r % 3:] + order[:r % 3]  # rotated: the machine's load drifts
+                for key, path in order:
                     got[key].append(ort_bench(path, a.batch, a.threads, a.runs))
             med = {k: (statistics.median(r["create_ms"] for r in v), statistics.median(r["median_ms"] for r in v))
                    for k, v in got.items()}
-            print(f"{os.path.basename(model)[:32]:32} {os.path.getsize(model):9d} {os.path.getsize(dense):9d}"
-                  f" {med['enc'][0]:10.2f} {med['dense'][0]:7.2f} {med['enc'][0] / med['dense'][0]:6.2f}"
-                  f" {med['enc'][1]:8.3f} {med['dense'][1]:7.3f} {med['enc'][1] / med['dense'][1]:6.2f}")
+            for key, path in files.items():
+                print(f"{os.path.basename(model)[:28]:28} {key:8} {os.path.getsize(path):9d}"
+                      f" {med[key][0]:10.2f} {med[key][0] / med['dense'][0]:7.2f}"
+                      f" {med[key][1]:8.3f} {med[key][1] / med['dense'][1]:7.2f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "shrink/io/npy.h"
@@ -220,6 +221,45 @@ TEST(Cli, PruneZeroesTheSmallestWeightsAndRejectsBadRequests) {
   EXPECT_EQ(layer.status, 1);
   EXPECT_NE(layer.output.find("--layers: 'nope' is not a prunable layer of the model (layers: fc)"), std::string::npos)
       << layer.output;
+}
+
+// --storage on a command that writes a model: compact (decode nodes, smallest), sparse
+// (a sparse initializer, no decode nodes), dense; the same outputs from each.
+TEST(Cli, PruneWritesEachStorage) {
+  test_support::TempDir dir;
+  at::manual_seed(5);
+  OnnxBuilder b;
+  b.input("x", {-1, 200}).output("y");
+  b.initializer("W", at::randn({100, 200}));
+  auto& n = b.node("Gemm", {"x", "W"}, {"y"}, "fc");
+  OnnxBuilder::attr(n, "transB", int64_t{1});
+  const std::string model = b.save(dir.file("fc.onnx"));
+  io::write_npy(dir.file("x.npy"), at::randn({4, 200}));
+  std::map<std::string, nlohmann::json> info;
+  std::map<std::string, at::Tensor> y;
+  for (const char* storage : {"compact", "sparse", "dense"}) {
+    const std::string out = dir.file(std::string(storage) + ".onnx");
+    auto r = run_command(shrink_cli() + " prune " + model + " --amount 0.9 --no-eval --no-latency --storage " + storage +
+                         " -o " + out);
+    ASSERT_EQ(r.status, 0) << r.output;
+    auto i = run_command(shrink_cli() + " info " + out + " --json");
+    ASSERT_EQ(i.status, 0) << i.output;
+    info[storage] = nlohmann::json::parse(i.output);
+    auto run = run_command(shrink_cli() + " run " + out + " -i " + dir.file("x.npy") + " -o " + dir.file("y.npy"));
+    ASSERT_EQ(run.status, 0) << run.output;
+    y[storage] = io::read_npy(dir.file("y.npy"));
+  }
+  auto form = [&](const char* storage) { return info[storage]["storage"][0]["form"].get<std::string>(); };
+  EXPECT_EQ(form("dense"), "dense");
+  EXPECT_EQ(form("sparse"), "sparse");
+  EXPECT_NE(form("compact").find("relative"), std::string::npos) << form("compact");
+  EXPECT_LT(std::filesystem::file_size(dir.file("compact.onnx")), std::filesystem::file_size(dir.file("sparse.onnx")));
+  EXPECT_LT(std::filesystem::file_size(dir.file("sparse.onnx")), std::filesystem::file_size(dir.file("dense.onnx")));
+  EXPECT_TRUE(at::equal(y["compact"], y["dense"]));
+  EXPECT_TRUE(at::equal(y["sparse"], y["dense"]));
+  auto bad = run_command(shrink_cli() + " prune " + model + " --storage packed -o " + dir.file("p.onnx"));
+  EXPECT_NE(bad.status, 0) << bad.output;
+  EXPECT_EQ(bad.output, "shrink: error: --storage: packed not in {compact,sparse,dense} (see shrink prune --help)\n");
 }
 
 TEST(Cli, StructuredPruneWithTaylorAndGlobalRanking) {

@@ -69,28 +69,34 @@ std::vector<Case> cases() {
   return c;
 }
 
+// y = x + W (float W), or x + DequantizeLinear(W, 1) for integers, as a quantized model
+// holds them (DequantizeLinear is not folded); saved at `path`.
+std::string model_adding(const at::Tensor& w, const std::string& path) {
+  OnnxBuilder b;
+  b.input("x", w.sizes().vec()).output("y");
+  b.initializer("W", w);
+  if (w.scalar_type() == at::kFloat) {
+    b.node("Add", {"x", "W"}, {"y"});
+  } else {
+    b.initializer("scale", at::tensor(1.0f));
+    b.node("DequantizeLinear", {"W", "scale"}, {"Wf"});
+    b.node("Add", {"x", "Wf"}, {"y"});
+  }
+  return b.save(path);
+}
+
 }  // namespace
 
 TEST(Encode, EveryFormReadsBackExactlyAndRunsInOnnxRuntime) {
   for (const Case& c : cases()) {
     SCOPED_TRACE(c.what);
-    OnnxBuilder b;
     std::vector<int64_t> dims = c.w.sizes().vec();
-    b.input("x", dims).output("y");
-    b.initializer("W", c.w);
-    if (c.w.scalar_type() == at::kFloat) {
-      b.node("Add", {"x", "W"}, {"y"});
-    } else {  // integers as a quantized model holds them (DequantizeLinear is not folded)
-      b.initializer("scale", at::tensor(1.0f));
-      b.node("DequantizeLinear", {"W", "scale"}, {"Wf"});
-      b.node("Add", {"x", "Wf"}, {"y"});
-    }
     TempDir dir;
-    ir::Graph g = onnx_io::import_model(b.save(dir.file("in.onnx")));
+    ir::Graph g = onnx_io::import_model(model_adding(c.w, dir.file("in.onnx")));
     const std::string packed = dir.file("packed.onnx"), dense = dir.file("dense.onnx");
     onnx_io::export_model(g, packed);
     onnx_io::ExportOptions plain;
-    plain.compact_initializers = false;
+    plain.storage = onnx_io::Storage::Dense;
     onnx_io::export_model(g, dense, plain);
     onnx::ModelProto m = read_proto(packed);
     bool streams = false;
@@ -120,6 +126,40 @@ TEST(Encode, EveryFormReadsBackExactlyAndRunsInOnnxRuntime) {
                       "'), full_check=True)\"";
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
+}
+
+// --storage sparse: no decode nodes (nothing for ONNX Runtime to fold at session
+// creation), each tensor dense or sparse, the same values in shrink and ONNX Runtime.
+TEST(Encode, SparseStorageWritesNoDecodeNodes) {
+  for (const Case& c : cases()) {
+    SCOPED_TRACE(c.what);
+    std::vector<int64_t> dims = c.w.sizes().vec();
+    TempDir dir;
+    ir::Graph g = onnx_io::import_model(model_adding(c.w, dir.file("in.onnx")));
+    const std::string sparse = dir.file("sparse.onnx"), dense = dir.file("dense.onnx");
+    onnx_io::ExportOptions eo;
+    eo.storage = onnx_io::Storage::Sparse;
+    onnx_io::export_model(g, sparse, eo);
+    eo.storage = onnx_io::Storage::Dense;
+    onnx_io::export_model(g, dense, eo);
+    onnx::ModelProto m = read_proto(sparse);
+    EXPECT_EQ(m.graph().node_size(), c.w.scalar_type() == at::kFloat ? 1 : 2) << "no decode nodes";
+    const int64_t nnz = c.w.ne(0).sum().item<int64_t>();
+    // Sparse at least where values and varint positions (3 bytes at most below 2^21)
+    // beat dense by 256 bytes or more; smaller than dense whenever taken.
+    const bool surely_sparse = nnz * (c.w.element_size() + 3) + 256 + 32 < c.w.numel() * c.w.element_size();
+    if (surely_sparse) EXPECT_EQ(m.graph().sparse_initializer_size(), 1);
+    if (m.graph().sparse_initializer_size()) {
+      EXPECT_LT(fs::file_size(sparse), fs::file_size(dense));
+    }
+    ir::Graph again = onnx_io::import_model(sparse);
+    ASSERT_TRUE(again.initializer("W"));
+    EXPECT_TRUE(at::equal(again.initializer("W")->tensor, c.w));
+    at::Tensor x = at::randn(dims);
+    EXPECT_TRUE(at::equal(test_support::run_onnxruntime(sparse, {x})[0], x + c.w.to(at::kFloat)));
+  }
+  EXPECT_EQ(onnx_io::parse_storage("sparse"), onnx_io::Storage::Sparse);
+  EXPECT_THROW(onnx_io::parse_storage("packed"), Error);
 }
 
 // A hand-edited file: the codebook cut to two entries, so codes point past its end.

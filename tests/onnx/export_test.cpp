@@ -75,7 +75,7 @@ TEST(Export, SparseInitializerWhenItPaysAndOnnxRuntimeReadsIt) {
   TempDir dir;
   ir::Graph g = onnx_io::import_model(b.save(dir.file("in.onnx")));
   onnx_io::export_model(g, dir.file("sparse.onnx"));
-  onnx_io::export_model(g, dir.file("dense.onnx"), {false, true});
+  onnx_io::export_model(g, dir.file("dense.onnx"), {onnx_io::Storage::Dense, true});
   EXPECT_LT(fs::file_size(dir.file("sparse.onnx")) * 5, fs::file_size(dir.file("dense.onnx")));
   at::Tensor x = at::randn({2, 100});
   at::Tensor ours = exec::run_once(g, {x})[0];
@@ -107,7 +107,7 @@ TEST(Export, QuantizedWeightsAndBiasesAreStoredSparseWhenSmaller) {
   TempDir dir;
   ir::Graph g = onnx_io::import_model(b.save(dir.file("in.onnx")));
   onnx_io::export_model(g, dir.file("sparse.onnx"));
-  onnx_io::export_model(g, dir.file("dense.onnx"), {false, true});
+  onnx_io::export_model(g, dir.file("dense.onnx"), {onnx_io::Storage::Dense, true});
   onnx::ModelProto m;
   {
     std::ifstream in(dir.file("sparse.onnx"), std::ios::binary);

@@ -128,7 +128,7 @@ TEST(ExternalData, WrittenBesideTheModelLoadsInOnnxRuntimeAndOnnx) {
   ir::Graph g = onnx_io::import_model(small_model().save(dir.file("whole.onnx")));
   onnx_io::ExportOptions eo;
   eo.external_data = onnx_io::ExportOptions::ExternalData::Always;
-  eo.compact_initializers = false;
+  eo.storage = onnx_io::Storage::Dense;
   onnx_io::export_model(g, dir.file("out.onnx"), eo);
   ASSERT_TRUE(fs::exists(dir.file("out.onnx.data")));
   // fc.weight (1,280 bytes) goes out; the small tensors stay in the model.

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/output_flags.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/validators.h"
 #include "shrink/core/error.h"
@@ -27,6 +28,7 @@ void add_compress_command(CLI::App& app) {
     uint64_t seed = 0;
     bool resume = false, json = false, print_recipe = false, no_ort = false;
     DataOptions data;
+    onnx_io::Storage storage = onnx_io::Storage::Compact;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
@@ -66,6 +68,7 @@ void add_compress_command(CLI::App& app) {
   cmd->add_flag("--print-recipe", opt->print_recipe, "print the recipe that would run (JSON) and exit");
   cmd->add_flag("--no-ort", opt->no_ort, "do not time the original and the result in ONNX Runtime");
   opt->data.add_to(cmd);
+  add_storage_flag(cmd, &opt->storage);
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress)");
   cmd->callback([opt, target, drop, rel, lat_in, minutes, trials, vs, seed] {
     Options& o = *opt;
@@ -100,6 +103,9 @@ void add_compress_command(CLI::App& app) {
     co.progress = !o.json;
     co.input_name = o.input;
     if (!o.data.dir.empty()) co.reproduce_data_flags = " --data " + o.data.dir;
+    co.storage = o.storage;
+    if (o.storage != onnx_io::Storage::Compact)
+      co.reproduce_data_flags += std::string(" --storage ") + onnx_io::storage_name(o.storage);
     if (!o.no_ort) co.ort_script = pipeline::find_ort_script();
     pipeline::CompressResult r = pipeline::compress(g, train_set, test_set, co);
     const nlohmann::json& j = r.report;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/output_flags.h"
 #include "shrink/core/error.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
@@ -14,6 +15,7 @@ void add_convert_command(CLI::App& app) {
   struct Options {
     std::string input, output, passes = "inference";
     bool json = false, dense = false, external_data = false;
+    onnx_io::Storage storage = onnx_io::Storage::Compact;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("convert", "Import an ONNX model, run a pass pipeline, export it");
@@ -23,7 +25,9 @@ void add_convert_command(CLI::App& app) {
                   "'inference' (fold constants, drop Identity/Dropout, fold BatchNorm, MatMul+Add -> Gemm, "
                   "dead code), 'none', or a comma-separated list of passes")
       ->capture_default_str();
-  cmd->add_flag("--dense", opt->dense, "write every initializer dense (no sparse or encoded forms)");
+  add_storage_flag(cmd, &opt->storage);
+  cmd->add_flag("--dense", opt->dense, "write every initializer dense (the same as --storage dense)")
+      ->excludes(cmd->get_option("--storage"));
   cmd->add_flag("--external-data", opt->external_data,
                 "write the tensors of 1 KiB or more to OUT.data beside the model (ONNX external data; "
                 "models over protobuf's 2 GiB limit are written so always)");
@@ -38,8 +42,7 @@ void add_convert_command(CLI::App& app) {
       fail("--passes: ", e.what());
     }
     std::vector<passes::StageResult> stages = pipeline.run(g);
-    onnx_io::ExportOptions eo;
-    eo.compact_initializers = !opt->dense;
+    onnx_io::ExportOptions eo = export_options(opt->dense ? onnx_io::Storage::Dense : opt->storage);
     if (opt->external_data) eo.external_data = onnx_io::ExportOptions::ExternalData::Always;
     onnx_io::export_model(g, opt->output, eo);
     nlohmann::json j = {{"input", opt->input}, {"output", opt->output}, {"nodes_before", before},

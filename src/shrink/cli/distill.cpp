@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/output_flags.h"
 #include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/train_flags.h"
@@ -46,6 +47,7 @@ nlohmann::json model_json(const std::string& name, const ir::Graph& g, double ac
 
 void add_distill_command(CLI::App& app) {
   struct Options {
+    onnx_io::Storage storage = onnx_io::Storage::Compact;
     std::vector<std::string> teachers, students, hints, attention;
     std::string output, mode = "offline", teacher_weights;
     double hint_weight = 1.0, rkd = 0;
@@ -84,6 +86,7 @@ void add_distill_command(CLI::App& app) {
   opt->data.add_to(cmd);
   opt->flags.train.schedule.warmup_epochs = distill::DistillOptions().train.schedule.warmup_epochs;
   opt->flags.add_to(cmd);
+  add_storage_flag(cmd, &opt->storage);
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt] {
     Options& o = *opt;
@@ -149,14 +152,14 @@ void add_distill_command(CLI::App& app) {
     if (o.mode == "mutual") {
       std::vector<train::EvalResult> r = distill::mutual(students, train_set, test_set, d);
       for (size_t i = 0; i < students.size(); ++i) {
-        onnx_io::export_model(students[i], nth_output(o.output, i));
+        onnx_io::export_model(students[i], nth_output(o.output, i), export_options(o.storage));
         nlohmann::json js = model_json(o.students[i], students[i], r[i].accuracy);
         js["output"] = nth_output(o.output, i);
         j["students"].push_back(js);
       }
     } else if (o.mode == "offline") {
       distill::DistillResult r = distill::distill(students[0], tv, train_set, test_set, d);
-      onnx_io::export_model(students[0], o.output);
+      onnx_io::export_model(students[0], o.output, export_options(o.storage));
       nlohmann::json js = model_json(o.students[0], students[0], score(students[0]));
       js["output"] = o.output;
       js["seconds"] = r.train.seconds;
@@ -173,7 +176,7 @@ void add_distill_command(CLI::App& app) {
           distill::born_again(teachers.empty() ? nullptr : &teachers[0], make, o.generations, train_set, test_set, d);
       for (const auto& g : r.generations)
         j["generations"].push_back({{"generation", g.generation}, {"test_accuracy", g.test_accuracy}, {"seconds", g.seconds}});
-      onnx_io::export_model(r.model, o.output);
+      onnx_io::export_model(r.model, o.output, export_options(o.storage));
       nlohmann::json js = model_json(o.students[0], r.model, r.generations.back().test_accuracy);
       js["output"] = o.output;
       j["students"].push_back(js);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/output_flags.h"
 #include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/model_summary.h"
@@ -31,6 +32,7 @@ std::string ranks_text(const std::vector<int64_t>& r) {
 
 void add_factorize_command(CLI::App& app) {
   struct Options {
+    onnx_io::Storage storage = onnx_io::Storage::Compact;
     std::string input, output, rank, layers;
     double ratio = 0, energy = 0, tolerance = 1.0, lr = 0.01, vbmf_weaken = 1.0;
     int64_t val_samples = 5000, batch = 128;
@@ -76,6 +78,7 @@ void add_factorize_command(CLI::App& app) {
   cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");
   cmd->add_flag("--no-latency", opt->no_latency, "skip the deployed latency before and after");
   opt->data.add_to(cmd);
+  add_storage_flag(cmd, &opt->storage);
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt, ratio, energy] {
     Options& o = *opt;
@@ -117,7 +120,7 @@ void add_factorize_command(CLI::App& app) {
       l["latency_ms_before"] = report::measure_nodes_latency(original, {l["node"].get<std::string>()}, 64, 20, 3).median_ms;
       l["latency_ms_after"] = report::measure_nodes_latency(g, l["nodes"].get<std::vector<std::string>>(), 64, 20, 3).median_ms;
     }
-    onnx_io::export_model(g, o.output);
+    onnx_io::export_model(g, o.output, export_options(o.storage));
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) measure_after(after, g, original, test_set);
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/output_flags.h"
 #include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/model_summary.h"
@@ -18,6 +19,7 @@
 namespace shrink::cli {
 void add_prune_command(CLI::App& app) {
   struct Options {
+    onnx_io::Storage storage = onnx_io::Storage::Compact;
     std::string input, output, layers, ignored, layer_amounts;
     pipeline::PruneSettings ps;
     bool json = false, no_eval = false, no_latency = false;
@@ -79,6 +81,7 @@ void add_prune_command(CLI::App& app) {
   cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");
   cmd->add_flag("--no-latency", opt->no_latency, "skip the deployed latency before and after");
   opt->data.add_to(cmd);
+  add_storage_flag(cmd, &opt->storage);
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt] {
     Options& o = *opt;
@@ -106,7 +109,7 @@ void add_prune_command(CLI::App& app) {
     if (!o.no_eval) measure_before(before, g, test_set);
 
     nlohmann::json report = stage.apply(g, {&train_set, &test_set, !o.json});
-    onnx_io::export_model(g, o.output);
+    onnx_io::export_model(g, o.output, export_options(o.storage));
 
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) measure_after(after, g, original, test_set);

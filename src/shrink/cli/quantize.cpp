@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/output_flags.h"
 #include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
 #include "shrink/cli/model_summary.h"
@@ -21,6 +22,7 @@ namespace shrink::cli {
 
 void add_quantize_command(CLI::App& app) {
   struct Options {
+    onnx_io::Storage storage = onnx_io::Storage::Compact;
     std::string input, output, exclude, exclude_ops;
     int64_t calib_batches = 32, batch = 64;
     int epochs = 3, finetune = 0, bits = 0;
@@ -106,6 +108,7 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_flag("--no-eval", opt->no_eval, "skip the test-set accuracy before and after");
   cmd->add_flag("--no-latency", opt->no_latency, "skip timing the model before and after");
   opt->data.add_to(cmd);
+  add_storage_flag(cmd, &opt->storage);
   cmd->add_flag("--json", opt->json, "print a JSON summary");
   // --mode codebook: weight sharing, optional centroid fine-tuning, export as codes.
   auto run_codebook = [](Options& o) {
@@ -137,7 +140,7 @@ void add_quantize_command(CLI::App& app) {
     Snapshot before = snapshot_of(g, o.input, !o.no_latency);
     if (!o.no_eval) measure_before(before, g, test_set);
     nlohmann::json report = stage.apply(g, {&train_set, &test_set, !o.json});
-    onnx_io::export_model(g, o.output);
+    onnx_io::export_model(g, o.output, export_options(o.storage));
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) {
       ir::Graph deployed = onnx_io::import_model(o.output);
@@ -195,7 +198,7 @@ void add_quantize_command(CLI::App& app) {
     if (!o.no_eval) measure_before(before, g, test_set);
 
     nlohmann::json report = stage.apply(g, {&train_set, &test_set, !o.json});
-    onnx_io::export_model(g, o.output);
+    onnx_io::export_model(g, o.output, export_options(o.storage));
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) {  // as deployed: the file read back and run on shrink's int8 kernels
       ir::Graph deployed = onnx_io::import_model(o.output);

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shrink/cli/commands.h"
+#include "shrink/cli/output_flags.h"
 #include "shrink/zoo/zoo.h"
 #include "shrink/cli/validators.h"
 #include "shrink/cli/data_options.h"
@@ -16,6 +17,7 @@ namespace shrink::cli {
 
 void add_train_command(CLI::App& app) {
   struct Options {
+    onnx_io::Storage storage = onnx_io::Storage::Compact;
     std::string model, output;
     bool json = false;
     int64_t holdout = 0;
@@ -38,6 +40,7 @@ void add_train_command(CLI::App& app) {
                   "leave this many training samples (seeded by --seed, at most a fifth) out of training and record it in "
                   "the model, so `shrink compress` scores candidates on samples the model never saw")
       ->check(non_negative());
+  add_storage_flag(cmd, &opt->storage);
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt] {
     train::TrainOptions o = opt->flags.resolve(opt->json);
@@ -66,7 +69,7 @@ void add_train_command(CLI::App& app) {
       std::cerr << "shrink: interrupted" << (o.checkpoint.empty() ? "" : "; resume with --resume --checkpoint " + o.checkpoint) << "\n";
       std::exit(130);
     }
-    onnx_io::export_model(graph, opt->output);
+    onnx_io::export_model(graph, opt->output, export_options(opt->storage));
     train::EvalResult final_eval = train::evaluate(graph, test_set);
     nlohmann::json j = {{"model", opt->model}, {"output", opt->output}, {"dataset", opt->data.dataset},
                         {"epochs", o.epochs}, {"seed", o.seed}, {"seconds", r.seconds},

@@ -173,8 +173,8 @@ struct InitializerWriter::Candidate {
 };
 
 InitializerWriter::InitializerWriter(onnx::GraphProto* graph, std::function<bool(const std::string&)> taken,
-                                     bool compact)
-    : graph_(graph), taken_(std::move(taken)), compact_(compact) {}
+                                     Storage storage)
+    : graph_(graph), taken_(std::move(taken)), storage_(storage) {}
 
 std::string InitializerWriter::fresh() {
   static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -204,7 +204,7 @@ void InitializerWriter::add_in_smallest_form(const std::string& name, const at::
   const int64_t n = t.numel();
   const at::ScalarType type = t.scalar_type();
   auto write_dense = [&] { *graph_->add_initializer() = std::move(dense); };
-  if (!compact_ || n < 16 || type == at::kBool || at::isComplexType(type)) return write_dense();
+  if (storage_ == Storage::Dense || n < 16 || type == at::kBool || at::isComplexType(type)) return write_dense();
   const at::Tensor flat = t.view(-1);
   const at::Tensor positions = flat.ne(0).nonzero().view(-1).contiguous();
   const int64_t nnz = positions.numel();
@@ -238,7 +238,7 @@ void InitializerWriter::add_in_smallest_form(const std::string& name, const at::
     if (b < best) best = b, form = Form::Encoded, chosen = std::move(c);
   };
   const std::vector<int64_t> dims = t.sizes().vec();
-  if (allow_nodes && n >= kMinEncoded) {
+  if (allow_nodes && storage_ == Storage::Compact && n >= kMinEncoded) {
     // Codebook: the distinct values, when there are few (a sample rules out most
     // trained float tensors at once). Only for finite values: NaN is not equal to itself.
     std::optional<at::Tensor> uniq, inverse;

@@ -19,6 +19,8 @@
 #include <set>
 #include <string>
 
+#include "shrink/onnx/export.h"
+
 namespace onnx {
 class GraphProto;
 class TensorProto;
@@ -44,9 +46,9 @@ std::vector<StoredTensor> stored_tensors(const std::string& model_bytes, const s
 
 class InitializerWriter {
  public:
-  // `taken(name)` says whether the graph being written already uses a name. With
-  // `compact` false every initializer is written dense.
-  InitializerWriter(onnx::GraphProto* graph, std::function<bool(const std::string&)> taken, bool compact);
+  // `taken(name)` says whether the graph being written already uses a name; `storage`
+  // limits the forms (Sparse: dense or sparse, Dense: dense only).
+  InitializerWriter(onnx::GraphProto* graph, std::function<bool(const std::string&)> taken, Storage storage);
   // Adds `tensor` as initializer `name` in its smallest form; decode nodes (if any) are
   // appended to the graph's node list, so they must precede the graph's own nodes.
   // `allow_nodes` false (a graph input's default) limits the choice to dense and sparse.
@@ -63,7 +65,7 @@ class InitializerWriter {
   std::function<void(onnx::TensorProto&)> sink_;
   onnx::GraphProto* graph_;
   std::function<bool(const std::string&)> taken_;
-  bool compact_;
+  Storage storage_;
   int64_t counter_ = 0;
   std::set<std::string> shared_;  // shared constants already written
 };

@@ -139,7 +139,7 @@ onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options,
   };
   // Each initializer in its smallest exact form; decode nodes come first in the node list.
   InitializerWriter writer(
-      g, [&](const std::string& n) { return graph.find_value(n) != nullptr; }, options.compact_initializers);
+      g, [&](const std::string& n) { return graph.find_value(n) != nullptr; }, options.storage);
   if (external) writer.set_sink([external](onnx::TensorProto& t) { external->store(t); });
   for (const auto& [name, init] : graph.initializers()) {
     if (alias.count(name)) continue;
@@ -177,6 +177,22 @@ onnx::ModelProto to_proto(const ir::Graph& graph, const ExportOptions& options,
 }
 
 }  // namespace
+
+Storage parse_storage(const std::string& word) {
+  if (word == "compact") return Storage::Compact;
+  if (word == "sparse") return Storage::Sparse;
+  if (word == "dense") return Storage::Dense;
+  throw Error("storage '" + word + "': expected compact, sparse or dense");
+}
+
+const char* storage_name(Storage storage) {
+  switch (storage) {
+    case Storage::Compact: return "compact";
+    case Storage::Sparse: return "sparse";
+    case Storage::Dense: return "dense";
+  }
+  return "?";
+}
 
 int64_t export_opset(const ir::Graph& graph) {
   int64_t opset = std::max<int64_t>(13, graph.opset);

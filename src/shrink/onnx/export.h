@@ -12,10 +12,18 @@ class ModelProto;
 
 namespace shrink::onnx_io {
 
+// How initializers are stored (see encode.h). Compact: each in its smallest exact form,
+// dense, sparse or packed streams that standard ops decode (ONNX Runtime folds the
+// decode at session creation, which costs it milliseconds on large layers). Sparse:
+// dense or sparse only, no decode nodes (ONNX Runtime densifies sparse initializers at
+// load, as fast as reading dense ones). Dense: every initializer dense.
+enum class Storage { Compact, Sparse, Dense };
+// "compact", "sparse", "dense"; anything else is an error naming the accepted words.
+Storage parse_storage(const std::string& word);
+const char* storage_name(Storage storage);
+
 struct ExportOptions {
-  // Write each initializer in its smallest exact form: dense, sparse, or packed
-  // streams that standard ops decode (see encode.h). False: every initializer dense.
-  bool compact_initializers = true;
+  Storage storage = Storage::Compact;
   bool value_info = true;  // shapes of intermediate values
   // Tensor data in a file beside the model (`OUT.data`, ONNX's external data): Auto
   // when the model would exceed protobuf's 2 GiB limit, Always for every initializer

@@ -112,11 +112,18 @@ class Search {
                  "to continue it, or another directory");
   }
 
+  onnx_io::ExportOptions export_options() const {
+    onnx_io::ExportOptions eo;
+    eo.storage = o_.storage;
+    return eo;
+  }
+
   std::string path_of(const std::string& id, const char* ext) const { return (cache_ / (id + ext)).string(); }
 
   void add_root() {
     Hasher h;
     h.text("shrink compress root v1");
+    if (o_.storage != onnx_io::Storage::Compact) h.text(std::string("storage ") + onnx_io::storage_name(o_.storage));
     const std::string bytes = onnx_io::export_model_bytes(model_);
     h.bytes(bytes.data(), bytes.size());
     data::fingerprint(h, fit_);
@@ -132,7 +139,7 @@ class Search {
     root.stage = "original";
     root.file = path_of(root.id, ".onnx");
     if (!load_cached(root)) {
-      onnx_io::export_model(model_, root.file);
+      onnx_io::export_model(model_, root.file, export_options());
       root.metrics = measure(root.file, model_, nullptr);
       store(root);
     }
@@ -238,7 +245,7 @@ class Search {
       try {
         ir::Graph g = onnx_io::import_model(candidates_[parent].file);
         c.report = stage->apply(g, {&fit_, &val_, o_.progress});
-        onnx_io::export_model(g, c.file);
+        onnx_io::export_model(g, c.file, export_options());
         c.metrics = measure(c.file, g, &candidates_[parent]);
       } catch (const std::exception& e) {
         std::error_code ec;
@@ -297,7 +304,7 @@ class Search {
         ir::Graph g = onnx_io::import_model(candidates_[parent].file);
         make_stage(spec.kind, s, spec.where, spec.locate())->apply(g, {&fit_, &val_, false});
         files.push_back(path_of(h.hex() + "-" + std::to_string(r), ".onnx"));
-        onnx_io::export_model(g, files.back());
+        onnx_io::export_model(g, files.back(), export_options());
       }
       // Interleaved, twice, in rotated order (a shared machine's load drifts); the lower
       // median of the two counts.
@@ -506,7 +513,7 @@ class Search {
     // OUTDIR/model.onnx, and the Pareto sets in candidates/ (stale files from an earlier
     // run of the same directory removed first).
     ir::Graph chosen_graph = onnx_io::import_model(best.file);
-    onnx_io::export_model(chosen_graph, (fs::path(o_.outdir) / "model.onnx").string());
+    onnx_io::export_model(chosen_graph, (fs::path(o_.outdir) / "model.onnx").string(), export_options());
     const fs::path cand_dir = fs::path(o_.outdir) / "candidates";
     std::error_code ec;
     fs::remove_all(cand_dir, ec);
@@ -555,6 +562,7 @@ class Search {
     j["chosen"] = chosen;
     j["lineage"] = lineage;
     j["budget_met"] = met;
+    j["storage"] = onnx_io::storage_name(o_.storage);
     j["notes"] = notes_;
     j["failed"] = failed_;
     j["probes"] = probes_;

@@ -110,7 +110,7 @@ nlohmann::json history_json(const TrainResult& r) {
 
 void save_checkpoint(const std::string& path, const ir::Graph& g, torch::optim::Optimizer& opt, const Progress& p) {
   torch::serialize::OutputArchive archive;
-  archive.write("model_onnx", bytes_tensor(onnx_io::export_model_bytes(g, {false, true})));
+  archive.write("model_onnx", bytes_tensor(onnx_io::export_model_bytes(g, {onnx_io::Storage::Dense, true})));
   torch::serialize::OutputArchive opt_archive;
   opt.save(opt_archive);
   archive.write("optimizer", opt_archive);
