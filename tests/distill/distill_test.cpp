@@ -294,3 +294,51 @@ TEST(Distill, BornAgainGenerationsAreFreshStudents) {
   EXPECT_NE(error_of([&] { distill::born_again(&teacher, make, 0, train, test, o); }).find("at least one generation"),
             std::string::npos);
 }
+
+// Mixup inside distillation: the teachers must answer on the mixed images the student
+// trains on. A student taught by an exact copy of itself at T=1 with alpha 1 then has
+// zero loss and zero gradient, so its weights stay where they are; a teacher shown the
+// unmixed images would disagree with it and move them. Seeded: two runs give the same
+// weights, and they differ from a run without mixup (where the labels mix too, alpha 0.5).
+TEST(Distill, MixupTeachersSeeTheMixedImages) {
+  data::Dataset train = tiny(96, 21), test = tiny(32, 22);
+  ir::Graph student = model("mlp", 23);
+  const ir::Graph teacher = student.clone();
+  distill::DistillOptions o = quick();
+  o.train.shards = 1;
+  o.train.weight_decay = 0;
+  o.temperature = 1.0;
+  o.alpha = 1.0;
+  o.mixup = 0.4;
+  distill::distill(student, {&teacher}, train, test, o);
+  for (const auto& [name, init] : teacher.initializers())
+    EXPECT_TRUE(at::allclose(student.initializer(name)->tensor, init.tensor, 1e-5, 1e-6)) << name;
+
+  o.alpha = 0.5;
+  o.temperature = 2.0;
+  ir::Graph a = model("mlp", 24), b = model("mlp", 24), c = model("mlp", 24);
+  distill::distill(a, {&teacher}, train, test, o);
+  distill::distill(b, {&teacher}, train, test, o);
+  o.mixup = 0;
+  distill::distill(c, {&teacher}, train, test, o);
+  bool differs = false;
+  for (const auto& [name, init] : a.initializers()) {
+    EXPECT_TRUE(at::equal(init.tensor, b.initializer(name)->tensor)) << name;
+    differs = differs || !at::allclose(init.tensor, c.initializer(name)->tensor, 1e-3, 1e-4);
+  }
+  EXPECT_TRUE(differs) << "mixup changed nothing";
+
+  o.mixup = -1;
+  EXPECT_NE(error_of([&] { distill::check_distillation({&teacher}, {&a}, o, train); }).find("--mixup must be >= 0"),
+            std::string::npos);
+  o.mixup = 0.4;
+  test_support::TempDir dir;
+  o.cache_dir = dir.file("cache");
+  EXPECT_NE(error_of([&] { distill::distill(a, {&teacher}, train, test, o); }).find("without augmentation or mixup"),
+            std::string::npos);
+  o.cache_dir.clear();
+  std::vector<ir::Graph> pair;
+  pair.push_back(model("mlp", 25));
+  pair.push_back(model("mlp", 26));
+  EXPECT_NE(error_of([&] { distill::mutual(pair, train, test, o); }).find("--mixup: offline and self"), std::string::npos);
+}

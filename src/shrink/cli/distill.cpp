@@ -82,6 +82,11 @@ void add_distill_command(CLI::App& app) {
   cmd->add_option("--generations", opt->generations, "self: student generations after the first teacher")
       ->check(positive())
       ->capture_default_str();
+  cmd->add_option("--mixup", opt->d.mixup,
+                  "mix each batch's images with a permutation of themselves, weight ~ Beta(A, A); the teachers "
+                  "answer on the mixed images, the label term mixes both labels (function matching, Beyer et al. "
+                  "2022); 0: off")
+      ->check(non_negative());
   cmd->add_option("--cache", opt->d.cache_dir, "directory caching the teachers' outputs per training sample (no --augment)");
   opt->data.add_to(cmd);
   opt->flags.train.schedule.warmup_epochs = distill::DistillOptions().train.schedule.warmup_epochs;

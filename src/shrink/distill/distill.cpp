@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <random>
 #include <sstream>
 
 #include "shrink/core/error.h"
@@ -93,8 +94,9 @@ class TeacherBank {
       norms_.push_back(train::normalization_for(*teachers[i], train_set));
     }
     if (o.cache_dir.empty()) return;
-    SHRINK_CHECK(o.train.crop_padding == 0 && !o.train.horizontal_flip,
-                 "--cache: teacher outputs can only be cached without augmentation (the images change every epoch)");
+    SHRINK_CHECK(o.train.crop_padding == 0 && !o.train.horizontal_flip && o.mixup == 0,
+                 "--cache: teacher outputs can only be cached without augmentation or mixup (the images change "
+                 "every epoch)");
     load_or_build_cache(train_set, o.cache_dir, o.train.progress, result);
   }
 
@@ -256,6 +258,7 @@ void check_distillation(const std::vector<const ir::Graph*>& teachers, const std
   SHRINK_CHECK(o.temperature > 0 && std::isfinite(o.temperature), "--temperature must be positive, got ", o.temperature);
   SHRINK_CHECK(o.alpha >= 0 && o.alpha <= 1, "--alpha must be in [0, 1], got ", o.alpha);
   SHRINK_CHECK(o.rkd_distance >= 0 && o.rkd_angle >= 0, "RKD weights must be non-negative");
+  SHRINK_CHECK(o.mixup >= 0 && std::isfinite(o.mixup), "--mixup must be >= 0, got ", o.mixup);
   SHRINK_CHECK(o.teacher_weights.empty() || o.teacher_weights.size() == teachers.size(), "--teacher-weights: ",
                o.teacher_weights.size(), " weights for ", teachers.size(), " teachers");
   for (double w : o.teacher_weights) SHRINK_CHECK(w > 0, "--teacher-weights must be positive, got ", w);
@@ -304,7 +307,23 @@ DistillResult distill(ir::Graph& student, const std::vector<const ir::Graph*>& t
   const std::vector<double> weights = normalized_weights(o.teacher_weights, teachers.size());
 
   train::TrainOptions to = o.train;
-  to.before_step = [&](const data::Batch& b) { bank.prepare(b); };
+  // Mixup: the batch's images mixed in place before the teachers see them; the label
+  // term reads `mixed_labels` (each row's partner's label) and `lambda`.
+  std::mt19937_64 mix_rng(o.train.seed * 0x9E3779B97F4A7C15ull + 0x6d6978);
+  at::Generator mix_gen = at::detail::createCPUGenerator(o.train.seed + 0x6d6978);
+  std::gamma_distribution<double> gamma(o.mixup > 0 ? o.mixup : 1.0, 1.0);
+  double lambda = 1.0;
+  at::Tensor mixed_labels;
+  to.before_step = [&](data::Batch& b) {
+    if (o.mixup > 0) {
+      const double g1 = gamma(mix_rng), g2 = gamma(mix_rng);
+      lambda = g1 / (g1 + g2);
+      at::Tensor perm = at::randperm(b.images.size(0), mix_gen, at::kLong);
+      b.images = b.images * lambda + b.images.index_select(0, perm) * (1.0 - lambda);
+      if (b.labels.defined()) mixed_labels = b.labels.index_select(0, perm);
+    }
+    bank.prepare(b);
+  };
   // Unlabeled test data: each epoch is scored by the top-1 agreement with the first teacher.
   if (!test_set.labeled() && !to.score)
     to.score = [&](const ir::Graph& g) { return train::compare(g, *teachers[0], test_set).agreement; };
@@ -312,8 +331,16 @@ DistillResult distill(ir::Graph& student, const std::vector<const ir::Graph*>& t
     const int64_t n = out[0].size(0);
     std::vector<at::Tensor> t;
     for (size_t i = 0; i < teachers.size(); ++i) t.push_back(bank.logits(i, begin, n));
-    at::Tensor loss = kd_loss(out[0], soft_targets(t, weights, o.temperature, o.standardize), labels,
-                              o.temperature, o.alpha, o.standardize);
+    const at::Tensor targets = soft_targets(t, weights, o.temperature, o.standardize);
+    at::Tensor loss;
+    if (o.mixup > 0 && o.alpha < 1.0) {  // the label term on both labels of each mixed image
+      at::Tensor partner = mixed_labels.narrow(0, begin, n);
+      loss = kd_loss(out[0], targets, labels, o.temperature, 1.0, o.standardize) * o.alpha +
+             (at::cross_entropy_loss(out[0], labels) * lambda + at::cross_entropy_loss(out[0], partner) * (1.0 - lambda)) *
+                 (1.0 - o.alpha);
+    } else {
+      loss = kd_loss(out[0], targets, labels, o.temperature, o.alpha, o.standardize);
+    }
     for (size_t h = 0; h < o.hints.size(); ++h) {
       at::Tensor f = bank.feature(h, begin, n);
       const at::Tensor& s = out.at(outputs + h);
@@ -339,6 +366,7 @@ std::vector<train::EvalResult> mutual(std::vector<ir::Graph>& students, const da
   for (const auto& s : students) views.push_back(&s);
   check_distillation({}, views, o, train_set);
   SHRINK_CHECK(o.hints.empty() && o.rkd_distance == 0 && o.rkd_angle == 0, "mutual learning uses soft targets only");
+  SHRINK_CHECK(o.mixup == 0, "--mixup: offline and self distillation only (mutual learning has no fixed teacher)");
   // One graph holding every student side by side on the shared input; student i's names
   // are prefixed "s<i>/" and its logits are output i.
   ir::Graph merged;

@@ -31,6 +31,11 @@ struct DistillOptions {
   std::vector<double> teacher_weights;  // multi-teacher soft targets (empty: equal); normalised
   std::vector<Hint> hints;              // read from the first teacher
   double rkd_distance = 0, rkd_angle = 0;  // relational KD weights, on the logits
+  // Mixup (Zhang et al. 2018) inside distillation, "function matching" (Beyer et al.
+  // 2022): each batch's images are mixed with a seeded permutation of themselves, weight
+  // lambda ~ Beta(mixup, mixup) per batch; the teachers answer on the mixed images and
+  // the label term mixes the two labels by lambda. 0: off.
+  double mixup = 0;
   std::string cache_dir;                // cache teacher outputs here ("" = recompute every step)
   train::TrainOptions train;
 

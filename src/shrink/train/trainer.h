@@ -48,8 +48,9 @@ struct TrainOptions {
   // outputs (logits first), the shard's labels and its first row in the batch; may run on
   // several threads at once (one per shard).
   std::function<at::Tensor(const std::vector<at::Tensor>& outputs, const at::Tensor& labels, int64_t begin)> loss;
-  // Called with each batch before its step (e.g. to look up the teacher's outputs for it).
-  std::function<void(const data::Batch& batch)> before_step;
+  // Called with each batch before its step (e.g. to look up the teacher's outputs for it,
+  // or to mix its images); the step trains on the batch as the call leaves it.
+  std::function<void(data::Batch& batch)> before_step;
   // Called after each epoch's evaluation (and before its checkpoint) with that epoch's
   // figures (e.g. mutual learning keeping each student's best epoch separately).
   std::function<void(const EpochStats& epoch)> after_epoch;
