@@ -190,6 +190,35 @@ TEST(Compress, ResumeReusesEverythingAndAChangedModelReusesNothing) {
   EXPECT_NE(third["candidates"][0]["id"], first["candidates"][0]["id"]);
 }
 
+// --storage sparse: every candidate written without decode nodes (the sizes searched on
+// are those of that form), and the storage is part of the cache key: resuming a compact
+// run's directory with it reuses nothing.
+TEST(Compress, StorageIsInEveryFileAndInTheCacheKey) {
+  Fixture f;
+  const std::string out = f.dir.file("out");
+  ASSERT_EQ(run_command(f.compress(out)).status, 0);
+  const nlohmann::json compact = report_of(out);
+  EXPECT_EQ(compact["storage"], "compact");
+  auto r = run_command(f.compress(out, " --resume --storage sparse"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json sparse = report_of(out);
+  EXPECT_EQ(sparse["storage"], "sparse");
+  for (const auto& c : sparse["candidates"]) EXPECT_FALSE(c["cached"].get<bool>()) << c["index"];
+  bool larger = false;
+  for (size_t i = 1; i < sparse["candidates"].size() && i < compact["candidates"].size(); ++i)
+    larger = larger || sparse["candidates"][i]["metrics"]["bytes"] > compact["candidates"][i]["metrics"]["bytes"];
+  EXPECT_TRUE(larger) << "sparse storage wrote no candidate larger than compact storage";
+  auto info = run_command(cli() + " info " + out + "/model.onnx --json");
+  ASSERT_EQ(info.status, 0) << info.output;
+  for (const auto& t : nlohmann::json::parse(info.output)["storage"]) {
+    const std::string form = t["form"];
+    EXPECT_TRUE(form == "dense" || form == "sparse") << t["name"] << ": " << form;
+  }
+  EXPECT_NE(sparse["candidates"][sparse["lineage"].back().get<int>()]["command"].get<std::string>().find(
+                "--storage sparse"),
+            std::string::npos);
+}
+
 TEST(Compress, KilledAnywhereThenResumedGivesTheUninterruptedResult) {
   Fixture f;
   const std::string ref = f.dir.file("ref");
