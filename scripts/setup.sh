@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build ccache git
   libtorch-dev libopenblas0-openmp libdnnl-dev
+  # c10d's ProcessGroupGloo.hpp includes Gloo's headers, which libtorch-dev does not pull in
+  libgloo-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist libonnx-testdata

@@ -1,4 +1,9 @@
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <string>
+#include <vector>
 #include <limits>
 
 #include "shrink/cli/commands.h"
@@ -9,6 +14,14 @@
 #include "shrink/core/parse.h"
 #include "shrink/core/threads.h"
 #include "shrink/core/version.h"
+#include "shrink/dist/dist.h"
+
+namespace {
+// Thrown once `--nproc` workers have finished: main returns their status.
+struct Launched {
+  int status;
+};
+}  // namespace
 
 int main(int argc, char** argv) {
   shrink::tune_allocator();
@@ -26,9 +39,39 @@ int main(int argc, char** argv) {
   app.add_option("--max-tensor-bytes", max_tensor_bytes,
                  "largest tensor an input file may declare (default 4 GiB, or SHRINK_MAX_TENSOR_BYTES)")
       ->check(shrink::cli::count(1, std::numeric_limits<int64_t>::max()));
+  int nproc = 0;
+  double dist_timeout = 60;
+  auto* threads_option = app.get_option("--threads");
+  app.add_option("--nproc", nproc,
+                 "data-parallel training in N worker processes on this machine (c10d/Gloo over loopback; threads per "
+                 "worker = cores / N unless --threads); torchrun's RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT are read "
+                 "without it")
+      ->check(shrink::cli::count(1, 256));
+  app.add_option("--dist-timeout", dist_timeout,
+                 "seconds a rank waits for the others (rendezvous, each collective) before it stops with an error")
+      ->check(shrink::cli::positive())
+      ->capture_default_str();
+  app.fallthrough();  // --threads, --nproc, ... also after the subcommand's name
   app.parse_complete_callback([&] {
     shrink::set_threads(threads);
     if (max_tensor_bytes > 0) shrink::set_max_tensor_bytes(max_tensor_bytes);
+    if (nproc > 1 && !std::getenv("RANK") && !std::getenv("WORLD_SIZE")) {
+      std::vector<std::string> args;
+      for (int i = 0; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--nproc") {
+          ++i;
+          continue;
+        }
+        if (a.rfind("--nproc=", 0) == 0) continue;
+        args.push_back(a);
+      }
+      throw Launched{shrink::dist::launch(nproc, args, threads_option->count() > 0)};
+    }
+    shrink::dist::init(std::chrono::milliseconds(static_cast<int64_t>(dist_timeout * 1000)));
+    // One rank speaks for the job (torchrun starts every rank with the same stdout).
+    if (shrink::dist::world().rank > 0 && !std::freopen("/dev/null", "w", stdout))
+      throw shrink::Error("cannot silence rank " + std::to_string(shrink::dist::world().rank) + "'s output");
   });
   shrink::cli::add_run_command(app);
   shrink::cli::add_info_command(app);
@@ -48,7 +91,7 @@ int main(int argc, char** argv) {
   // An unknown subcommand is named (CLI11 would only say one is required).
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--threads" || a == "--max-tensor-bytes") {
+    if (a == "--threads" || a == "--max-tensor-bytes" || a == "--nproc" || a == "--dist-timeout") {
       ++i;
       continue;
     }
@@ -63,6 +106,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const Launched& l) {
+    return l.status;
   } catch (const std::exception& e) {
     std::string what = e.what();
     std::cerr << "shrink: error: " << what.substr(0, what.find('\n')) << "\n";

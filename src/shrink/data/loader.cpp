@@ -63,6 +63,8 @@ at::Tensor to_float(const at::Tensor& images, const Normalization& n) {
 DataLoader::DataLoader(const Dataset& dataset, LoaderOptions options) : dataset_(dataset), options_(std::move(options)) {
   SHRINK_CHECK(options_.batch_size > 0, "batch size must be positive");
   SHRINK_CHECK(dataset_.size() > 0, "dataset '", dataset_.name, "' is empty");
+  SHRINK_CHECK(options_.world >= 1 && options_.rank >= 0 && options_.rank < options_.world, "data shard ",
+               options_.rank, " of ", options_.world, " does not exist");
   if (options_.workers <= 0)
     options_.workers = dataset_.files ? std::max(1, static_cast<int>(std::thread::hardware_concurrency())) : 1;
 }
@@ -70,7 +72,8 @@ DataLoader::DataLoader(const Dataset& dataset, LoaderOptions options) : dataset_
 DataLoader::~DataLoader() { stop(); }
 
 int64_t DataLoader::batches_per_epoch() const {
-  return (dataset_.size() + options_.batch_size - 1) / options_.batch_size;
+  const int64_t w = options_.world, shard = (dataset_.size() + w - 1) / w;
+  return (shard + options_.batch_size - 1) / options_.batch_size;
 }
 
 std::vector<int64_t> DataLoader::order(int64_t epoch) const {
@@ -80,6 +83,13 @@ std::vector<int64_t> DataLoader::order(int64_t epoch) const {
     std::mt19937_64 rng(mix(options_.seed, static_cast<uint64_t>(epoch)));
     std::shuffle(idx.begin(), idx.end(), rng);
   }
+  if (options_.world > 1) {
+    const int64_t w = options_.world, n = static_cast<int64_t>(idx.size()), padded = (n + w - 1) / w * w;
+    std::vector<int64_t> shard;
+    shard.reserve(padded / w);
+    for (int64_t i = options_.rank; i < padded; i += w) shard.push_back(idx[i % n]);
+    return shard;
+  }
   return idx;
 }
 
@@ -87,7 +97,7 @@ std::vector<int64_t> DataLoader::order(int64_t epoch) const {
 // there would compete with the training step's OpenMP threads for the cores.
 Batch DataLoader::make_batch(int64_t epoch, int64_t index, const std::vector<int64_t>& order) const {
   int64_t begin = index * options_.batch_size;
-  int64_t end = std::min<int64_t>(begin + options_.batch_size, dataset_.size());
+  int64_t end = std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order.size()));
   int64_t n = end - begin;
   Batch b;
   b.index = index;

@@ -29,6 +29,10 @@ struct LoaderOptions {
   Normalization normalization;
   bool nhwc = false;  // batches as [B, H, W, C] (the model's layout)
   int workers = 0;    // background threads; 0: one for in-memory data, one per core for image files
+  // Data-parallel shard (PyTorch's DistributedSampler): each epoch's order padded to a
+  // multiple of `world` by repeating its start, this rank reading positions rank,
+  // rank + world, ...; batch_size is then the per-rank batch.
+  int rank = 0, world = 1;
 };
 
 struct Batch {

@@ -16,6 +16,7 @@
 
 #include "shrink/core/atomic_file.h"
 #include "shrink/core/error.h"
+#include "shrink/dist/dist.h"
 #include "shrink/core/parse.h"
 #include "shrink/core/progress.h"
 #include "shrink/exec/session.h"
@@ -412,14 +413,31 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
   Progress p;
   if (o.resume) load_checkpoint(o.checkpoint, graph, *optimizer, p);
 
+  // Data-parallel (dist::init joined a group): rank 0's weights everywhere, each rank
+  // a DistributedSampler shard of every epoch and its share of the global --batch,
+  // gradients averaged after each step (PyTorch DDP's semantics).
+  const dist::World& world = dist::world();
+  if (world.active()) {
+    SHRINK_CHECK(o.batch_size % world.size == 0, "--batch ", o.batch_size, " must be a multiple of the world size ",
+                 world.size, " (it is the global batch, split evenly across the ranks)");
+    std::vector<at::Tensor> state;
+    for (auto& [name, t] : model_state(graph)) state.push_back(t);
+    at::NoGradGuard no_grad;
+    dist::broadcast(state);
+  }
+  const int64_t rank_batch = o.batch_size / world.size;
+  const bool speaks = o.progress && world.rank == 0;
+
   data::LoaderOptions lo = loader_options_for(graph, train_set);
-  lo.batch_size = o.batch_size;
+  lo.batch_size = rank_batch;
+  lo.rank = world.rank;
+  lo.world = world.size;
   lo.seed = o.seed;
   lo.crop_padding = o.crop_padding;
   lo.horizontal_flip = o.horizontal_flip;
   lo.normalization = norm;
   data::DataLoader loader(train_set, lo);
-  int shards = o.shards > 0 ? o.shards : auto_shards(graph, at::get_num_threads(), o.batch_size);
+  int shards = o.shards > 0 ? o.shards : auto_shards(graph, at::get_num_threads(), rank_batch);
   int compute_threads = shards == 1 && o.shards == 0 ? auto_compute_threads(graph, at::get_num_threads()) : 0;
   TrainStep step(graph, params, shards, compute_threads);
   p.result.shards = shards;
@@ -467,7 +485,7 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
 
   for (; p.epoch < o.epochs; ++p.epoch, p.batch = 0, p.loss_sum = 0, p.correct = 0, p.seen = 0) {
     ProgressBar bar("epoch " + std::to_string(p.epoch + 1) + "/" + std::to_string(o.epochs), steps_per_epoch,
-                    "img", o.progress);
+                    "img", speaks);
     int64_t images_timed = 0;
     double lr = o.lr;
     loader.start_epoch(p.epoch, p.batch);
@@ -485,6 +503,11 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
       SHRINK_CHECK(std::isfinite(loss_value), "training diverged at step ", p.epoch * steps_per_epoch + batch.index,
                    " (epoch ", p.epoch + 1, ", batch ", batch.index + 1, "): loss is ", loss_value,
                    "; lower --lr or check the data");
+      if (world.active()) {
+        std::vector<at::Tensor> grads;
+        for (const at::Tensor& t : params) grads.push_back(t.grad());
+        dist::average(grads);
+      }
       regularize();
       optimizer->step();
       if (o.after_step)
@@ -503,12 +526,19 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
       bar.update(p.batch, images_timed, text.str());
       waited_from = std::chrono::steady_clock::now();
       if (interrupted || (o.stop_after_steps >= 0 && steps_this_run >= o.stop_after_steps)) {
-        if (!o.checkpoint.empty()) save_checkpoint(o.checkpoint, graph, *optimizer, p);
+        if (!o.checkpoint.empty() && world.rank == 0) save_checkpoint(o.checkpoint, graph, *optimizer, p);
         bar.finish("interrupted" + std::string(o.checkpoint.empty() ? "" : ", checkpoint saved to " + o.checkpoint));
         p.result.interrupted = true;
         graph.metadata["shrink.interrupted"] = "1";
         return p.result;
       }
+    }
+    if (world.active()) {  // rank 0's BatchNorm statistics everywhere, as DDP's buffer broadcast
+      std::vector<at::Tensor> buffers;
+      for (const auto& [name, init] : graph.initializers())
+        if (init.kind == ir::InitKind::Buffer) buffers.push_back(init.tensor);
+      at::NoGradGuard no_grad;
+      dist::broadcast(buffers);
     }
     EvalResult test;
     if (o.score) {
@@ -541,7 +571,7 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
          << " " << static_cast<int64_t>(e.images_per_second) << " img/s";
     bar.finish(text.str());
     if (o.after_epoch) o.after_epoch(e);
-    if (!o.checkpoint.empty()) {
+    if (!o.checkpoint.empty() && world.rank == 0) {
       Progress next = p;
       ++next.epoch, next.batch = 0, next.loss_sum = 0, next.correct = 0, next.seen = 0;
       save_checkpoint(o.checkpoint, graph, *optimizer, next);
