@@ -1,0 +1,121 @@
+// Data-parallel training on c10d/Gloo through the CLI: two ranks on loopback take the
+// same step as one process on the whole batch, under shrink's --nproc launcher and under
+// torchrun; a SIGKILLed rank ends the job with an error naming it, and the checkpoint
+// resumes; 3 epochs of LeNet-5 on Fashion-MNIST in 2 ranks match 1 process.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "shrink/ir/graph.h"
+#include "shrink/onnx/import.h"
+#include "support/idx_data.h"
+#include "support/onnx_builder.h"
+#include "support/paths.h"
+#include "support/process.h"
+
+using namespace shrink;
+using test_support::run_command;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string cli() { return SHRINK_CLI; }
+
+std::string torchrun(int nproc) {
+  // Debian's torchrun (1.13 on Python 3.11) cannot parse its default "0" for --redirects
+  // and --tee (enum.Flag no longer lists a zero member); any other value works.
+  return test_support::python() + " -m torch.distributed.run --nproc_per_node " + std::to_string(nproc) +
+         " --redirects 1 --tee 1 --no_python ";
+}
+
+// Largest absolute difference between two models' initializers (same names).
+double max_difference(const std::string& a, const std::string& b) {
+  ir::Graph ga = onnx_io::import_model(a), gb = onnx_io::import_model(b);
+  double d = 0;
+  for (const auto& [name, init] : ga.initializers()) {
+    const ir::Initializer* other = gb.initializer(name);
+    EXPECT_TRUE(other) << name;
+    if (other && init.tensor.is_floating_point())
+      d = std::max(d, (init.tensor - other->tensor).abs().max().item<double>());
+  }
+  return d;
+}
+
+}  // namespace
+
+// One step (64 images, --batch 64): each of 2 ranks computes the gradient of its 32 and
+// the average is the whole batch's, so the weights equal one process's to float rounding;
+// half the batch per rank without the all-reduce, or its sum, would not.
+TEST(Dist, TwoRanksTakeTheSameStepAsOneProcess) {
+  test_support::TempDir dir;
+  const std::string data = dir.file("data");
+  fs::create_directories(data);
+  test_support::write_idx_dataset(data, 64, 32, 28, 3, 1);
+  const std::string common = " train --model lenet5 --epochs 1 --lr 0.1 --seed 3 --no-keep-best --data " + data;
+  const std::string train = common + " --batch 64";
+  auto one = run_command(cli() + train + " -o " + dir.file("one.onnx") + " --json");
+  ASSERT_EQ(one.status, 0) << one.output;
+  auto two = run_command(cli() + " --nproc 2" + train + " -o " + dir.file("two.onnx") + " --json");
+  ASSERT_EQ(two.status, 0) << two.output;
+  auto tr = run_command(torchrun(2) + cli() + train + " -o " + dir.file("torchrun.onnx"));
+  ASSERT_EQ(tr.status, 0) << tr.output;
+  auto half = run_command(cli() + common + " --batch 32 -o " + dir.file("half.onnx"));
+  ASSERT_EQ(half.status, 0) << half.output;
+  EXPECT_LT(max_difference(dir.file("one.onnx"), dir.file("two.onnx")), 1e-6);
+  EXPECT_LT(max_difference(dir.file("one.onnx"), dir.file("torchrun.onnx")), 1e-6);
+  EXPECT_GT(max_difference(dir.file("one.onnx"), dir.file("half.onnx")), 1e-4) << "the steps are not told apart";
+  // Only rank 0 speaks: one JSON document on stdout.
+  auto j = nlohmann::json::parse(two.output.substr(two.output.find('{')));
+  EXPECT_EQ(j["epochs"], 1);
+  // A global batch the ranks cannot share evenly is refused, naming the flag.
+  auto odd = run_command(cli() + " --nproc 2" + common + " --batch 63 -o " + dir.file("odd.onnx"));
+  EXPECT_NE(odd.status, 0);
+  EXPECT_NE(odd.output.find("--batch 63 must be a multiple of the world size 2"), std::string::npos) << odd.output;
+  EXPECT_NE(odd.output.find("rank 0 of 2 exited with status 1"), std::string::npos) << odd.output;
+}
+
+// kill -9 of rank 1 mid-training: the launcher names it and stops rank 0 (which also
+// fails on its next all-reduce) well inside --dist-timeout; the checkpoint rank 0 wrote
+// is whole, and --resume finishes the run.
+TEST(Dist, AKilledRankStopsTheJobAndTheCheckpointResumes) {
+  test_support::TempDir dir;
+  const std::string data = dir.file("data");
+  fs::create_directories(data);
+  test_support::write_idx_dataset(data, 1024, 64, 28, 3, 2);
+  const std::string ck = dir.file("ck.pt");
+  const std::string train = cli() + " --nproc 2 --dist-timeout 30 train --model lenet5 --epochs 40 --batch 32 --data " +
+                            data + " --checkpoint " + ck + " -o " + dir.file("out.onnx");
+  // In the background (marked, so its workers can be told from anything else running);
+  // once the first checkpoint exists, SIGKILL the worker whose RANK is 1.
+  const std::string mark = "SHRINK_TEST_MARK=" + fs::path(dir.path).filename().string();
+  const std::string script =
+      "(" + mark + " " + train + " > " + dir.file("log") + " 2>&1; echo $? > " + dir.file("status") + ") & " +
+      "for i in $(seq 600); do [ -f " + ck + " ] && break; sleep 0.05; done; " +
+      "for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $e 2>/dev/null | grep -qx " + mark +
+      " && tr '\\0' '\\n' < $e | grep -qx RANK=1 && p=${e#/proc/} && kill -9 ${p%/environ} && echo killed; done; " +
+      "start=$(date +%s%N); wait; end=$(date +%s%N); echo ms $(( (end - start) / 1000000 ))";
+  std::ofstream(dir.file("kill.sh")) << script << "\n";
+  auto r = run_command("bash " + dir.file("kill.sh"));
+  ASSERT_NE(r.output.find("killed"), std::string::npos) << r.output;
+  std::ifstream status_file(dir.file("status"));
+  int status = 0;
+  status_file >> status;
+  EXPECT_NE(status, 0);
+  std::ifstream log_file(dir.file("log"));
+  std::string log((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("shrink: error: rank 1 of 2 was killed by signal 9"), std::string::npos) << log;
+  const double seconds = std::stod(r.output.substr(r.output.find("ms ") + 3)) / 1000;
+  EXPECT_LT(seconds, 15.0) << "the job took " << seconds << " s to stop after the kill";
+  EXPECT_FALSE(fs::exists(dir.file("out.onnx")));
+  // The checkpoint is whole: the job resumes from it and finishes.
+  auto resumed = run_command(train + " --resume --json");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  auto j = nlohmann::json::parse(resumed.output.substr(resumed.output.find('{')));
+  EXPECT_EQ(j["epochs"], 40);
+  EXPECT_TRUE(fs::exists(dir.file("out.onnx")));
+}
