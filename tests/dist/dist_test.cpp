@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "shrink/io/npy.h"
 #include "shrink/ir/graph.h"
 #include "shrink/onnx/import.h"
 #include "support/idx_data.h"
@@ -118,4 +119,28 @@ TEST(Dist, AKilledRankStopsTheJobAndTheCheckpointResumes) {
   auto j = nlohmann::json::parse(resumed.output.substr(resumed.output.find('{')));
   EXPECT_EQ(j["epochs"], 40);
   EXPECT_TRUE(fs::exists(dir.file("out.onnx")));
+}
+
+// Distillation with the teacher cache in 2 ranks: each rank runs the teacher on half the
+// cache's batches and the sum gives both the whole cache, which rank 0 writes; it equals
+// the one a single process writes, and the step on it equals the single process's.
+TEST(Dist, DistillationBuildsTheTeacherCacheShardedAndStepsAsOneProcess) {
+  test_support::TempDir dir;
+  const std::string data = dir.file("data");
+  fs::create_directories(data);
+  test_support::write_idx_dataset(data, 600, 32, 28, 3, 4);
+  auto t = run_command(cli() + " train --model lenet5 --epochs 1 --data " + data + " -o " + dir.file("teacher.onnx"));
+  ASSERT_EQ(t.status, 0) << t.output;
+  const std::string distill = " distill --teacher " + dir.file("teacher.onnx") +
+                              " --student mlp --epochs 1 --batch 600 --seed 2 --no-keep-best --data " + data;
+  auto one = run_command(cli() + distill + " --cache " + dir.file("c1") + " -o " + dir.file("one.onnx"));
+  ASSERT_EQ(one.status, 0) << one.output;
+  auto two = run_command(cli() + " --nproc 2" + distill + " --cache " + dir.file("c2") + " -o " + dir.file("two.onnx"));
+  ASSERT_EQ(two.status, 0) << two.output;
+  EXPECT_LT(max_difference(dir.file("one.onnx"), dir.file("two.onnx")), 1e-6);
+  std::vector<fs::path> caches;
+  for (const char* c : {"c1", "c2"})
+    for (const auto& e : fs::directory_iterator(dir.file(c))) caches.push_back(e.path() / "logits0.npy");
+  ASSERT_EQ(caches.size(), 2u) << "one finished cache directory each, no temporaries left";
+  EXPECT_TRUE(at::equal(io::read_npy(caches[0].string()), io::read_npy(caches[1].string())));
 }

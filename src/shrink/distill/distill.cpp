@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "shrink/core/error.h"
+#include "shrink/dist/dist.h"
 #include "shrink/core/progress.h"
 #include "shrink/distill/losses.h"
 #include "shrink/exec/session.h"
@@ -151,11 +152,20 @@ class TeacherBank {
       return;
     }
     auto start = std::chrono::steady_clock::now();
-    const int64_t batch = 256;
-    ProgressBar bar("teacher cache", d.size(), "img", progress);
+    const int64_t batch = 256, batches = (d.size() + batch - 1) / batch;
+    // Data-parallel: each rank runs the teachers on every world-size-th batch, and a sum
+    // over the ranks (zeros where a rank did not run) gives every rank the whole cache.
+    const dist::World& world = dist::world();
+    const bool shared = world.active() && batches >= world.size;
+    ProgressBar bar("teacher cache", d.size(), "img", progress && world.rank == 0);
     std::vector<std::vector<at::Tensor>> logits(teachers_.size()), feats(features_.size());
     for (int64_t b = 0; b < d.size(); b += batch) {
       int64_t e = std::min(b + batch, d.size());
+      if (shared && (b / batch) % world.size != world.rank) {
+        for (auto& l : logits) l.emplace_back();  // filled with zeros below
+        for (auto& f : feats) f.emplace_back();
+        continue;
+      }
       at::NoGradGuard no_grad;
       std::vector<int64_t> ids(e - b);
       std::iota(ids.begin(), ids.end(), b);
@@ -171,21 +181,35 @@ class TeacherBank {
       bar.update(e, e, "");
     }
     bar.finish("");
+    // A batch this rank skipped: zeros of the shape the rank's own batches have.
+    auto whole = [&](std::vector<at::Tensor>& parts) {
+      at::Tensor like;
+      for (const at::Tensor& t : parts)
+        if (t.defined()) like = t;
+      for (int64_t k = 0; k < static_cast<int64_t>(parts.size()); ++k)
+        if (!parts[k].defined()) {
+          std::vector<int64_t> shape = like.sizes().vec();
+          shape[0] = std::min(batch, d.size() - k * batch);
+          parts[k] = at::zeros(shape, like.options());
+        }
+      return at::cat(parts);
+    };
+    for (auto& l : logits) cached_logits_.push_back(whole(l));
+    for (auto& f : feats) cached_feats_.push_back(whole(f));
+    if (shared) {
+      dist::sum(cached_logits_);
+      dist::sum(cached_feats_);
+    }
+    result.cache_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (world.rank != 0) return;  // rank 0 writes it
     fs::create_directories(dir);
     fs::path tmp = fs::path(dir) / (std::string("teacher-") + key + ".tmp" + std::to_string(::getpid()));
     fs::create_directories(tmp);
-    for (size_t i = 0; i < logits.size(); ++i) {
-      cached_logits_.push_back(at::cat(logits[i]));
-      io::write_npy(file(tmp, "logits", i), cached_logits_.back());
-    }
-    for (size_t i = 0; i < feats.size(); ++i) {
-      cached_feats_.push_back(at::cat(feats[i]));
-      io::write_npy(file(tmp, "feature", i), cached_feats_.back());
-    }
+    for (size_t i = 0; i < cached_logits_.size(); ++i) io::write_npy(file(tmp, "logits", i), cached_logits_[i]);
+    for (size_t i = 0; i < cached_feats_.size(); ++i) io::write_npy(file(tmp, "feature", i), cached_feats_[i]);
     std::error_code ec;
     fs::rename(tmp, final_dir, ec);  // atomic: a reader sees the whole cache or none
     if (ec) fs::remove_all(tmp);     // another run finished first: its copy is as good
-    result.cache_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
   // The teacher as it is deployed (BatchNorm folded, constants folded, int8 lowered),
