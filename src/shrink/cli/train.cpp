@@ -76,7 +76,8 @@ void add_train_command(CLI::App& app) {
                         {"data_wait_seconds", r.data_wait_seconds},
                         {"test_accuracy", final_eval.accuracy}, {"test_loss", final_eval.loss},
                         {"best_epoch", r.best_epoch}, {"shards", r.shards},
-                        {"compute_threads", r.compute_threads}};
+                        {"compute_threads", r.compute_threads}, {"world_size", r.world_size},
+                        {"steps", r.steps}, {"comm_seconds", r.comm_seconds}};
     for (const auto& e : r.history)
       j["history"].push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
                               {"test_accuracy", e.test_accuracy}, {"lr", e.lr}, {"images_per_second", e.images_per_second}});

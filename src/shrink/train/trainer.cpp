@@ -427,6 +427,7 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
   }
   const int64_t rank_batch = o.batch_size / world.size;
   const bool speaks = o.progress && world.rank == 0;
+  p.result.world_size = world.size;
 
   data::LoaderOptions lo = loader_options_for(graph, train_set);
   lo.batch_size = rank_batch;
@@ -504,9 +505,11 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
                    " (epoch ", p.epoch + 1, ", batch ", batch.index + 1, "): loss is ", loss_value,
                    "; lower --lr or check the data");
       if (world.active()) {
+        const auto c0 = std::chrono::steady_clock::now();
         std::vector<at::Tensor> grads;
         for (const at::Tensor& t : params) grads.push_back(t.grad());
         dist::average(grads);
+        p.result.comm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
       }
       regularize();
       optimizer->step();
@@ -520,6 +523,7 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
       images_timed += n;
       p.batch = batch.index + 1;
       ++steps_this_run;
+      p.result.steps = steps_this_run;
       std::ostringstream text;
       text << std::fixed << std::setprecision(4) << "loss " << p.loss_sum / p.seen;
       if (train_set.labeled()) text << " acc " << std::setprecision(2) << 100.0 * p.correct / p.seen << "%";

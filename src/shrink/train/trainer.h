@@ -69,6 +69,9 @@ struct TrainResult {
   double data_wait_seconds = 0;  // blocked waiting for the loader's next batch (this run)
   int shards = 1;  // batch shards per step (see step.h)
   int compute_threads = 1;  // intra-op threads of each shard's kernels (see auto_compute_threads)
+  int world_size = 1;           // data-parallel ranks (dist::world())
+  int64_t steps = 0;            // optimizer steps taken (this run)
+  double comm_seconds = 0;      // waiting on the gradient all-reduce (this run, this rank)
 };
 
 struct EvalResult {
