@@ -73,6 +73,10 @@ TEST(Dist, TwoRanksTakeTheSameStepAsOneProcess) {
   // Only rank 0 speaks: one JSON document on stdout.
   auto j = nlohmann::json::parse(two.output.substr(two.output.find('{')));
   EXPECT_EQ(j["epochs"], 1);
+  // The epoch's evaluation, each rank scoring half the test set and the counts summed,
+  // equals the whole test set scored in one process afterwards.
+  EXPECT_EQ(j["history"][0]["test_accuracy"], j["test_accuracy"]);
+  EXPECT_NEAR(j["history"][0]["test_loss"].get<double>(), j["test_loss"].get<double>(), 1e-6);
   // A global batch the ranks cannot share evenly is refused, naming the flag.
   auto odd = run_command(cli() + " --nproc 2" + common + " --batch 63 -o " + dir.file("odd.onnx"));
   EXPECT_NE(odd.status, 0);

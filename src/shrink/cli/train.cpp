@@ -80,7 +80,8 @@ void add_train_command(CLI::App& app) {
                         {"steps", r.steps}, {"comm_seconds", r.comm_seconds}};
     for (const auto& e : r.history)
       j["history"].push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
-                              {"test_accuracy", e.test_accuracy}, {"lr", e.lr}, {"images_per_second", e.images_per_second}});
+                              {"test_accuracy", e.test_accuracy}, {"test_loss", e.test_loss}, {"lr", e.lr},
+                              {"images_per_second", e.images_per_second}});
     if (opt->json) {
       std::cout << j.dump(2) << "\n";
       return;

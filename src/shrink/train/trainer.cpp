@@ -389,6 +389,48 @@ void for_each_gradient(const ir::Graph& graph, const data::Dataset& data, int64_
   }
 }
 
+namespace {
+
+// Data-parallel evaluation: each rank scores a contiguous shard of the test set and the
+// counts are summed, so every rank gets the whole set's figures (and takes the same
+// keep-best decision); one process evaluates it all.
+EvalResult evaluate_sharded(const ir::Graph& graph, const data::Dataset& test_set) {
+  const dist::World& w = dist::world();
+  if (!w.active() || test_set.size() < w.size) return evaluate(graph, test_set);
+  const int64_t n = test_set.size(), k = test_set.classes;
+  std::vector<int64_t> ids;
+  for (int64_t i = n * w.rank / w.size; i < n * (w.rank + 1) / w.size; ++i) ids.push_back(i);
+  EvalResult part = evaluate(graph, test_set.subset(ids, ""));
+  // [confusion k*k, loss sum, top-5 hits, samples, seconds]
+  at::Tensor v = at::zeros({k * k + 4}, at::kDouble);
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < k; ++j) v[i * k + j] = static_cast<double>(part.confusion[i][j]);
+  v[k * k] = part.loss * part.samples;
+  v[k * k + 1] = part.top5_accuracy < 0 ? -1.0 : part.top5_accuracy * part.samples;
+  v[k * k + 2] = static_cast<double>(part.samples);
+  v[k * k + 3] = part.seconds;
+  dist::sum({v});
+  EvalResult r;
+  const double samples = v[k * k + 2].item<double>();
+  r.samples = static_cast<int64_t>(samples);
+  r.loss = v[k * k].item<double>() / samples;
+  r.top5_accuracy = part.top5_accuracy < 0 ? -1 : v[k * k + 1].item<double>() / samples;
+  r.seconds = v[k * k + 3].item<double>() / w.size;
+  r.confusion.assign(k, std::vector<int64_t>(k));
+  at::Tensor per_class = at::bincount(test_set.labels, {}, k);
+  double correct = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    for (int64_t j = 0; j < k; ++j) r.confusion[i][j] = static_cast<int64_t>(v[i * k + j].item<double>());
+    correct += static_cast<double>(r.confusion[i][i]);
+    const int64_t total = per_class[i].item<int64_t>();
+    r.per_class_accuracy.push_back(total ? static_cast<double>(r.confusion[i][i]) / total : 0.0);
+  }
+  r.accuracy = correct / samples;
+  return r;
+}
+
+}  // namespace
+
 TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::Dataset& test_set,
                   const TrainOptions& o) {
   validate_schedule(o.schedule);
@@ -550,7 +592,7 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
       test.accuracy = o.score(graph);
       test.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {
-      test = evaluate(graph, test_set);
+      test = evaluate_sharded(graph, test_set);
     }
     EpochStats e;
     e.epoch = p.epoch + 1;
