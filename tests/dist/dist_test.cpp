@@ -168,3 +168,40 @@ TEST(Dist, LeNet5InTwoRanksReachesTheSingleProcessAccuracy) {
   EXPECT_NEAR(a2, a1, 0.005) << "1 process " << a1 << ", 2 ranks " << a2;
   EXPECT_GT(a1, 0.85);
 }
+
+// --sync-bn: BatchNormalization's statistics over the global batch, so one step in 2
+// ranks equals one process's (weights and running statistics); without it each rank
+// normalises by its own half's statistics, as DDP does by default, and the step differs.
+TEST(Dist, SyncBatchNormStepsAsOneProcess) {
+  test_support::TempDir dir;
+  const std::string data = dir.file("data");
+  fs::create_directories(data);
+  test_support::write_idx_dataset(data, 64, 32, 28, 3, 5);
+  at::manual_seed(9);
+  test_support::OnnxBuilder b;
+  b.input("x", {-1, 1, 28, 28}).output("y");
+  b.initializer("conv.weight", at::randn({6, 1, 3, 3}) * 0.5);
+  b.initializer("bn.scale", at::ones({6}));
+  b.initializer("bn.bias", at::zeros({6}));
+  b.initializer("bn.mean", at::zeros({6}));
+  b.initializer("bn.var", at::ones({6}));
+  b.initializer("fc.weight", at::randn({3, 6}) * 0.5);
+  b.initializer("fc.bias", at::zeros({3}));
+  b.node("Conv", {"x", "conv.weight"}, {"c"}, "conv");
+  b.node("BatchNormalization", {"c", "bn.scale", "bn.bias", "bn.mean", "bn.var"}, {"n"}, "bn");
+  b.node("Relu", {"n"}, {"r"}, "relu");
+  b.node("GlobalAveragePool", {"r"}, {"p"}, "pool");
+  b.node("Flatten", {"p"}, {"f"}, "flatten");
+  auto& fc = b.node("Gemm", {"f", "fc.weight", "fc.bias"}, {"y"}, "fc");
+  test_support::OnnxBuilder::attr(fc, "transB", int64_t{1});
+  const std::string model = b.save(dir.file("bn.onnx"));
+  const std::string train = " train --model " + model + " --epochs 1 --batch 64 --lr 0.5 --no-keep-best --data " + data;
+  auto one = run_command(cli() + train + " -o " + dir.file("one.onnx"));
+  ASSERT_EQ(one.status, 0) << one.output;
+  auto sync = run_command(cli() + " --nproc 2 --sync-bn" + train + " -o " + dir.file("sync.onnx"));
+  ASSERT_EQ(sync.status, 0) << sync.output;
+  auto local = run_command(cli() + " --nproc 2" + train + " -o " + dir.file("local.onnx"));
+  ASSERT_EQ(local.status, 0) << local.output;
+  EXPECT_LT(max_difference(dir.file("one.onnx"), dir.file("sync.onnx")), 1e-5);
+  EXPECT_GT(max_difference(dir.file("one.onnx"), dir.file("local.onnx")), 1e-4);
+}

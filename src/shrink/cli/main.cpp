@@ -51,6 +51,10 @@ int main(int argc, char** argv) {
                  "seconds a rank waits for the others (rendezvous, each collective) before it stops with an error")
       ->check(shrink::cli::positive())
       ->capture_default_str();
+  bool sync_bn = false;
+  app.add_flag("--sync-bn", sync_bn,
+               "data-parallel: BatchNormalization takes its statistics over the global batch (PyTorch's "
+               "SyncBatchNorm) instead of each rank's share");
   app.fallthrough();  // --threads, --nproc, ... also after the subcommand's name
   app.parse_complete_callback([&] {
     shrink::set_threads(threads);
@@ -69,6 +73,7 @@ int main(int argc, char** argv) {
       throw Launched{shrink::dist::launch(nproc, args, threads_option->count() > 0)};
     }
     shrink::dist::init(std::chrono::milliseconds(static_cast<int64_t>(dist_timeout * 1000)));
+    shrink::dist::set_sync_batch_norm(sync_bn);
     // One rank speaks for the job (torchrun starts every rank with the same stdout).
     if (shrink::dist::world().rank > 0 && !std::freopen("/dev/null", "w", stdout))
       throw shrink::Error("cannot silence rank " + std::to_string(shrink::dist::world().rank) + "'s output");

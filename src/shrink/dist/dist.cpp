@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <cerrno>
@@ -24,6 +25,7 @@ namespace {
 
 World g_world;
 c10::intrusive_ptr<c10d::ProcessGroupGloo> g_group;
+bool g_sync_bn = false;
 
 // An environment variable as an integer in [lo, hi]; `fallback` when unset.
 int env_int(const char* name, int lo, int hi, int fallback) {
@@ -137,6 +139,31 @@ void sum(const std::vector<at::Tensor>& tensors) { all_reduce_flat(tensors, fals
 void barrier() {
   collective("barrier", [&] { g_group->barrier()->wait(); });
 }
+
+namespace {
+
+struct AllReduceSum : torch::autograd::Function<AllReduceSum> {
+  static at::Tensor forward(torch::autograd::AutogradContext*, const at::Tensor& x) {
+    at::Tensor y = x.detach().clone();
+    sum({y});
+    return y;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext*, torch::autograd::tensor_list g) {
+    at::Tensor d = g[0].detach().clone();
+    sum({d});
+    return {d};
+  }
+};
+
+}  // namespace
+
+at::Tensor all_reduce_sum(const at::Tensor& t) {
+  if (!g_group) return t;
+  return AllReduceSum::apply(t);
+}
+
+void set_sync_batch_norm(bool on) { g_sync_bn = on; }
+bool sync_batch_norm() { return g_sync_bn && g_group; }
 
 int64_t padded_size(int64_t n) {
   const int64_t w = g_world.size;

@@ -39,6 +39,15 @@ void average(const std::vector<at::Tensor>& tensors);
 void sum(const std::vector<at::Tensor>& tensors);
 void barrier();
 
+// The sum over the ranks of `t`, differentiable: its gradient is the sum over the ranks
+// of the output's gradient (what synchronised BatchNorm's statistics need).
+at::Tensor all_reduce_sum(const at::Tensor& t);
+
+// `--sync-bn`: BatchNormalization in training takes its batch statistics over the
+// global batch (PyTorch's SyncBatchNorm) instead of each rank's share (DDP's default).
+void set_sync_batch_norm(bool on);
+bool sync_batch_norm();
+
 // The sample positions (into an epoch's order of `n`) this rank reads from a global
 // batch [begin, end): DistributedSampler's shard, positions begin + rank, begin + rank +
 // size, ...; the order is padded to a multiple of the world size by repeating its start.

@@ -2,6 +2,7 @@
 // LayerNormalization, LRN and Dropout.
 #include <ATen/core/grad_mode.h>
 
+#include "shrink/dist/dist.h"
 #include "shrink/ops/common.h"
 
 namespace shrink::ops {
@@ -21,8 +22,28 @@ Kernel make_batch_norm(const ir::Node& node) {
     const at::Tensor &x = in[0], &scale = in[1], &bias = in[2], &mean = in[3], &var = in[4];
     if (!training_mode && !ctx.training)
       return {at::batch_norm(x, scale, bias, mean, var, false, 0.0, eps, false)};
-    auto [y, batch_mean, batch_invstd] =
-        at::native_batch_norm(x, scale, bias, {}, {}, true, 0.0, eps);
+    at::Tensor y, batch_mean, batch_invstd;
+    if (ctx.training && dist::sync_batch_norm()) {
+      // Statistics of the global batch: per-channel sums, sums of squares and counts
+      // summed over the ranks (differentiably), in double.
+      std::vector<int64_t> axes = {0};
+      for (int64_t d = 2; d < x.dim(); ++d) axes.push_back(d);
+      const at::Tensor xd = x.to(at::kDouble);
+      const int64_t c = x.size(1);
+      at::Tensor packed = at::cat({xd.sum(axes), (xd * xd).sum(axes),
+                                   at::full({1}, static_cast<double>(x.numel() / c), xd.options())});
+      packed = dist::all_reduce_sum(packed);
+      at::Tensor count = packed.narrow(0, 2 * c, 1);
+      at::Tensor m = packed.narrow(0, 0, c) / count, v = packed.narrow(0, c, c) / count - m * m;
+      std::vector<int64_t> shape(x.dim(), 1);
+      shape[1] = c;
+      at::Tensor invstd = (v + eps).rsqrt();
+      y = ((xd - m.view(shape)) * invstd.view(shape)).to(x.scalar_type()) * scale.view(shape) + bias.view(shape);
+      batch_mean = m.to(x.scalar_type());
+      batch_invstd = invstd.to(x.scalar_type());
+    } else {
+      std::tie(y, batch_mean, batch_invstd) = at::native_batch_norm(x, scale, bias, {}, {}, true, 0.0, eps);
+    }
     if (n_outputs == 1 && !ctx.training) return {y};
     at::NoGradGuard no_grad;
     at::Tensor batch_var = batch_invstd.pow(-2) - eps;
