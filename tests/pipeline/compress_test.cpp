@@ -219,6 +219,23 @@ TEST(Compress, StorageIsInEveryFileAndInTheCacheKey) {
             std::string::npos);
 }
 
+// Data-parallel: 2 ranks run the same search (the fine-tuning sharded, what depends on
+// the clock measured by rank 0 and broadcast) and decide as one process does.
+TEST(Compress, TwoRanksDecideAsOneProcess) {
+  Fixture f;
+  ASSERT_EQ(run_command(f.compress(f.dir.file("one"))).status, 0);
+  auto r = run_command(cli() + " --nproc 2 compress " + f.model + " -o " + f.dir.file("two") + " --recipe " + f.recipe +
+                       " --data " + f.data + " --no-ort --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json one = decision(report_of(f.dir.file("one"))), two = decision(report_of(f.dir.file("two")));
+  ASSERT_EQ(one.size(), two.size());
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_EQ(one[i]["stage"], two[i]["stage"]);
+    EXPECT_EQ(one[i]["settings"], two[i]["settings"]);
+    EXPECT_NEAR(one[i]["accuracy"].get<double>(), two[i]["accuracy"].get<double>(), 0.02);
+  }
+}
+
 TEST(Compress, KilledAnywhereThenResumedGivesTheUninterruptedResult) {
   Fixture f;
   const std::string ref = f.dir.file("ref");

@@ -13,6 +13,7 @@
 #include "shrink/core/atomic_file.h"
 #include "shrink/core/error.h"
 #include "shrink/core/hash.h"
+#include "shrink/dist/dist.h"
 #include "shrink/core/parse.h"
 #include "shrink/core/threads.h"
 #include "shrink/onnx/encode.h"
@@ -107,9 +108,13 @@ class Search {
     fs::create_directories(cache_, ec);
     SHRINK_CHECK(!ec, o_.outdir, ": cannot create the output directory (", ec.message(), ")");
     SHRINK_CHECK(fs::is_directory(o_.outdir), o_.outdir, ": is not a directory");
-    const bool previous = fs::exists(fs::path(o_.outdir) / "report.json") || !fs::is_empty(cache_);
-    SHRINK_CHECK(!previous || o_.resume, o_.outdir, ": holds a previous compress run (report.json, cache/); give --resume "
-                 "to continue it, or another directory");
+    // Data-parallel: rank 0 looks before any rank writes there.
+    if (dist::world().rank == 0) {
+      const bool previous = fs::exists(fs::path(o_.outdir) / "report.json") || !fs::is_empty(cache_);
+      SHRINK_CHECK(!previous || o_.resume, o_.outdir, ": holds a previous compress run (report.json, cache/); give "
+                   "--resume to continue it, or another directory");
+    }
+    dist::barrier();
   }
 
   onnx_io::ExportOptions export_options() const {
@@ -185,12 +190,23 @@ class Search {
       m["accuracy"] = parent ? train::compare(deployed, reference_, val_).agreement : 1.0;
       m["by"] = "agreement";
     }
-    m["latency_ms"] = report::measure_latency(deployed, r_.budget.latency_batch, 50, 5).median_ms;
+    m["latency_ms"] = from_rank0([&] { return report::measure_latency(deployed, r_.budget.latency_batch, 50, 5).median_ms; });
     if (r_.budget.latency_in == "onnxruntime") {
       SHRINK_CHECK(!o_.ort_script.empty(), "latency_in: onnxruntime, but ONNX Runtime was not found (", ort_missing_reason(), ")");
-      m["ort_latency_ms"] = ort_latency(o_.ort_script, file, r_.budget.latency_batch).median_ms;
+      m["ort_latency_ms"] = from_rank0([&] { return ort_latency(o_.ort_script, file, r_.budget.latency_batch).median_ms; });
     }
     return m;
+  }
+
+  // Data-parallel (every rank runs the same search, its fine-tuning stages sharded):
+  // what depends on the clock is measured by rank 0 alone, on a machine the other ranks
+  // leave quiet meanwhile, and broadcast, so every rank takes the same decisions.
+  static double from_rank0(const std::function<double()>& measure) {
+    if (!dist::world().active()) return measure();
+    at::Tensor v = at::zeros({1}, at::kDouble);
+    if (dist::world().rank == 0) v.fill_(measure());
+    dist::broadcast({v});
+    return v.item<double>();
   }
 
   double objective(const Candidate& c) const {
@@ -208,7 +224,7 @@ class Search {
 
   bool stopped() {
     if (!stop_reason_.empty()) return true;
-    if (r_.minutes > 0 && seconds_since(start_) > r_.minutes * 60)
+    if (r_.minutes > 0 && from_rank0([&] { return seconds_since(start_) > r_.minutes * 60 ? 1.0 : 0.0; }) > 0)
       stop_reason_ = "time limit reached (" + std::to_string(r_.minutes) + " minutes): the search stopped there";
     if (r_.trials > 0 && trials_ >= r_.trials)
       stop_reason_ = "trial limit reached (" + std::to_string(r_.trials) + " candidates made)";
@@ -351,6 +367,9 @@ class Search {
 
   // The latency the search goes by, of a model file (and its graph).
   double search_latency(const std::string& file) {
+    return from_rank0([&] { return measured_latency(file); });
+  }
+  double measured_latency(const std::string& file) {
     if (r_.budget.latency_in == "onnxruntime") {
       SHRINK_CHECK(!o_.ort_script.empty(), "latency_in: onnxruntime, but ONNX Runtime was not found (", ort_missing_reason(), ")");
       return ort_latency(o_.ort_script, file, r_.budget.latency_batch).median_ms;
