@@ -47,6 +47,38 @@ double max_difference(const std::string& a, const std::string& b) {
   return d;
 }
 
+// Runs `command` (a 2-rank job writing checkpoint `ck`) in the background, marked so its
+// workers can be told from anything else running; once the checkpoint exists, sends
+// `signal` to the worker whose RANK is 1 and waits for the job. Returns the job's exit
+// status, its output and the milliseconds from the signal to its end.
+struct SignalledJob {
+  int status = 0;
+  std::string log;
+  double seconds = 0;
+  bool signalled = false;
+};
+SignalledJob signal_rank1(const test_support::TempDir& dir, const std::string& command, const std::string& ck,
+                          const std::string& signal) {
+  const std::string mark = "SHRINK_TEST_MARK=" + fs::path(dir.path).filename().string();
+  const std::string script =
+      "(" + mark + " " + command + " > " + dir.file("log") + " 2>&1; echo $? > " + dir.file("status") + ") & " +
+      "for i in $(seq 600); do [ -f " + ck + " ] && break; sleep 0.05; done; " +
+      "for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $e 2>/dev/null | grep -qx " + mark +
+      " && tr '\\0' '\\n' < $e | grep -qx RANK=1 && p=${e#/proc/} && kill -" + signal +
+      " ${p%/environ} && echo signalled; done; " +
+      "start=$(date +%s%N); wait; end=$(date +%s%N); echo ms $(( (end - start) / 1000000 ))";
+  std::ofstream(dir.file("signal.sh")) << script << "\n";
+  auto r = run_command("bash " + dir.file("signal.sh"));
+  SignalledJob job;
+  job.signalled = r.output.find("signalled") != std::string::npos;
+  std::ifstream(dir.file("status")) >> job.status;
+  std::ifstream log_file(dir.file("log"));
+  job.log.assign(std::istreambuf_iterator<char>(log_file), std::istreambuf_iterator<char>());
+  const size_t ms = r.output.find("ms ");
+  job.seconds = ms == std::string::npos ? 1e9 : std::stod(r.output.substr(ms + 3)) / 1000;
+  return job;
+}
+
 }  // namespace
 
 // One step (64 images, --batch 64): each of 2 ranks computes the gradient of its 32 and
@@ -96,27 +128,11 @@ TEST(Dist, AKilledRankStopsTheJobAndTheCheckpointResumes) {
   const std::string args = " train --model lenet5 --epochs 40 --batch 32 --data " + data + " --checkpoint " + ck + " -o " +
                            dir.file("out.onnx");
   const std::string train = cli() + " --nproc 2 --dist-timeout 30" + args;
-  // In the background (marked, so its workers can be told from anything else running);
-  // once the first checkpoint exists, SIGKILL the worker whose RANK is 1.
-  const std::string mark = "SHRINK_TEST_MARK=" + fs::path(dir.path).filename().string();
-  const std::string script =
-      "(" + mark + " " + train + " > " + dir.file("log") + " 2>&1; echo $? > " + dir.file("status") + ") & " +
-      "for i in $(seq 600); do [ -f " + ck + " ] && break; sleep 0.05; done; " +
-      "for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $e 2>/dev/null | grep -qx " + mark +
-      " && tr '\\0' '\\n' < $e | grep -qx RANK=1 && p=${e#/proc/} && kill -9 ${p%/environ} && echo killed; done; " +
-      "start=$(date +%s%N); wait; end=$(date +%s%N); echo ms $(( (end - start) / 1000000 ))";
-  std::ofstream(dir.file("kill.sh")) << script << "\n";
-  auto r = run_command("bash " + dir.file("kill.sh"));
-  ASSERT_NE(r.output.find("killed"), std::string::npos) << r.output;
-  std::ifstream status_file(dir.file("status"));
-  int status = 0;
-  status_file >> status;
-  EXPECT_NE(status, 0);
-  std::ifstream log_file(dir.file("log"));
-  std::string log((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
-  EXPECT_NE(log.find("shrink: error: rank 1 of 2 was killed by signal 9"), std::string::npos) << log;
-  const double seconds = std::stod(r.output.substr(r.output.find("ms ") + 3)) / 1000;
-  EXPECT_LT(seconds, 15.0) << "the job took " << seconds << " s to stop after the kill";
+  SignalledJob job = signal_rank1(dir, train, ck, "9");
+  ASSERT_TRUE(job.signalled) << job.log;
+  EXPECT_NE(job.status, 0);
+  EXPECT_NE(job.log.find("shrink: error: rank 1 of 2 was killed by signal 9"), std::string::npos) << job.log;
+  EXPECT_LT(job.seconds, 15.0) << "the job took " << job.seconds << " s to stop after the kill";
   EXPECT_FALSE(fs::exists(dir.file("out.onnx")));
   // The checkpoint is whole: the job resumes from it and finishes, here in one process
   // (the global batch, and so the steps of an epoch, do not depend on the world size).
@@ -204,4 +220,23 @@ TEST(Dist, SyncBatchNormStepsAsOneProcess) {
   ASSERT_EQ(local.status, 0) << local.output;
   EXPECT_LT(max_difference(dir.file("one.onnx"), dir.file("sync.onnx")), 1e-5);
   EXPECT_GT(max_difference(dir.file("one.onnx"), dir.file("local.onnx")), 1e-4);
+}
+
+// A rank that hangs (SIGSTOP): the others' next collective fails after --dist-timeout,
+// and the launcher names the rank that did not stop, kills it and exits non-zero.
+TEST(Dist, AHungRankStopsTheJobAfterTheTimeout) {
+  test_support::TempDir dir;
+  const std::string data = dir.file("data");
+  fs::create_directories(data);
+  test_support::write_idx_dataset(data, 1024, 64, 28, 3, 6);
+  const std::string ck = dir.file("ck.pt");
+  const std::string train = cli() + " --nproc 2 --dist-timeout 4 train --model lenet5 --epochs 40 --batch 32 --data " +
+                            data + " --checkpoint " + ck + " -o " + dir.file("out.onnx");
+  SignalledJob job = signal_rank1(dir, train, ck, "STOP");
+  ASSERT_TRUE(job.signalled) << job.log;
+  EXPECT_NE(job.status, 0);
+  EXPECT_NE(job.log.find("failed on rank 0 of 2"), std::string::npos) << job.log;
+  EXPECT_NE(job.log.find("rank 1 of 2 did not stop within 5 s of SIGTERM (hung?): killing it"), std::string::npos)
+      << job.log;
+  EXPECT_LT(job.seconds, 25.0) << "the job took " << job.seconds << " s to stop after the hang";
 }

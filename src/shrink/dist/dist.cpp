@@ -223,13 +223,22 @@ int launch(int nproc, const std::vector<std::string>& argv, bool threads_given, 
     pids[r] = pid;
   }
   int status_out = 0, alive = nproc;
+  std::vector<bool> killed(nproc, false);
   std::chrono::steady_clock::time_point kill_at{};
   while (alive > 0) {
     int status = 0;
     // Blocking until a rank fails; then polling, so a hung rank is killed after `grace`.
     pid_t pid = ::waitpid(-1, &status, status_out ? WNOHANG : 0);
     if (pid == 0) {
-      if (std::chrono::steady_clock::now() >= kill_at) stop_all(SIGKILL);
+      if (std::chrono::steady_clock::now() >= kill_at) {
+        for (int i = 0; i < nproc; ++i)
+          if (pids[i] > 0 && !killed[i]) {
+            std::cerr << "shrink: error: rank " << i << " of " << nproc << " did not stop within "
+                      << std::chrono::duration<double>(grace).count() << " s of SIGTERM (hung?): killing it\n";
+            ::kill(pids[i], SIGKILL);
+            killed[i] = true;
+          }
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
       continue;
     }
