@@ -240,3 +240,29 @@ TEST(Dist, AHungRankStopsTheJobAfterTheTimeout) {
       << job.log;
   EXPECT_LT(job.seconds, 25.0) << "the job took " << job.seconds << " s to stop after the hang";
 }
+
+// Ctrl-C (SIGINT to the job's process group) reaches the ranks between different steps;
+// the flag rides on the gradient all-reduce, so all stop after the same step, rank 0
+// checkpoints it, the launcher exits 130, and --resume finishes.
+TEST(Dist, CtrlCStopsEveryRankAfterTheSameStepWithACheckpoint) {
+  test_support::TempDir dir;
+  const std::string data = dir.file("data");
+  fs::create_directories(data);
+  test_support::write_idx_dataset(data, 1024, 64, 28, 3, 7);
+  const std::string ck = dir.file("ck.pt");
+  const std::string args = " train --model lenet5 --epochs 40 --batch 32 --data " + data + " --checkpoint " + ck + " -o " +
+                           dir.file("out.onnx");
+  const std::string script = "setsid sh -c 'exec " + cli() + " --nproc 2" + args + "' > " + dir.file("log") +
+                             " 2>&1 & P=$!; for i in $(seq 600); do [ -f " + ck +
+                             " ] && break; sleep 0.05; done; sleep 0.3; kill -INT -$P; wait $P; echo status $?";
+  std::ofstream(dir.file("int.sh")) << script << "\n";
+  auto r = run_command("bash " + dir.file("int.sh"));
+  EXPECT_NE(r.output.find("status 130"), std::string::npos) << r.output;
+  std::ifstream log_file(dir.file("log"));
+  std::string log((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("interrupted, checkpoint saved to " + ck), std::string::npos) << log;
+  EXPECT_EQ(log.find("shrink: error"), std::string::npos) << log;
+  auto resumed = run_command(cli() + args + " --resume --json");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_TRUE(fs::exists(dir.file("out.onnx")));
+}

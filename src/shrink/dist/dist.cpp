@@ -222,6 +222,9 @@ int launch(int nproc, const std::vector<std::string>& argv, bool threads_given, 
     }
     pids[r] = pid;
   }
+  // Ctrl-C goes to the whole foreground process group: the workers stop after the same
+  // step and rank 0 checkpoints; the launcher waits for them instead of dying first.
+  ::signal(SIGINT, SIG_IGN);
   int status_out = 0, alive = nproc;
   std::vector<bool> killed(nproc, false);
   std::chrono::steady_clock::time_point kill_at{};
@@ -255,6 +258,11 @@ int launch(int nproc, const std::vector<std::string>& argv, bool threads_given, 
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (ok || status_out != 0) continue;
     status_out = 1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 130) {  // Ctrl-C: every rank stops after the same step
+      status_out = 130;
+      kill_at = std::chrono::steady_clock::now() + grace;
+      continue;
+    }
     if (WIFSIGNALED(status))
       std::cerr << "shrink: error: rank " << r << " of " << nproc << " was killed by signal " << WTERMSIG(status) << " ("
                 << strsignal(WTERMSIG(status)) << "); stopping the other ranks\n";

@@ -550,7 +550,12 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
         const auto c0 = std::chrono::steady_clock::now();
         std::vector<at::Tensor> grads;
         for (const at::Tensor& t : params) grads.push_back(t.grad());
+        // Ctrl-C reaches the ranks between different steps: the flag rides on the
+        // all-reduce, so all stop after the same step and rank 0 checkpoints it.
+        at::Tensor stop = at::full({1}, interrupted ? 1.0 : 0.0, params[0].options().requires_grad(false));
+        grads.push_back(stop);
         dist::average(grads);
+        if (stop.item<double>() > 0) interrupted = true;
         p.result.comm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
       }
       regularize();
