@@ -266,3 +266,20 @@ TEST(Dist, CtrlCStopsEveryRankAfterTheSameStepWithACheckpoint) {
   ASSERT_EQ(resumed.status, 0) << resumed.output;
   EXPECT_TRUE(fs::exists(dir.file("out.onnx")));
 }
+
+// torchrun's variables, wrong or missing: one-line errors naming the variable.
+TEST(Dist, BadEnvironmentIsAOneLineError) {
+  const std::string info = cli() + " info none.onnx";  // the environment is read first
+  auto r = run_command("WORLD_SIZE=2 " + info);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.output, "shrink: error: environment variable RANK is not set (WORLD_SIZE is 2): each process needs its rank\n");
+  r = run_command("RANK=5 WORLD_SIZE=2 " + info);
+  EXPECT_EQ(r.output, "shrink: error: environment variable RANK='5': expected an integer from 0 to 1\n");
+  r = run_command("RANK=1 WORLD_SIZE=2 MASTER_ADDR= " + info);
+  EXPECT_NE(r.output.find("environment variable MASTER_ADDR is not set"), std::string::npos) << r.output;
+  r = run_command("RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=70000 " + info);
+  EXPECT_NE(r.output.find("MASTER_PORT='70000': expected an integer from 1 to 65535"), std::string::npos) << r.output;
+  r = run_command(cli() + " --nproc 0 info none.onnx");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--nproc"), std::string::npos) << r.output;
+}

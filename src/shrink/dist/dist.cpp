@@ -82,6 +82,8 @@ void init(std::chrono::milliseconds timeout) {
   if (!std::getenv("WORLD_SIZE") && !std::getenv("RANK")) return;
   World w;
   w.size = env_int("WORLD_SIZE", 1, 1 << 20, 1);
+  SHRINK_CHECK(w.size == 1 || std::getenv("RANK"), "environment variable RANK is not set (WORLD_SIZE is ", w.size,
+               "): each process needs its rank");
   w.rank = env_int("RANK", 0, w.size - 1, 0);
   w.local_rank = env_int("LOCAL_RANK", 0, w.size - 1, w.rank);
   g_world = w;
