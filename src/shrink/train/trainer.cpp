@@ -443,6 +443,18 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
   SHRINK_CHECK(train_set.labeled() || o.loss, "'", train_set.name,
                "' has no labels: training needs them (distillation from a teacher does not: shrink distill)");
   data::Normalization norm = normalization_for(graph, train_set);
+  if (dist::world().active() && !norm.mean.empty()) {
+    // Rank 0's statistics everywhere: a sum over images depends on the thread count,
+    // which ranks on different machines need not share.
+    std::vector<double> v = norm.mean;
+    v.insert(v.end(), norm.std.begin(), norm.std.end());
+    at::Tensor t = at::tensor(v, at::kDouble);
+    dist::broadcast({t});
+    for (size_t i = 0; i < norm.mean.size(); ++i) {
+      norm.mean[i] = t[static_cast<int64_t>(i)].item<double>();
+      norm.std[i] = t[static_cast<int64_t>(i + norm.mean.size())].item<double>();
+    }
+  }
   if (!train_set.raw()) store_normalization(graph, norm);
 
   at::manual_seed(o.seed);
