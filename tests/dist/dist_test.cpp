@@ -79,6 +79,14 @@ SignalledJob signal_rank1(const test_support::TempDir& dir, const std::string& c
   return job;
 }
 
+// The arguments of a 40-epoch LeNet-5 training on 1024 images of `dir`/data (seeded)
+// that checkpoints to `dir`/ck.pt every epoch and writes `dir`/out.onnx.
+std::string long_training(const test_support::TempDir& dir, uint32_t seed) {
+  test_support::write_idx_dataset(dir.file("data"), 1024, 64, 28, 3, seed);
+  return " train --model lenet5 --epochs 40 --batch 32 --data " + dir.file("data") + " --checkpoint " +
+         dir.file("ck.pt") + " -o " + dir.file("out.onnx");
+}
+
 }  // namespace
 
 // One step (64 images, --batch 64): each of 2 ranks computes the gradient of its 32 and
@@ -87,7 +95,6 @@ SignalledJob signal_rank1(const test_support::TempDir& dir, const std::string& c
 TEST(Dist, TwoRanksTakeTheSameStepAsOneProcess) {
   test_support::TempDir dir;
   const std::string data = dir.file("data");
-  fs::create_directories(data);
   test_support::write_idx_dataset(data, 64, 32, 28, 3, 1);
   const std::string common = " train --model lenet5 --epochs 1 --lr 0.1 --seed 3 --no-keep-best --data " + data;
   const std::string train = common + " --batch 64";
@@ -122,12 +129,7 @@ TEST(Dist, TwoRanksTakeTheSameStepAsOneProcess) {
 // is whole, and --resume finishes the run in another world size.
 TEST(Dist, AKilledRankStopsTheJobAndTheCheckpointResumes) {
   test_support::TempDir dir;
-  const std::string data = dir.file("data");
-  fs::create_directories(data);
-  test_support::write_idx_dataset(data, 1024, 64, 28, 3, 2);
-  const std::string ck = dir.file("ck.pt");
-  const std::string args = " train --model lenet5 --epochs 40 --batch 32 --data " + data + " --checkpoint " + ck + " -o " +
-                           dir.file("out.onnx");
+  const std::string ck = dir.file("ck.pt"), args = long_training(dir, 2);
   const std::string train = cli() + " --nproc 2 --dist-timeout 30" + args;
   SignalledJob job = signal_rank1(dir, train, ck, "9");
   ASSERT_TRUE(job.signalled) << job.log;
@@ -154,7 +156,6 @@ TEST(Dist, AKilledRankStopsTheJobAndTheCheckpointResumes) {
 TEST(Dist, DistillationBuildsTheTeacherCacheShardedAndStepsAsOneProcess) {
   test_support::TempDir dir;
   const std::string data = dir.file("data");
-  fs::create_directories(data);
   test_support::write_idx_dataset(data, 600, 32, 28, 3, 4);
   auto t = run_command(cli() + " train --model lenet5 --epochs 1 --data " + data + " -o " + dir.file("teacher.onnx"));
   ASSERT_EQ(t.status, 0) << t.output;
@@ -196,7 +197,6 @@ TEST(Dist, LeNet5InTwoRanksReachesTheSingleProcessAccuracy) {
 TEST(Dist, SyncBatchNormStepsAsOneProcess) {
   test_support::TempDir dir;
   const std::string data = dir.file("data");
-  fs::create_directories(data);
   test_support::write_idx_dataset(data, 64, 32, 28, 3, 5);
   at::manual_seed(9);
   test_support::OnnxBuilder b;
@@ -231,12 +231,8 @@ TEST(Dist, SyncBatchNormStepsAsOneProcess) {
 // and the launcher names the rank that did not stop, kills it and exits non-zero.
 TEST(Dist, AHungRankStopsTheJobAfterTheTimeout) {
   test_support::TempDir dir;
-  const std::string data = dir.file("data");
-  fs::create_directories(data);
-  test_support::write_idx_dataset(data, 1024, 64, 28, 3, 6);
   const std::string ck = dir.file("ck.pt");
-  const std::string train = cli() + " --nproc 2 --dist-timeout 4 train --model lenet5 --epochs 40 --batch 32 --data " +
-                            data + " --checkpoint " + ck + " -o " + dir.file("out.onnx");
+  const std::string train = cli() + " --nproc 2 --dist-timeout 4" + long_training(dir, 6);
   SignalledJob job = signal_rank1(dir, train, ck, "STOP");
   ASSERT_TRUE(job.signalled) << job.log;
   EXPECT_NE(job.status, 0);
@@ -251,12 +247,7 @@ TEST(Dist, AHungRankStopsTheJobAfterTheTimeout) {
 // checkpoints it, the launcher exits 130, and --resume finishes.
 TEST(Dist, CtrlCStopsEveryRankAfterTheSameStepWithACheckpoint) {
   test_support::TempDir dir;
-  const std::string data = dir.file("data");
-  fs::create_directories(data);
-  test_support::write_idx_dataset(data, 1024, 64, 28, 3, 7);
-  const std::string ck = dir.file("ck.pt");
-  const std::string args = " train --model lenet5 --epochs 40 --batch 32 --data " + data + " --checkpoint " + ck + " -o " +
-                           dir.file("out.onnx");
+  const std::string ck = dir.file("ck.pt"), args = long_training(dir, 7);
   const std::string script = "setsid sh -c 'exec " + cli() + " --nproc 2" + args + "' > " + dir.file("log") +
                              " 2>&1 & P=$!; for i in $(seq 600); do [ -f " + ck +
                              " ] && break; sleep 0.05; done; sleep 0.3; kill -INT -$P; wait $P; echo status $?";
@@ -279,11 +270,11 @@ TEST(Dist, BadEnvironmentIsAOneLineError) {
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.output, "shrink: error: environment variable RANK is not set (WORLD_SIZE is 2): each process needs its rank\n");
   r = run_command("RANK=5 WORLD_SIZE=2 " + info);
-  EXPECT_EQ(r.output, "shrink: error: environment variable RANK='5': expected an integer from 0 to 1\n");
+  EXPECT_EQ(r.output, "shrink: error: environment variable RANK: expected an integer from 0 to 1, got '5'\n");
   r = run_command("RANK=1 WORLD_SIZE=2 MASTER_ADDR= " + info);
   EXPECT_NE(r.output.find("environment variable MASTER_ADDR is not set"), std::string::npos) << r.output;
   r = run_command("RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=70000 " + info);
-  EXPECT_NE(r.output.find("MASTER_PORT='70000': expected an integer from 1 to 65535"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("MASTER_PORT: expected an integer from 1 to 65535, got '70000'"), std::string::npos) << r.output;
   r = run_command(cli() + " --nproc 0 info none.onnx");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("--nproc"), std::string::npos) << r.output;

@@ -1,6 +1,7 @@
 // Small IDX datasets (MNIST's file layout) for tests that run the CLI on data of their own.
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -8,11 +9,12 @@
 
 namespace shrink::test_support {
 
-// DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte: `train` and `test` side x side images
+// DIR (created)/{train,t10k}-{images-idx3,labels-idx1}-ubyte: `train` and `test` side x side images
 // of random pixels over `classes` classes, class k brighter in rows of band k (so a small
 // network learns something), seeded.
 inline void write_idx_dataset(const std::string& dir, uint32_t train, uint32_t test, uint32_t side, int classes,
                               uint32_t seed) {
+  std::filesystem::create_directories(dir);
   std::mt19937 rng(seed);
   auto write = [&](const std::string& prefix, uint32_t n) {
     std::string images = {0, 0, 0x08, 3}, labels = {0, 0, 0x08, 1};

@@ -102,10 +102,10 @@ void add_compress_command(CLI::App& app) {
     co.resume = o.resume;
     co.progress = !o.json;
     co.input_name = o.input;
-    if (!o.data.dir.empty()) co.reproduce_data_flags = " --data " + o.data.dir;
+    if (!o.data.dir.empty()) co.reproduce_flags = " --data " + o.data.dir;
     co.storage = o.storage;
     if (o.storage != onnx_io::Storage::Compact)
-      co.reproduce_data_flags += std::string(" --storage ") + onnx_io::storage_name(o.storage);
+      co.reproduce_flags += std::string(" --storage ") + onnx_io::storage_name(o.storage);
     if (!o.no_ort) co.ort_script = pipeline::find_ort_script();
     pipeline::CompressResult r = pipeline::compress(g, train_set, test_set, co);
     const nlohmann::json& j = r.report;

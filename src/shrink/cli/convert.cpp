@@ -42,7 +42,7 @@ void add_convert_command(CLI::App& app) {
       fail("--passes: ", e.what());
     }
     std::vector<passes::StageResult> stages = pipeline.run(g);
-    onnx_io::ExportOptions eo = export_options(opt->dense ? onnx_io::Storage::Dense : opt->storage);
+    onnx_io::ExportOptions eo = onnx_io::stored_as(opt->dense ? onnx_io::Storage::Dense : opt->storage);
     if (opt->external_data) eo.external_data = onnx_io::ExportOptions::ExternalData::Always;
     onnx_io::export_model(g, opt->output, eo);
     nlohmann::json j = {{"input", opt->input}, {"output", opt->output}, {"nodes_before", before},

@@ -157,14 +157,14 @@ void add_distill_command(CLI::App& app) {
     if (o.mode == "mutual") {
       std::vector<train::EvalResult> r = distill::mutual(students, train_set, test_set, d);
       for (size_t i = 0; i < students.size(); ++i) {
-        onnx_io::export_model(students[i], nth_output(o.output, i), export_options(o.storage));
+        onnx_io::export_model(students[i], nth_output(o.output, i), onnx_io::stored_as(o.storage));
         nlohmann::json js = model_json(o.students[i], students[i], r[i].accuracy);
         js["output"] = nth_output(o.output, i);
         j["students"].push_back(js);
       }
     } else if (o.mode == "offline") {
       distill::DistillResult r = distill::distill(students[0], tv, train_set, test_set, d);
-      onnx_io::export_model(students[0], o.output, export_options(o.storage));
+      onnx_io::export_model(students[0], o.output, onnx_io::stored_as(o.storage));
       nlohmann::json js = model_json(o.students[0], students[0], score(students[0]));
       js["output"] = o.output;
       js["seconds"] = r.train.seconds;
@@ -181,7 +181,7 @@ void add_distill_command(CLI::App& app) {
           distill::born_again(teachers.empty() ? nullptr : &teachers[0], make, o.generations, train_set, test_set, d);
       for (const auto& g : r.generations)
         j["generations"].push_back({{"generation", g.generation}, {"test_accuracy", g.test_accuracy}, {"seconds", g.seconds}});
-      onnx_io::export_model(r.model, o.output, export_options(o.storage));
+      onnx_io::export_model(r.model, o.output, onnx_io::stored_as(o.storage));
       nlohmann::json js = model_json(o.students[0], r.model, r.generations.back().test_accuracy);
       js["output"] = o.output;
       j["students"].push_back(js);

@@ -120,7 +120,7 @@ void add_factorize_command(CLI::App& app) {
       l["latency_ms_before"] = report::measure_nodes_latency(original, {l["node"].get<std::string>()}, 64, 20, 3).median_ms;
       l["latency_ms_after"] = report::measure_nodes_latency(g, l["nodes"].get<std::vector<std::string>>(), 64, 20, 3).median_ms;
     }
-    onnx_io::export_model(g, o.output, export_options(o.storage));
+    onnx_io::export_model(g, o.output, onnx_io::stored_as(o.storage));
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) measure_after(after, g, original, test_set);
 

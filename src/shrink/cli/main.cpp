@@ -2,9 +2,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <vector>
-#include <limits>
 
 #include "shrink/cli/commands.h"
 #include "shrink/cli/validators.h"

@@ -10,10 +10,4 @@ namespace shrink::cli {
 // Adds --storage compact|sparse|dense to cmd, parsed into *storage.
 void add_storage_flag(CLI::App* cmd, onnx_io::Storage* storage);
 
-inline onnx_io::ExportOptions export_options(onnx_io::Storage storage) {
-  onnx_io::ExportOptions eo;
-  eo.storage = storage;
-  return eo;
-}
-
 }  // namespace shrink::cli

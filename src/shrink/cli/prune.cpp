@@ -109,7 +109,7 @@ void add_prune_command(CLI::App& app) {
     if (!o.no_eval) measure_before(before, g, test_set);
 
     nlohmann::json report = stage.apply(g, {&train_set, &test_set, !o.json});
-    onnx_io::export_model(g, o.output, export_options(o.storage));
+    onnx_io::export_model(g, o.output, onnx_io::stored_as(o.storage));
 
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) measure_after(after, g, original, test_set);

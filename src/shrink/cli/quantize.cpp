@@ -140,7 +140,7 @@ void add_quantize_command(CLI::App& app) {
     Snapshot before = snapshot_of(g, o.input, !o.no_latency);
     if (!o.no_eval) measure_before(before, g, test_set);
     nlohmann::json report = stage.apply(g, {&train_set, &test_set, !o.json});
-    onnx_io::export_model(g, o.output, export_options(o.storage));
+    onnx_io::export_model(g, o.output, onnx_io::stored_as(o.storage));
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) {
       ir::Graph deployed = onnx_io::import_model(o.output);
@@ -198,7 +198,7 @@ void add_quantize_command(CLI::App& app) {
     if (!o.no_eval) measure_before(before, g, test_set);
 
     nlohmann::json report = stage.apply(g, {&train_set, &test_set, !o.json});
-    onnx_io::export_model(g, o.output, export_options(o.storage));
+    onnx_io::export_model(g, o.output, onnx_io::stored_as(o.storage));
     Snapshot after = snapshot_of(g, o.output, !o.no_latency);
     if (!o.no_eval) {  // as deployed: the file read back and run on shrink's int8 kernels
       ir::Graph deployed = onnx_io::import_model(o.output);

@@ -69,7 +69,7 @@ void add_train_command(CLI::App& app) {
       std::cerr << "shrink: interrupted" << (o.checkpoint.empty() ? "" : "; resume with --resume --checkpoint " + o.checkpoint) << "\n";
       std::exit(130);
     }
-    onnx_io::export_model(graph, opt->output, export_options(opt->storage));
+    onnx_io::export_model(graph, opt->output, onnx_io::stored_as(opt->storage));
     train::EvalResult final_eval = train::evaluate(graph, test_set);
     nlohmann::json j = {{"model", opt->model}, {"output", opt->output}, {"dataset", opt->data.dataset},
                         {"epochs", o.epochs}, {"seed", o.seed}, {"seconds", r.seconds},

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "shrink/core/error.h"
+#include "shrink/core/parse.h"
 
 namespace shrink::dist {
 namespace {
@@ -30,13 +31,7 @@ bool g_sync_bn = false;
 // An environment variable as an integer in [lo, hi]; `fallback` when unset.
 int env_int(const char* name, int lo, int hi, int fallback) {
   const char* v = std::getenv(name);
-  if (!v) return fallback;
-  char* end = nullptr;
-  errno = 0;
-  long x = std::strtol(v, &end, 10);
-  SHRINK_CHECK(*v && end && *end == '\0' && errno == 0 && x >= lo && x <= hi, "environment variable ", name, "='", v,
-               "': expected an integer from ", lo, " to ", hi);
-  return static_cast<int>(x);
+  return v ? static_cast<int>(parse_int(v, std::string("environment variable ") + name, lo, hi)) : fallback;
 }
 
 // A failed collective: c10d's message (Gloo's "Connection reset by peer", a timeout)
@@ -166,11 +161,6 @@ at::Tensor all_reduce_sum(const at::Tensor& t) {
 
 void set_sync_batch_norm(bool on) { g_sync_bn = on; }
 bool sync_batch_norm() { return g_sync_bn && g_group; }
-
-int64_t padded_size(int64_t n) {
-  const int64_t w = g_world.size;
-  return (n + w - 1) / w * w;
-}
 
 namespace {
 

@@ -48,16 +48,12 @@ at::Tensor all_reduce_sum(const at::Tensor& t);
 void set_sync_batch_norm(bool on);
 bool sync_batch_norm();
 
-// The sample positions (into an epoch's order of `n`) this rank reads from a global
-// batch [begin, end): DistributedSampler's shard, positions begin + rank, begin + rank +
-// size, ...; the order is padded to a multiple of the world size by repeating its start.
-int64_t padded_size(int64_t n);
-
 // `shrink --nproc N ...`: runs `argv` (the command line without --nproc) as N worker
 // processes on this machine, rendezvous on a free loopback port, each with torchrun's
 // variables and OMP_NUM_THREADS = cores / N unless `threads_given`. Returns 0 when all
 // succeed; when one fails (an error, a signal such as SIGKILL) it names the rank on
-// stderr, stops the others (SIGTERM, SIGKILL after `grace`) and returns 1.
+// stderr, stops the others (SIGTERM; SIGKILL, naming it as hung, after `grace`) and
+// returns 1; 130 when the ranks were interrupted (Ctrl-C) and stopped by themselves.
 int launch(int nproc, const std::vector<std::string>& argv, bool threads_given,
            std::chrono::milliseconds grace = std::chrono::seconds(5));
 

@@ -13,8 +13,8 @@
 #include <sstream>
 
 #include "shrink/core/error.h"
-#include "shrink/dist/dist.h"
 #include "shrink/core/progress.h"
+#include "shrink/dist/dist.h"
 #include "shrink/distill/losses.h"
 #include "shrink/exec/session.h"
 #include "shrink/io/npy.h"

@@ -32,6 +32,13 @@ struct ExportOptions {
   ExternalData external_data = ExternalData::Auto;
 };
 
+// Default options with initializers stored as `storage`.
+inline ExportOptions stored_as(Storage storage) {
+  ExportOptions eo;
+  eo.storage = storage;
+  return eo;
+}
+
 // The opset the graph will be written with.
 int64_t export_opset(const ir::Graph& graph);
 

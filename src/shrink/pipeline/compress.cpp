@@ -13,9 +13,9 @@
 #include "shrink/core/atomic_file.h"
 #include "shrink/core/error.h"
 #include "shrink/core/hash.h"
-#include "shrink/dist/dist.h"
 #include "shrink/core/parse.h"
 #include "shrink/core/threads.h"
+#include "shrink/dist/dist.h"
 #include "shrink/onnx/encode.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/external_data.h"
@@ -117,12 +117,6 @@ class Search {
     dist::barrier();
   }
 
-  onnx_io::ExportOptions export_options() const {
-    onnx_io::ExportOptions eo;
-    eo.storage = o_.storage;
-    return eo;
-  }
-
   std::string path_of(const std::string& id, const char* ext) const { return (cache_ / (id + ext)).string(); }
 
   void add_root() {
@@ -144,7 +138,7 @@ class Search {
     root.stage = "original";
     root.file = path_of(root.id, ".onnx");
     if (!load_cached(root)) {
-      onnx_io::export_model(model_, root.file, export_options());
+      onnx_io::export_model(model_, root.file, onnx_io::stored_as(o_.storage));
       root.metrics = measure(root.file, model_, nullptr);
       store(root);
     }
@@ -261,7 +255,7 @@ class Search {
       try {
         ir::Graph g = onnx_io::import_model(candidates_[parent].file);
         c.report = stage->apply(g, {&fit_, &val_, o_.progress});
-        onnx_io::export_model(g, c.file, export_options());
+        onnx_io::export_model(g, c.file, onnx_io::stored_as(o_.storage));
         c.metrics = measure(c.file, g, &candidates_[parent]);
       } catch (const std::exception& e) {
         std::error_code ec;
@@ -320,7 +314,7 @@ class Search {
         ir::Graph g = onnx_io::import_model(candidates_[parent].file);
         make_stage(spec.kind, s, spec.where, spec.locate())->apply(g, {&fit_, &val_, false});
         files.push_back(path_of(h.hex() + "-" + std::to_string(r), ".onnx"));
-        onnx_io::export_model(g, files.back(), export_options());
+        onnx_io::export_model(g, files.back(), onnx_io::stored_as(o_.storage));
       }
       // Interleaved, twice, in rotated order (a shared machine's load drifts); the lower
       // median of the two counts.
@@ -532,7 +526,7 @@ class Search {
     // OUTDIR/model.onnx, and the Pareto sets in candidates/ (stale files from an earlier
     // run of the same directory removed first).
     ir::Graph chosen_graph = onnx_io::import_model(best.file);
-    onnx_io::export_model(chosen_graph, (fs::path(o_.outdir) / "model.onnx").string(), export_options());
+    onnx_io::export_model(chosen_graph, (fs::path(o_.outdir) / "model.onnx").string(), onnx_io::stored_as(o_.storage));
     const fs::path cand_dir = fs::path(o_.outdir) / "candidates";
     std::error_code ec;
     fs::remove_all(cand_dir, ec);
@@ -572,7 +566,7 @@ class Search {
       jc["pareto_latency"] = std::find(by_latency.begin(), by_latency.end(), static_cast<int>(i)) != by_latency.end();
       if (saved.count(static_cast<int>(i))) jc["file"] = saved[static_cast<int>(i)];
       const std::string parent_file = parent <= 0 ? o_.input_name : "CANDIDATE_" + std::to_string(parent) + ".onnx";
-      jc["command"] = command_of(c, parent_file, o_.reproduce_data_flags);
+      jc["command"] = command_of(c, parent_file, o_.reproduce_flags);
       j["candidates"].push_back(jc);
     }
     std::vector<int> lineage;

@@ -34,7 +34,7 @@ struct CompressOptions {
   std::string input_name;  // for the report and the reproducing commands
   // ONNX Runtime for latency: "node SCRIPT" runner (tools/ort_run.js); "" = not available.
   std::string ort_script;
-  std::string reproduce_data_flags;  // --data (and --storage) flags, appended to the reproducing commands
+  std::string reproduce_flags;  // --data (and --storage) flags, appended to the reproducing commands
   // How every candidate's file stores its initializers (its bytes are what the search
   // counts); part of the cache key.
   onnx_io::Storage storage = onnx_io::Storage::Compact;

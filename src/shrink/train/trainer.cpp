@@ -16,9 +16,9 @@
 
 #include "shrink/core/atomic_file.h"
 #include "shrink/core/error.h"
-#include "shrink/dist/dist.h"
 #include "shrink/core/parse.h"
 #include "shrink/core/progress.h"
+#include "shrink/dist/dist.h"
 #include "shrink/exec/session.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
@@ -266,18 +266,22 @@ void for_each_batch(const ir::Graph& graph, const data::Dataset& data, int64_t b
   while (feeder.next(outputs, b)) visit(outputs, b);
 }
 
-}  // namespace
+// What an evaluation counts; summed over data-parallel ranks before it becomes figures.
+struct EvalCounts {
+  at::Tensor confusion;  // int64 [k, k]: [true][predicted]
+  at::Tensor sums;       // double [4]: loss sum, top-5 hits, samples, seconds
+  bool has_top5 = false;
+};
 
-EvalResult evaluate(const ir::Graph& graph, const data::Dataset& data, int64_t batch_size) {
+EvalCounts count_eval(const ir::Graph& graph, const data::Dataset& data, int64_t batch_size) {
   check_input_fits(graph, data);
   SHRINK_CHECK(data.labeled(), "'", data.name,
                "' has no labels: accuracy needs them (compare with the original model instead: eval --reference)");
-  EvalResult r;
   const int64_t k = data.classes;
-  at::Tensor confusion = at::zeros({k, k}, at::kLong);
+  EvalCounts c;
+  c.confusion = at::zeros({k, k}, at::kLong);
   double loss_sum = 0;
   int64_t top5 = 0;
-  bool has_top5 = false;
   auto start = std::chrono::steady_clock::now();
   for_each_batch(graph, data, batch_size, [&](const std::vector<at::Tensor>& outputs, const data::Batch& b) {
     const at::Tensor& logits = outputs[0];
@@ -287,25 +291,41 @@ EvalResult evaluate(const ir::Graph& graph, const data::Dataset& data, int64_t b
     loss_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
     at::Tensor pred = logits.argmax(1);
     at::Tensor inside = pred.lt(k);  // a model with more outputs than the data has classes
-    confusion.view(-1).index_add_(0, (y * k + pred).masked_select(inside), at::ones_like(y).masked_select(inside));
+    c.confusion.view(-1).index_add_(0, (y * k + pred).masked_select(inside), at::ones_like(y).masked_select(inside));
     if (logits.size(1) > 10) {
-      has_top5 = true;
+      c.has_top5 = true;
       top5 += std::get<1>(logits.topk(5, 1)).eq(y.unsqueeze(1)).any(1).sum().item<int64_t>();
     }
   });
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  r.samples = data.size();
-  r.loss = loss_sum / std::max<int64_t>(1, r.samples);
-  r.accuracy = confusion.diag().sum().item<double>() / std::max<int64_t>(1, r.samples);
-  r.top5_accuracy = has_top5 ? static_cast<double>(top5) / std::max<int64_t>(1, r.samples) : -1;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  c.sums = at::tensor({loss_sum, static_cast<double>(top5), static_cast<double>(data.size()), seconds}, at::kDouble);
+  return c;
+}
+
+// The figures of `c`; `labels` (all the samples counted) give each class's total.
+EvalResult figures(const EvalCounts& c, const at::Tensor& labels) {
+  const int64_t k = c.confusion.size(0);
+  EvalResult r;
+  const double samples = std::max(1.0, c.sums[2].item<double>());
+  r.seconds = c.sums[3].item<double>();
+  r.samples = static_cast<int64_t>(c.sums[2].item<double>());
+  r.loss = c.sums[0].item<double>() / samples;
+  r.accuracy = c.confusion.diag().sum().item<double>() / samples;
+  r.top5_accuracy = c.has_top5 ? c.sums[1].item<double>() / samples : -1;
   r.confusion.assign(k, std::vector<int64_t>(k));
-  at::Tensor per_class = at::bincount(data.labels, {}, k);
+  at::Tensor per_class = at::bincount(labels, {}, k);
   for (int64_t i = 0; i < k; ++i) {
-    for (int64_t j = 0; j < k; ++j) r.confusion[i][j] = confusion[i][j].item<int64_t>();
+    for (int64_t j = 0; j < k; ++j) r.confusion[i][j] = c.confusion[i][j].item<int64_t>();
     int64_t total = per_class[i].item<int64_t>();
     r.per_class_accuracy.push_back(total ? static_cast<double>(r.confusion[i][i]) / total : 0.0);
   }
   return r;
+}
+
+}  // namespace
+
+EvalResult evaluate(const ir::Graph& graph, const data::Dataset& data, int64_t batch_size) {
+  return figures(count_eval(graph, data, batch_size), data.labels);
 }
 
 Agreement compare(const ir::Graph& model, const ir::Graph& reference, const data::Dataset& data, int64_t batch_size) {
@@ -397,36 +417,13 @@ namespace {
 EvalResult evaluate_sharded(const ir::Graph& graph, const data::Dataset& test_set) {
   const dist::World& w = dist::world();
   if (!w.active() || test_set.size() < w.size) return evaluate(graph, test_set);
-  const int64_t n = test_set.size(), k = test_set.classes;
+  const int64_t n = test_set.size();
   std::vector<int64_t> ids;
   for (int64_t i = n * w.rank / w.size; i < n * (w.rank + 1) / w.size; ++i) ids.push_back(i);
-  EvalResult part = evaluate(graph, test_set.subset(ids, ""));
-  // [confusion k*k, loss sum, top-5 hits, samples, seconds]
-  at::Tensor v = at::zeros({k * k + 4}, at::kDouble);
-  for (int64_t i = 0; i < k; ++i)
-    for (int64_t j = 0; j < k; ++j) v[i * k + j] = static_cast<double>(part.confusion[i][j]);
-  v[k * k] = part.loss * part.samples;
-  v[k * k + 1] = part.top5_accuracy < 0 ? -1.0 : part.top5_accuracy * part.samples;
-  v[k * k + 2] = static_cast<double>(part.samples);
-  v[k * k + 3] = part.seconds;
-  dist::sum({v});
-  EvalResult r;
-  const double samples = v[k * k + 2].item<double>();
-  r.samples = static_cast<int64_t>(samples);
-  r.loss = v[k * k].item<double>() / samples;
-  r.top5_accuracy = part.top5_accuracy < 0 ? -1 : v[k * k + 1].item<double>() / samples;
-  r.seconds = v[k * k + 3].item<double>() / w.size;
-  r.confusion.assign(k, std::vector<int64_t>(k));
-  at::Tensor per_class = at::bincount(test_set.labels, {}, k);
-  double correct = 0;
-  for (int64_t i = 0; i < k; ++i) {
-    for (int64_t j = 0; j < k; ++j) r.confusion[i][j] = static_cast<int64_t>(v[i * k + j].item<double>());
-    correct += static_cast<double>(r.confusion[i][i]);
-    const int64_t total = per_class[i].item<int64_t>();
-    r.per_class_accuracy.push_back(total ? static_cast<double>(r.confusion[i][i]) / total : 0.0);
-  }
-  r.accuracy = correct / samples;
-  return r;
+  EvalCounts c = count_eval(graph, test_set.subset(ids, ""), 256);
+  dist::sum({c.confusion, c.sums});
+  c.sums[3].div_(w.size);  // seconds: the ranks' mean
+  return figures(c, test_set.labels);
 }
 
 }  // namespace
