@@ -555,16 +555,18 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
       SHRINK_CHECK(std::isfinite(loss_value), "training diverged at step ", p.epoch * steps_per_epoch + batch.index,
                    " (epoch ", p.epoch + 1, ", batch ", batch.index + 1, "): loss is ", loss_value,
                    "; lower --lr or check the data");
+      bool stop_now = interrupted;
       if (world.active()) {
         const auto c0 = std::chrono::steady_clock::now();
         std::vector<at::Tensor> grads;
         for (const at::Tensor& t : params) grads.push_back(t.grad());
         // Ctrl-C reaches the ranks between different steps: the flag rides on the
-        // all-reduce, so all stop after the same step and rank 0 checkpoints it.
-        at::Tensor stop = at::full({1}, interrupted ? 1.0 : 0.0, params[0].options().requires_grad(false));
+        // all-reduce and only its reduced value decides (a signal landing after the
+        // all-reduce waits for the next step), so all stop after the same step.
+        at::Tensor stop = at::full({1}, stop_now ? 1.0 : 0.0, params[0].options().requires_grad(false));
         grads.push_back(stop);
         dist::average(grads);
-        if (stop.item<double>() > 0) interrupted = true;
+        stop_now = stop.item<double>() > 0;
         p.result.comm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
       }
       regularize();
@@ -585,7 +587,8 @@ TrainResult train(ir::Graph& graph, const data::Dataset& train_set, const data::
       if (train_set.labeled()) text << " acc " << std::setprecision(2) << 100.0 * p.correct / p.seen << "%";
       bar.update(p.batch, images_timed, text.str());
       waited_from = std::chrono::steady_clock::now();
-      if (interrupted || (o.stop_after_steps >= 0 && steps_this_run >= o.stop_after_steps)) {
+      if (!world.active()) stop_now = interrupted;
+      if (stop_now || (o.stop_after_steps >= 0 && steps_this_run >= o.stop_after_steps)) {
         if (!o.checkpoint.empty() && world.rank == 0) save_checkpoint(o.checkpoint, graph, *optimizer, p);
         bar.finish("interrupted" + std::string(o.checkpoint.empty() ? "" : ", checkpoint saved to " + o.checkpoint));
         p.result.interrupted = true;
