@@ -357,7 +357,7 @@ TEST(Quantize, WeightOnlyInt4AndFp16RunInOnnxRuntimeAndReconstructTheWeights) {
   at::Tensor w = fp.initializer(fp.find_node("fc")->input(1)->name)->tensor.detach().clone();  // [128, 784], transB=1
   at::manual_seed(2);
   at::Tensor x = at::randn({8, 1, 28, 28});
-  for (const std::string& mode : {"int4", "fp16"}) {
+  for (const std::string mode : {"int4", "fp16"}) {
     ir::Graph g = zoo::build_model("mlp", mo);
     quantize::QuantizeOptions o;
     o.mode = mode == "fp16" ? "fp16" : "weight-only";

@@ -135,7 +135,7 @@ void add_distill_command(CLI::App& app) {
     }();
     std::vector<ir::Graph> students;
     for (size_t i = 0; i < o.students.size(); ++i) {
-      students.push_back(model_from_flag("--student", o.students[i], train_set, o.flags.width, d.train.seed + i,
+      students.push_back(model_from_flag("--student", o.students[i], train_set, o.flags, d.train.seed + i,
                                          train_set.labeled() ? 0 : teacher_classes));
       o.data.apply_to(students.back());
     }
@@ -173,7 +173,7 @@ void add_distill_command(CLI::App& app) {
     } else {  // self: generation 0 is the teacher, or the student trained alone
       auto make = [&](int gen) {
         if (gen == 0) return students[0].clone();
-        ir::Graph s = model_from_flag("--student", o.students[0], train_set, o.flags.width, d.train.seed + gen);
+        ir::Graph s = model_from_flag("--student", o.students[0], train_set, o.flags, d.train.seed + gen);
         o.data.apply_to(s);  // each generation carries the data flags' preprocessing, as the first does
         return s;
       };

@@ -49,13 +49,13 @@ void add_train_command(CLI::App& app) {
     ir::Graph graph;  // with --resume the trainer takes the model from the checkpoint
     bool onnx = !o.resume && !zoo::has_model(opt->model);
     if (onnx) {
-      graph = model_from_flag("--model", opt->model, data::Dataset{}, opt->flags.width, o.seed);
+      graph = model_from_flag("--model", opt->model, data::Dataset{}, opt->flags, o.seed);
       opt->data.apply_to(graph);
     }
     data::Dataset train_set = opt->data.load(true, onnx ? &graph : nullptr);
     data::Dataset test_set = opt->data.load(false, onnx ? &graph : nullptr);
     if (!o.resume && !onnx) {
-      graph = model_from_flag("--model", opt->model, train_set, opt->flags.width, o.seed);
+      graph = model_from_flag("--model", opt->model, train_set, opt->flags, o.seed);
       opt->data.apply_to(graph);
     }
     if (opt->holdout > 0) {

@@ -29,6 +29,9 @@ void TrainFlags::add_to(CLI::App* cmd) {
   cmd->add_option("--seed", t.seed, "seed for initialisation, shuffling and augmentation")->capture_default_str();
   cmd->add_flag("--augment", augment, "random crop (4-pixel padding) and horizontal flip");
   cmd->add_option("--width", width, "zoo width multiplier")->check(positive())->capture_default_str();
+  cmd->add_option("--depth", depth, "vit: encoder blocks (default 4)")->check(range(1, 1000));
+  cmd->add_option("--heads", heads, "vit: attention heads (default 4; 64 x --width must divide by it)")
+      ->check(range(1, 1000));
   cmd->add_option("--checkpoint", t.checkpoint, "checkpoint file, written every epoch and on Ctrl-C");
   cmd->add_flag("--resume", t.resume, "continue from --checkpoint");
   cmd->add_option("--shards", t.shards,
@@ -50,8 +53,10 @@ train::TrainOptions TrainFlags::resolve(bool json) const {
   return o;
 }
 
-ir::Graph model_from_flag(const std::string& flag, const std::string& model, const data::Dataset& train_set, double width,
-                          uint64_t seed, int64_t classes) {
+ir::Graph model_from_flag(const std::string& flag, const std::string& model, const data::Dataset& train_set,
+                          const TrainFlags& flags, uint64_t seed, int64_t classes) {
+  SHRINK_CHECK(model == "vit" || (flags.depth == 0 && flags.heads == 0), "--depth and --heads shape the zoo's vit, not '",
+               model, "'");
   if (zoo::has_model(model)) {
     zoo::ModelOptions mo;
     SHRINK_CHECK(train_set.labeled() || classes > 0, flag, ": a zoo model is built for the data's classes, but '", train_set.name,
@@ -60,7 +65,9 @@ ir::Graph model_from_flag(const std::string& flag, const std::string& model, con
                  train_set.name, "' holds ", c10::IntArrayRef(train_set.sample_shape()), " float inputs");
     mo.input = train_set.sample_shape();
     mo.classes = classes > 0 ? classes : train_set.classes;
-    mo.width = width;
+    mo.width = flags.width;
+    mo.depth = flags.depth;
+    mo.heads = flags.heads;
     mo.seed = seed;
     return zoo::build_model(model, mo);
   }

@@ -14,6 +14,7 @@ struct TrainFlags {
   train::TrainOptions train;
   std::string milestones;
   double width = 1.0;
+  int64_t depth = 0, heads = 0;  // vit's
   bool no_keep_best = false, augment = false;
   // Adds --epochs, --batch, --optimizer, --lr, ..., --checkpoint, --resume to cmd.
   void add_to(CLI::App* cmd);
@@ -23,7 +24,8 @@ struct TrainFlags {
 
 // A zoo model built for the data's image shape and class count (`classes` > 0: that
 // many, e.g. a teacher's for unlabeled data), or an imported ONNX file.
-ir::Graph model_from_flag(const std::string& flag, const std::string& model, const data::Dataset& train_set, double width,
-                          uint64_t seed, int64_t classes = 0);
+// The zoo's shape options (width, depth, heads) come from `flags`.
+ir::Graph model_from_flag(const std::string& flag, const std::string& model, const data::Dataset& train_set,
+                          const TrainFlags& flags, uint64_t seed, int64_t classes = 0);
 
 }  // namespace shrink::cli

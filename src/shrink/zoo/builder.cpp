@@ -155,6 +155,97 @@ ir::Value* Builder::channel_shuffle(ir::Value* x, int64_t groups) {
   return node("Reshape", "shuffle_merge", {t, s2});
 }
 
+ir::Value* Builder::dense(ir::Value* x, int64_t out, const std::string& base, bool bias) {
+  at::NoGradGuard no_grad;
+  int64_t in = x->type.dims.back();
+  std::string name = scoped(base);
+  double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  ir::Value* w = param(name + ".weight", at::empty({out, in}).uniform_(-bound, bound).t().contiguous());
+  ir::Node* mm = g_.add_node("MatMul", {x, w}, {name + ".out"}, {}, name);
+  ops::infer_node_types(g_, *mm);
+  if (!bias) return mm->output(0);
+  ir::Value* b = param(name + ".bias", at::empty({out}).uniform_(-bound, bound));
+  ir::Node* add = g_.add_node("Add", {mm->output(0), b}, {name + ".biased"}, {}, name + ".add_bias");
+  ops::infer_node_types(g_, *add);
+  return add->output(0);
+}
+
+ir::Value* Builder::layer_norm(ir::Value* x, float epsilon) {
+  int64_t d = x->type.dims.back();
+  std::string name = scoped("ln");
+  ir::Attributes a;
+  a.set("axis", int64_t{-1});
+  a.set("epsilon", epsilon);
+  ir::Node* n = g_.add_node("LayerNormalization",
+                            {x, param(name + ".weight", at::ones({d})), param(name + ".bias", at::zeros({d}))},
+                            {name + ".out"}, a, name);
+  ops::infer_node_types(g_, *n);
+  return n->output(0);
+}
+
+ir::Value* Builder::gelu(ir::Value* x) {
+  std::string name = scoped("gelu");
+  auto constant = [&](const char* what, float v) {
+    return param(name + "." + what, at::scalar_tensor(v), ir::InitKind::Constant);
+  };
+  ir::Value* e = node("Erf", "gelu_erf", {node("Div", "gelu_div", {x, constant("sqrt2", std::sqrt(2.0f))})});
+  ir::Value* y = node("Mul", "gelu_mul", {x, node("Add", "gelu_add", {e, constant("one", 1.0f)})});
+  return node("Mul", "gelu_half", {y, constant("half", 0.5f)});
+}
+
+ir::Value* Builder::softmax(ir::Value* x, int64_t axis) {
+  ir::Attributes a;
+  a.set("axis", axis);
+  return node("Softmax", "softmax", {x}, a);
+}
+
+ir::Value* Builder::matmul(ir::Value* a, ir::Value* b) { return node("MatMul", "matmul", {a, b}); }
+
+ir::Value* Builder::scale(ir::Value* x, float factor) {
+  std::string name = scoped("scale");
+  return node("Mul", "mul", {x, param(name + ".factor", at::scalar_tensor(factor), ir::InitKind::Constant)});
+}
+
+ir::Value* Builder::reshape(ir::Value* x, const std::vector<int64_t>& shape) {
+  std::string name = scoped("reshape");
+  return node("Reshape", "reshape", {x, param(name + ".shape", at::tensor(shape), ir::InitKind::Constant)});
+}
+
+ir::Value* Builder::transpose(ir::Value* x, const std::vector<int64_t>& perm) {
+  ir::Attributes a;
+  a.set("perm", perm);
+  return node("Transpose", "transpose", {x}, a);
+}
+
+ir::Value* Builder::add_learned(ir::Value* x, const std::string& base, std::vector<int64_t> shape, double std) {
+  at::NoGradGuard no_grad;
+  std::string name = scoped(base);
+  return node("Add", base + "_add", {x, param(name, at::empty(shape).normal_(0.0, std))});
+}
+
+ir::Value* Builder::prepend_token(ir::Value* x, const std::string& base) {
+  int64_t d = x->type.dims.back();
+  std::string name = scoped(base);
+  ir::Value* token = param(name, at::zeros({1, 1, d}));
+  // Expand the token to [N, 1, D]: Expand broadcasts [1, 1, D] against [N, 1, 1].
+  ir::Attributes first;
+  first.set("end", int64_t{1});
+  ir::Value* batch = node("Shape", base + "_batch", {x}, first);
+  ir::Value* ones = param(name + ".ones", at::tensor({int64_t{1}, int64_t{1}}), ir::InitKind::Constant);
+  ir::Attributes axis0;
+  axis0.set("axis", int64_t{0});
+  ir::Value* shape = node("Concat", base + "_shape", {batch, ones}, axis0);
+  ir::Value* tokens = node("Expand", base + "_expand", {token, shape});
+  return concat({tokens, x}, 1);
+}
+
+ir::Value* Builder::take(ir::Value* x, int64_t axis, int64_t index) {
+  std::string name = scoped("take");
+  ir::Attributes a;
+  a.set("axis", axis);
+  return node("Gather", "take", {x, param(name + ".index", at::scalar_tensor(index, at::kLong), ir::InitKind::Constant)}, a);
+}
+
 void Builder::output(ir::Value* x, const std::string& name) {
   g_.rename_value(x, name);
   g_.add_output(x);

@@ -32,6 +32,22 @@ class Builder {
   ir::Value* channel_shuffle(ir::Value* x, int64_t groups);
   void output(ir::Value* x, const std::string& name = "logits");
 
+  // Transformer layers, in the forms PyTorch exports them.
+  // nn.Linear on [..., in]: MatMul by W^T [in, out] (+ Add of the bias), PyTorch's init.
+  ir::Value* dense(ir::Value* x, int64_t out, const std::string& name = "fc", bool bias = true);
+  ir::Value* layer_norm(ir::Value* x, float epsilon = 1e-6f);  // over the last axis, weight 1, bias 0
+  ir::Value* gelu(ir::Value* x);                                // exact: x * 0.5 * (1 + erf(x / sqrt(2)))
+  ir::Value* softmax(ir::Value* x, int64_t axis = -1);
+  ir::Value* matmul(ir::Value* a, ir::Value* b);
+  ir::Value* scale(ir::Value* x, float factor);                 // Mul by a scalar constant
+  ir::Value* reshape(ir::Value* x, const std::vector<int64_t>& shape);  // 0 copies, -1 infers
+  ir::Value* transpose(ir::Value* x, const std::vector<int64_t>& perm);
+  // A learned tensor (normal, std), e.g. a position embedding, added to x.
+  ir::Value* add_learned(ir::Value* x, const std::string& base, std::vector<int64_t> shape, double std);
+  // A learned token [1, 1, D] (zeros, as torchvision's class token) prepended to x [N, T, D].
+  ir::Value* prepend_token(ir::Value* x, const std::string& base);
+  ir::Value* take(ir::Value* x, int64_t axis, int64_t index);   // Gather of one index: drops the axis
+
   // Layer names follow a scope, like PyTorch module paths ("layer1.0.conv1").
   void push_scope(const std::string& s) { scope_.push_back(s); }
   void pop_scope() { scope_.pop_back(); }

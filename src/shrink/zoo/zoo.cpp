@@ -18,6 +18,8 @@ const std::vector<ModelEntry>& models() {
       {"mobilenetv2", "MobileNetV2: inverted residuals, depthwise convs, ReLU6 (Sandler et al. 2018)", build_mobilenetv2},
       {"squeezenet", "SqueezeNet 1.1: fire modules (Iandola et al. 2016)", build_squeezenet},
       {"shufflenetv2", "ShuffleNetV2: channel split and shuffle (Ma et al. 2018)", build_shufflenetv2},
+      {"vit", "Vision Transformer: 4x4 patches, class token, 4 pre-norm blocks of 4-head attention and GELU MLP, width 64 (Dosovitskiy et al. 2021), --depth, --heads",
+       build_vit},
   };
   return entries;
 }
@@ -39,6 +41,9 @@ ir::Graph build_model(const std::string& name, const ModelOptions& options) {
   SHRINK_CHECK(options.input.size() == 3, "input shape must be C,H,W");
   SHRINK_CHECK(options.classes >= 2, "a classifier needs at least 2 classes");
   SHRINK_CHECK(options.width > 0, "width multiplier must be positive");
+  SHRINK_CHECK(name == "vit" || (options.depth == 0 && options.heads == 0),
+               "depth and heads shape vit, not '", name, "'");
+  SHRINK_CHECK(options.depth >= 0 && options.heads >= 0, "depth and heads must be positive");
   at::manual_seed(options.seed);
   ir::Graph g;
   g.name = name;

@@ -13,6 +13,8 @@ struct ModelOptions {
   int64_t classes = 10;
   double width = 1.0;  // width multiplier (every model but squeezenet: hidden layers / channels scaled)
   uint64_t seed = 0;   // initialisation
+  int64_t depth = 0;   // transformers (vit): encoder blocks; 0 = the model's default
+  int64_t heads = 0;   // transformers (vit): attention heads; 0 = the model's default
 };
 
 struct ModelEntry {
@@ -35,5 +37,6 @@ ir::Value* build_resnet20(Builder&, ir::Value*, const ModelOptions&);
 ir::Value* build_mobilenetv2(Builder&, ir::Value*, const ModelOptions&);
 ir::Value* build_squeezenet(Builder&, ir::Value*, const ModelOptions&);
 ir::Value* build_shufflenetv2(Builder&, ir::Value*, const ModelOptions&);
+ir::Value* build_vit(Builder&, ir::Value*, const ModelOptions&);
 
 }  // namespace shrink::zoo
