@@ -13,6 +13,7 @@
 #include "shrink/core/limits.h"
 #include "shrink/core/parse.h"
 #include "shrink/core/threads.h"
+#include "shrink/report/latency.h"
 #include "shrink/core/version.h"
 #include "shrink/dist/dist.h"
 
@@ -55,9 +56,15 @@ int main(int argc, char** argv) {
   app.add_flag("--sync-bn", sync_bn,
                "data-parallel: BatchNormalization takes its statistics over the global batch (PyTorch's "
                "SyncBatchNorm) instead of each rank's share");
+  std::vector<std::string> dims;
+  app.add_option("--dim", dims,
+                 "NAME=SIZE: size of a named symbolic input dimension other than the batch (e.g. sequence=128) "
+                 "wherever latency is measured (ONNX Runtime's free dimension override); repeatable")
+      ->take_all();
   app.fallthrough();  // --threads, --nproc, ... also after the subcommand's name
   app.parse_complete_callback([&] {
     shrink::set_threads(threads);
+    shrink::report::set_dim_sizes(shrink::cli::parse_dim_sizes(dims, "--dim"));
     if (max_tensor_bytes > 0) shrink::set_max_tensor_bytes(max_tensor_bytes);
     if (nproc > 1 && !std::getenv("RANK") && !std::getenv("WORLD_SIZE")) {
       std::vector<std::string> args;
@@ -96,7 +103,7 @@ int main(int argc, char** argv) {
   // An unknown subcommand is named (CLI11 would only say one is required).
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--threads" || a == "--max-tensor-bytes" || a == "--nproc" || a == "--dist-timeout") {
+    if (a == "--threads" || a == "--max-tensor-bytes" || a == "--nproc" || a == "--dist-timeout" || a == "--dim") {
       ++i;
       continue;
     }

@@ -72,4 +72,16 @@ std::string one_line_failure(const CLI::App* app, const CLI::Error& e) {
   return "shrink: error: " + what + " (see " + command + " --help)\n";
 }
 
+std::map<std::string, int64_t> parse_dim_sizes(const std::vector<std::string>& items, const std::string& flag) {
+  std::map<std::string, int64_t> sizes;
+  for (const std::string& item : items) {
+    size_t eq = item.rfind('=');
+    SHRINK_CHECK(eq != std::string::npos && eq > 0, flag, ": expected NAME=SIZE, got ", quoted_excerpt(item));
+    std::string name = item.substr(0, eq);
+    int64_t size = parse_int(item.substr(eq + 1), flag + " " + name, 1, int64_t{1} << 31);
+    SHRINK_CHECK(sizes.emplace(name, size).second, flag, ": '", name, "' is given twice");
+  }
+  return sizes;
+}
+
 }  // namespace shrink::cli

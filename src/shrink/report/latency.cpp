@@ -11,21 +11,15 @@
 
 namespace shrink::report {
 
-Latency measure_latency(const ir::Graph& g, int64_t batch, int runs, int warmup, bool profile) {
+namespace {
+
+std::map<std::string, int64_t>& dim_sizes() {
+  static std::map<std::string, int64_t> sizes;
+  return sizes;
+}
+
+Latency time_runs(const ir::Graph& g, const std::vector<at::Tensor>& inputs, int runs, int warmup, bool profile) {
   SHRINK_CHECK(runs >= 1, "latency needs at least one timed run, got ", runs);
-  std::vector<at::Tensor> inputs;
-  at::manual_seed(0);
-  for (const ir::Value* in : g.inputs()) {
-    SHRINK_CHECK(in->type.has_shape, "input '", in->name, "' has no shape to benchmark with");
-    std::vector<int64_t> dims = in->type.dims;
-    for (size_t i = 0; i < dims.size(); ++i) {
-      if (dims[i] >= 0) continue;
-      SHRINK_CHECK(i == 0, "input '", in->name, "': only the batch dimension may be symbolic, got ", in->type.to_string());
-      dims[i] = batch;
-    }
-    at::TensorOptions o = at::TensorOptions().dtype(in->type.dtype);
-    inputs.push_back(at::isFloatingType(in->type.dtype) ? at::randn(dims, o) : at::zeros(dims, o));
-  }
   Latency r;
   r.batch = inputs.empty() || inputs[0].dim() == 0 ? 1 : inputs[0].size(0);
   r.runs = runs;
@@ -52,6 +46,47 @@ Latency measure_latency(const ir::Graph& g, int64_t batch, int runs, int warmup,
   return r;
 }
 
+}  // namespace
+
+void set_dim_sizes(const std::map<std::string, int64_t>& sizes) { dim_sizes() = sizes; }
+
+std::vector<at::Tensor> sample_inputs(const ir::Graph& g, int64_t batch) {
+  // The batch's name: the first input's leading dimension, when it is symbolic.
+  std::string batch_name;
+  if (!g.inputs().empty()) {
+    const ir::TensorType& t = g.inputs()[0]->type;
+    if (t.has_shape && !t.dims.empty() && t.dims[0] < 0 && !t.dim_names.empty()) batch_name = t.dim_names[0];
+  }
+  std::vector<at::Tensor> inputs;
+  at::manual_seed(0);
+  for (const ir::Value* in : g.inputs()) {
+    SHRINK_CHECK(in->type.has_shape, "input '", in->name, "' has no shape to benchmark with");
+    std::vector<int64_t> dims = in->type.dims;
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (dims[i] >= 0) continue;
+      std::string name = i < in->type.dim_names.size() ? in->type.dim_names[i] : "";
+      auto given = name.empty() ? dim_sizes().end() : dim_sizes().find(name);
+      if (given != dim_sizes().end()) {
+        dims[i] = given->second;
+      } else if (i == 0 || (!name.empty() && name == batch_name)) {
+        dims[i] = batch;
+      } else {
+        SHRINK_CHECK(!name.empty(), "input '", in->name, "': dimension ", i, " of ", in->type.to_string(),
+                     " is symbolic and unnamed, so its size for timing cannot be given");
+        fail("input '", in->name, "': dimension ", i, " ('", name, "') of ", in->type.to_string(),
+                    " is symbolic: give its size for timing with `shrink --dim ", name, "=SIZE`");
+      }
+    }
+    at::TensorOptions o = at::TensorOptions().dtype(in->type.dtype);
+    inputs.push_back(at::isFloatingType(in->type.dtype) ? at::randn(dims, o) : at::zeros(dims, o));
+  }
+  return inputs;
+}
+
+Latency measure_latency(const ir::Graph& g, int64_t batch, int runs, int warmup, bool profile) {
+  return time_runs(g, sample_inputs(g, batch), runs, warmup, profile);
+}
+
 Latency measure_nodes_latency(const ir::Graph& g, const std::vector<std::string>& nodes, int64_t batch, int runs,
                               int warmup) {
   ir::Graph sub;
@@ -59,6 +94,7 @@ Latency measure_nodes_latency(const ir::Graph& g, const std::vector<std::string>
   std::map<const ir::Value*, ir::Value*> mapped;
   std::set<const ir::Value*> consumed;
   std::vector<ir::Value*> produced;
+  std::vector<std::string> outside;  // what the nodes read from the rest of the graph
   for (const std::string& name : nodes) {
     const ir::Node* n = g.find_node(name);
     SHRINK_CHECK(n, "no node named '", name, "' to time");
@@ -73,6 +109,7 @@ Latency measure_nodes_latency(const ir::Graph& g, const std::vector<std::string>
       if (it == mapped.end()) {
         const ir::Initializer* init = g.initializer(v->name);
         ir::Value* copy = init ? sub.add_initializer(v->name, init->tensor, init->kind) : sub.add_input(v->name, v->type);
+        if (!init) outside.push_back(v->name);
         it = mapped.emplace(v, copy).first;
       }
       inputs.push_back(it->second);
@@ -89,7 +126,14 @@ Latency measure_nodes_latency(const ir::Graph& g, const std::vector<std::string>
   }
   for (const ir::Value* v : produced)
     if (!consumed.count(v)) sub.add_output(mapped.at(v));
-  return measure_latency(sub, batch, runs, warmup);
+  // The values the nodes read, as the whole graph computes them at this batch (their
+  // shapes may have symbolic dimensions anywhere, e.g. [tokens, N, width] in attention).
+  ir::Graph whole = g.clone();
+  size_t first = whole.outputs().size();
+  for (const std::string& name : outside) whole.add_output(whole.value(name));
+  std::vector<at::Tensor> all = exec::run_once(whole, sample_inputs(g, batch));
+  std::vector<at::Tensor> inputs(all.begin() + static_cast<std::ptrdiff_t>(first), all.end());
+  return time_runs(sub, inputs, runs, warmup, false);
 }
 
 }  // namespace shrink::report
