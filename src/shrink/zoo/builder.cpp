@@ -202,13 +202,13 @@ ir::Value* Builder::softmax(ir::Value* x, int64_t axis) {
 ir::Value* Builder::matmul(ir::Value* a, ir::Value* b) { return node("MatMul", "matmul", {a, b}); }
 
 ir::Value* Builder::scale(ir::Value* x, float factor) {
-  std::string name = scoped("scale");
-  return node("Mul", "mul", {x, param(name + ".factor", at::scalar_tensor(factor), ir::InitKind::Constant)});
+  ir::Value* f = param(scoped("scale_factor"), at::scalar_tensor(factor), ir::InitKind::Constant);
+  return node("Mul", "scale", {x, f});
 }
 
 ir::Value* Builder::reshape(ir::Value* x, const std::vector<int64_t>& shape) {
-  std::string name = scoped("reshape");
-  return node("Reshape", "reshape", {x, param(name + ".shape", at::tensor(shape), ir::InitKind::Constant)});
+  ir::Value* s = param(scoped("reshape_shape"), at::tensor(shape), ir::InitKind::Constant);
+  return node("Reshape", "reshape", {x, s});
 }
 
 ir::Value* Builder::transpose(ir::Value* x, const std::vector<int64_t>& perm) {
@@ -240,10 +240,10 @@ ir::Value* Builder::prepend_token(ir::Value* x, const std::string& base) {
 }
 
 ir::Value* Builder::take(ir::Value* x, int64_t axis, int64_t index) {
-  std::string name = scoped("take");
+  ir::Value* i = param(scoped("take_index"), at::scalar_tensor(index, at::kLong), ir::InitKind::Constant);
   ir::Attributes a;
   a.set("axis", axis);
-  return node("Gather", "take", {x, param(name + ".index", at::scalar_tensor(index, at::kLong), ir::InitKind::Constant)}, a);
+  return node("Gather", "take", {x, i}, a);
 }
 
 void Builder::output(ir::Value* x, const std::string& name) {
