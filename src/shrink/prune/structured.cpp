@@ -1,4 +1,5 @@
 #include "shrink/prune/structured.h"
+#include "shrink/prune/heads.h"
 
 #include <ATen/ATen.h>
 
@@ -623,8 +624,9 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
     SHRINK_CHECK(g.find_node(name), "--ignore: no node named '", name, "' in the model");
 
   unshare_parameters(g);
-  Analysis a(g);
   StructuredReport report;
+  prune_heads(g, o, report);  // whole attention heads first; their channels stay fixed below
+  Analysis a(g);
 
   // Which groups are pruned, and by how much.
   std::vector<double> amount(a.groups.size(), o.amount);

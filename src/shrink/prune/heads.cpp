@@ -1,0 +1,283 @@
+#include "shrink/prune/heads.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "shrink/core/error.h"
+#include "shrink/ops/shape_inference.h"
+
+namespace shrink::prune {
+namespace {
+
+// The only user of v (and not a graph output), or null.
+ir::Node* sole_user(const ir::Graph& g, const ir::Value* v) {
+  if (!v || v->users.size() != 1 || g.is_graph_output(v)) return nullptr;
+  return v->users[0];
+}
+
+ir::Node* made_by(const ir::Value* v, const char* op) {
+  return v && v->producer && v->producer->op_type == op ? v->producer : nullptr;
+}
+
+bool is_perm(const ir::Node* n, std::vector<int64_t> perm) {
+  return n && n->op_type == "Transpose" && n->attrs.get_ints("perm") == perm;
+}
+
+bool scalar_constant(const ir::Graph& g, const ir::Value* v) {
+  const ir::Initializer* init = v ? g.initializer(v->name) : nullptr;
+  return init && init->tensor.numel() == 1;
+}
+
+// Steps up through a Mul or Div by a scalar constant (a scale on Q or on the scores).
+const ir::Value* above_scale(const ir::Graph& g, const ir::Value* v) {
+  const ir::Node* p = v->producer;
+  if (p && (p->op_type == "Mul" || p->op_type == "Div") && v->users.size() == 1) {
+    if (scalar_constant(g, p->input(1))) return p->input(0);
+    if (p->op_type == "Mul" && scalar_constant(g, p->input(0))) return p->input(1);
+  }
+  return v;
+}
+
+struct Projection {
+  ir::Node *matmul = nullptr, *bias = nullptr, *reshape = nullptr;
+};
+
+// [..., H*dh] projection -> (Add bias) -> Reshape [..., H, dh] -> `value`: the
+// projection, or an empty one with `why` set.
+Projection projection_of(const ir::Graph& g, const ir::Value* reshaped, int64_t& heads, int64_t& head_dim,
+                         std::string& why) {
+  Projection p;
+  p.reshape = made_by(reshaped, "Reshape");
+  const ir::Initializer* shape = p.reshape ? g.initializer(p.reshape->input(1)->name) : nullptr;
+  if (!shape || shape->tensor.dim() != 1 || shape->tensor.numel() != 4) {
+    why = "the heads are not split by a Reshape to a constant rank-4 shape";
+    return {};
+  }
+  at::Tensor s = shape->tensor.to(at::kLong);
+  int64_t h = s[2].item<int64_t>(), d = s[3].item<int64_t>();
+  const ir::Value* x = p.reshape->input(0);
+  if (ir::Node* add = made_by(x, "Add")) {
+    int side = g.initializer(add->input(1)->name) ? 1 : g.initializer(add->input(0)->name) ? 0 : -1;
+    if (side >= 0 && g.initializer(add->input(side)->name)->tensor.dim() == 1) {
+      p.bias = add;
+      x = add->input(1 - side);
+    }
+  }
+  p.matmul = made_by(x, "MatMul");
+  const ir::Initializer* w = p.matmul ? g.initializer(p.matmul->input(1)->name) : nullptr;
+  if (!w || w->tensor.dim() != 2 || w->kind != ir::InitKind::Parameter) {
+    why = "a head projection is not a MatMul by a trained [in, out] weight";
+    return {};
+  }
+  if (h <= 0 || d <= 0 || w->tensor.size(1) != h * d) {
+    why = "the Reshape's heads x head width do not match the projection's " + std::to_string(w->tensor.size(1)) + " outputs";
+    return {};
+  }
+  if (heads && (heads != h || head_dim != d)) {
+    why = "Q, K and V split into different heads";
+    return {};
+  }
+  heads = h, head_dim = d;
+  for (const ir::Value* v : {p.matmul->output(0), p.bias ? p.bias->output(0) : nullptr, p.reshape->output(0)})
+    if (v && !sole_user(g, v)) {
+      why = "'" + v->name + "' is read by more than the attention";
+      return {};
+    }
+  return p;
+}
+
+}  // namespace
+
+std::vector<AttentionBlock> find_attention_blocks(const ir::Graph& g, std::vector<std::string>* skipped) {
+  std::vector<AttentionBlock> blocks;
+  for (const auto& node : g.nodes()) {
+    if (node->op_type != "Softmax") continue;
+    const ir::Node* softmax = node.get();
+    std::string why;
+    AttentionBlock b;
+    auto fail_block = [&](const std::string& reason) {
+      if (skipped && !b.name.empty()) skipped->push_back("attention '" + b.name + "': " + reason);
+    };
+    // Scores: MatMul(Q, K^T), maybe scaled, maybe with a mask added that is the same for every head.
+    const ir::Value* scores = above_scale(g, softmax->input(0));
+    if (ir::Node* add = made_by(scores, "Add")) {
+      for (int side = 0; side < 2; ++side) {
+        const ir::Value* mask = add->input(1 - side);
+        const ir::Node* mm = made_by(add->input(side), "MatMul");
+        if (mm && mask->type.has_shape && (mask->type.rank() < 3 || mask->type.dims[mask->type.rank() - 3] == 1)) {
+          scores = add->input(side);
+          break;
+        }
+      }
+    }
+    ir::Node* qk = made_by(scores, "MatMul");
+    ir::Node* av = sole_user(g, softmax->output(0));
+    if (!qk || !av || av->op_type != "MatMul" || av->input(0) != softmax->output(0)) continue;
+    // Q: Transpose(0 2 1 3) of the split projection, maybe scaled.
+    const ir::Value* q = above_scale(g, qk->input(0));
+    ir::Node* tq = made_by(q, "Transpose");
+    // K^T: Transpose(0 2 3 1), or Transpose(0 2 1 3) then Transpose(0 1 3 2).
+    ir::Node* tk = made_by(qk->input(1), "Transpose");
+    const ir::Value* k_split = nullptr;
+    if (is_perm(tk, {0, 2, 3, 1})) {
+      k_split = tk->input(0);
+    } else if (is_perm(tk, {0, 1, 3, 2}) && is_perm(made_by(tk->input(0), "Transpose"), {0, 2, 1, 3})) {
+      k_split = tk->input(0)->producer->input(0);
+    }
+    ir::Node* tv = made_by(av->input(1), "Transpose");
+    if (!is_perm(tq, {0, 2, 1, 3}) || !k_split || !is_perm(tv, {0, 2, 1, 3})) continue;
+    if (!sole_user(g, tq->output(0)) || !sole_user(g, tk->output(0)) || !sole_user(g, tv->output(0))) continue;
+    int64_t heads = 0, head_dim = 0;
+    Projection pq = projection_of(g, tq->input(0), heads, head_dim, why);
+    if (pq.matmul) b.name = pq.matmul->name;
+    if (!pq.matmul) {
+      b.name = softmax->name;
+      fail_block(why);
+      continue;
+    }
+    Projection pk = projection_of(g, k_split, heads, head_dim, why);
+    Projection pv = pk.matmul ? projection_of(g, tv->input(0), heads, head_dim, why) : Projection{};
+    if (!pk.matmul || !pv.matmul) {
+      fail_block(why);
+      continue;
+    }
+    // Heads merged: Transpose(0 2 1 3) -> Reshape [..., H*dh] -> MatMul by Wo [H*dh, out].
+    ir::Node* back = sole_user(g, av->output(0));
+    ir::Node* merge = back && is_perm(back, {0, 2, 1, 3}) ? sole_user(g, back->output(0)) : nullptr;
+    const ir::Initializer* merged = merge && merge->op_type == "Reshape" ? g.initializer(merge->input(1)->name) : nullptr;
+    ir::Node* out = merged ? sole_user(g, merge->output(0)) : nullptr;
+    const ir::Initializer* wo = out && out->op_type == "MatMul" && out->input(0) == merge->output(0)
+                                    ? g.initializer(out->input(1)->name)
+                                    : nullptr;
+    if (!wo || wo->kind != ir::InitKind::Parameter || wo->tensor.dim() != 2 || wo->tensor.size(0) != heads * head_dim ||
+        merged->tensor.dim() != 1) {
+      fail_block("the heads are not merged by Transpose -> Reshape (constant shape) -> MatMul by a trained weight");
+      continue;
+    }
+    int64_t last = merged->tensor.to(at::kLong)[-1].item<int64_t>();
+    if (last != heads * head_dim && last != -1) {
+      fail_block("the merging Reshape's last extent " + std::to_string(last) + " is not heads x head width");
+      continue;
+    }
+    b.q = pq.matmul, b.k = pk.matmul, b.v = pv.matmul, b.out = out;
+    b.q_bias = pq.bias, b.k_bias = pk.bias, b.v_bias = pv.bias;
+    b.q_reshape = pq.reshape, b.k_reshape = pk.reshape, b.v_reshape = pv.reshape, b.merge = merge;
+    b.heads = heads, b.head_dim = head_dim;
+    blocks.push_back(b);
+  }
+  return blocks;
+}
+
+void prune_heads(ir::Graph& g, const StructuredOptions& o, StructuredReport& report) {
+  std::vector<AttentionBlock> blocks = find_attention_blocks(g, &report.skipped);
+  std::vector<AttentionBlock> chosen;
+  for (const AttentionBlock& b : blocks) {
+    bool take = o.layers.empty() || std::find(o.layers.begin(), o.layers.end(), b.name) != o.layers.end();
+    if (std::find(o.ignored.begin(), o.ignored.end(), b.name) != o.ignored.end()) {
+      report.skipped.push_back("attention '" + b.name + "': ignored");
+      take = false;
+    }
+    if (take && b.heads > 1) chosen.push_back(b);
+  }
+  if (chosen.empty()) return;
+  if (o.method == "slim") {
+    for (const AttentionBlock& b : chosen) report.skipped.push_back("attention '" + b.name + "': slim needs a BatchNorm");
+    return;
+  }
+  at::NoGradGuard no_grad;
+  auto weight = [&](const ir::Node* n) { return g.initializer(n->input(1)->name)->tensor.detach().to(at::kDouble); };
+  auto bias_of = [&](const ir::Node* add) -> const ir::Value* {
+    if (!add) return nullptr;
+    return g.initializer(add->input(1)->name) ? add->input(1) : add->input(0);
+  };
+  // Per block, the score of each head: [heads].
+  std::vector<at::Tensor> scores;
+  for (const AttentionBlock& b : chosen) scores.push_back(at::zeros({b.heads}, at::kDouble));
+  auto per_head_in = [](const at::Tensor& t, int64_t heads) {  // [in, H*dh] columns -> [H]
+    return t.reshape({t.size(0), heads, -1}).sum(at::IntArrayRef{0, 2});
+  };
+  auto per_head_out = [](const at::Tensor& t, int64_t heads) {  // [H*dh, out] rows -> [H]
+    return t.reshape({heads, -1}).sum(1);
+  };
+  if (o.method == "random") {
+    at::Generator gen = at::detail::createCPUGenerator(o.seed);
+    for (size_t i = 0; i < chosen.size(); ++i) scores[i] = at::rand({chosen[i].heads}, gen, at::kDouble);
+  } else if (o.method == "l1" || o.method == "l2") {
+    auto f = [&](const at::Tensor& t) { return o.method == "l1" ? t.abs() : t.pow(2); };
+    for (size_t i = 0; i < chosen.size(); ++i) {
+      const AttentionBlock& b = chosen[i];
+      for (const ir::Node* n : {b.q, b.k, b.v}) scores[i] += per_head_in(f(weight(n)), b.heads);
+      scores[i] += per_head_out(f(weight(b.out)), b.heads);
+      if (o.method == "l2") scores[i].sqrt_();
+    }
+  } else {  // taylor: (sum of w * dL/dw over the head's parameters)^2, averaged over batches
+    SHRINK_CHECK(o.gradients, "taylor importance needs gradients (training data)");
+    int64_t batches = 0;
+    at::AutoGradMode grad_on(true);
+    o.gradients([&](const std::map<std::string, at::Tensor>& grads) {
+      at::NoGradGuard off;
+      for (size_t i = 0; i < chosen.size(); ++i) {
+        const AttentionBlock& b = chosen[i];
+        at::Tensor first = at::zeros({b.heads}, at::kDouble);
+        auto wg = [&](const ir::Value* v) -> at::Tensor {
+          auto it = grads.find(v->name);
+          if (it == grads.end() || !it->second.defined()) return {};
+          return g.initializer(v->name)->tensor.detach().to(at::kDouble) * it->second.detach().to(at::kDouble);
+        };
+        for (const ir::Node* n : {b.q, b.k, b.v})
+          if (at::Tensor t = wg(n->input(1)); t.defined()) first += per_head_in(t, b.heads);
+        for (const ir::Node* add : {b.q_bias, b.k_bias, b.v_bias})
+          if (const ir::Value* bv = bias_of(add))
+            if (at::Tensor t = wg(bv); t.defined()) first += t.reshape({b.heads, -1}).sum(1);
+        if (at::Tensor t = wg(b.out->input(1)); t.defined()) first += per_head_out(t, b.heads);
+        scores[i] += first.pow(2);
+      }
+      ++batches;
+    });
+    SHRINK_CHECK(batches > 0, "taylor importance: no batch of gradients to estimate with");
+    for (at::Tensor& s : scores) s /= static_cast<double>(batches);
+  }
+
+  for (size_t i = 0; i < chosen.size(); ++i) {
+    const AttentionBlock& b = chosen[i];
+    double amount = o.amount;
+    if (auto it = o.layer_amounts.find(b.name); it != o.layer_amounts.end()) amount = it->second;
+    int64_t cap = std::min<int64_t>(b.heads - 1, static_cast<int64_t>(std::floor(o.max_ratio * b.heads + 1e-9)));
+    int64_t remove = std::min<int64_t>(cap, static_cast<int64_t>(std::nearbyint(amount * b.heads)));
+    if (remove <= 0) continue;
+    std::vector<int64_t> order(b.heads);
+    for (int64_t h = 0; h < b.heads; ++h) order[h] = h;
+    at::Tensor s = scores[i].contiguous();
+    const double* sp = s.data_ptr<double>();
+    std::stable_sort(order.begin(), order.end(), [&](int64_t l, int64_t r) { return sp[l] < sp[r]; });
+    std::vector<int64_t> kept_heads(order.begin() + remove, order.end());
+    std::sort(kept_heads.begin(), kept_heads.end());
+    std::vector<int64_t> columns;
+    for (int64_t h : kept_heads)
+      for (int64_t j = 0; j < b.head_dim; ++j) columns.push_back(h * b.head_dim + j);
+    const int64_t left = static_cast<int64_t>(kept_heads.size());
+    for (const ir::Node* n : {b.q, b.k, b.v}) {
+      g.slice_initializer(n->input(1)->name, 1, columns);
+      report.kept[n->output(0)->name] = columns;
+    }
+    for (const ir::Node* add : {b.q_bias, b.k_bias, b.v_bias})
+      if (const ir::Value* bv = bias_of(add)) g.slice_initializer(bv->name, 0, columns);
+    g.slice_initializer(b.out->input(1)->name, 0, columns);
+    auto retarget = [&](ir::Node* reshape, int64_t index, int64_t extent) {
+      at::Tensor t = g.initializer(reshape->input(1)->name)->tensor.to(at::kLong).clone();
+      if (t[index].item<int64_t>() <= 0) return;  // 0 or -1: nothing to rewrite
+      t[index] = extent;
+      g.set_input(reshape, 1, g.add_initializer(g.unique_name(reshape->name + ".shape"), t, ir::InitKind::Constant));
+    };
+    for (ir::Node* r : {b.q_reshape, b.k_reshape, b.v_reshape}) retarget(r, 2, left);
+    retarget(b.merge, g.initializer(b.merge->input(1)->name)->tensor.numel() - 1, left * b.head_dim);
+    report.pruned.push_back({b.name + " (heads)", b.heads, left});
+  }
+  g.remove_unused_values();
+  ops::infer_shapes(g);
+}
+
+}  // namespace shrink::prune
