@@ -9,7 +9,10 @@
 
 #include "shrink/exec/session.h"
 #include "shrink/io/npy.h"
+#include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
+#include "shrink/prune/heads.h"
+#include "shrink/prune/structured.h"
 #include "support/onnx_builder.h"
 #include "support/ort.h"
 #include "support/paths.h"
@@ -106,4 +109,85 @@ TEST(Transformer, TorchvisionVitFactorizesWithSvd) {
   at::Tensor x = io::read_npy(dir.file("input.npy"));
   at::Tensor got = exec::run_once(onnx_io::import_model(dir.file("svd.onnx")), {x})[0];
   EXPECT_LE((test_support::run_onnxruntime(dir.file("svd.onnx"), {x})[0] - got).abs().max().item<double>(), 1e-4);
+}
+
+// A BERT-style encoder layer as Hugging Face writes its self-attention (separate query,
+// key and value Linears, view(x.size(0), x.size(1), heads, width).permute(0, 2, 1, 3),
+// key.transpose(-1, -2), scores / sqrt(width) + an attention mask, softmax, merge by
+// permute + view, output Linear, residual LayerNorm, GELU MLP), exported by PyTorch with
+// a symbolic batch at opsets 13 and 17: its Reshape targets are computed (Concat of the
+// input's Shape and constants). Half its heads are removed; the result equals the
+// original with those heads switched off (their value columns and biases zeroed) in
+// shrink and in ONNX Runtime.
+TEST(Transformer, BertStyleHeadsArePrunedInTheImportedModel) {
+  for (int opset : {13, 17}) {
+    test_support::TempDir dir;
+    std::ofstream(dir.file("export.py")) << R"(import sys, math, numpy as np, torch
+d, opset = sys.argv[1], int(sys.argv[2])
+torch.manual_seed(0)
+class SelfAttention(torch.nn.Module):
+    def __init__(s, width=48, heads=6):
+        super().__init__()
+        s.h, s.dh = heads, width // heads
+        s.query, s.key, s.value = (torch.nn.Linear(width, width) for _ in range(3))
+        s.out = torch.nn.Linear(width, width)
+        s.ln1, s.ln2 = torch.nn.LayerNorm(width), torch.nn.LayerNorm(width)
+        s.fc1, s.fc2 = torch.nn.Linear(width, 96), torch.nn.Linear(96, width)
+    def split(s, x):
+        return x.view(x.size(0), x.size(1), s.h, s.dh).permute(0, 2, 1, 3)
+    def forward(s, x, mask):
+        q, k, v = s.split(s.query(x)), s.split(s.key(x)), s.split(s.value(x))
+        a = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(s.dh) + mask
+        c = torch.matmul(a.softmax(-1), v).permute(0, 2, 1, 3).contiguous()
+        x = s.ln1(x + s.out(c.view(c.size(0), c.size(1), s.h * s.dh)))
+        return s.ln2(x + s.fc2(torch.nn.functional.gelu(s.fc1(x))))
+m = SelfAttention().eval()
+x, mask = torch.randn(2, 10, 48), torch.zeros(2, 1, 1, 10)
+mask[1, :, :, 7:] = -10000.0
+torch.onnx.export(m, (x, mask), f"{d}/model.onnx", opset_version=opset, input_names=["x", "mask"],
+                  dynamic_axes={"x": {0: "N"}, "mask": {0: "N"}})
+)";
+    auto r = test_support::run_command(test_support::python() + " " + dir.file("export.py") + " " + dir.path + " " +
+                                       std::to_string(opset) + " 2>&1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    ir::Graph g = onnx_io::import_model(dir.file("model.onnx"));
+    ir::Graph off = g.clone(), original = g.clone();
+    std::vector<prune::AttentionBlock> blocks = prune::find_attention_blocks(g);
+    ASSERT_EQ(blocks.size(), 1u) << "opset " << opset;
+    EXPECT_EQ(blocks[0].heads, 6);
+    prune::StructuredOptions o;
+    o.method = "l2";
+    o.amount = 0.5;
+    prune::StructuredReport report = prune::prune_structured(g, o);
+    const std::vector<int64_t>& kept = report.kept.at(blocks[0].q->output(0)->name);
+    ASSERT_EQ(kept.size(), 24u);
+    prune::AttentionBlock b = prune::find_attention_blocks(off)[0];
+    {
+      at::Tensor mask = at::zeros({48}, at::kFloat);
+      for (int64_t c : kept) mask[c] = 1.0f;
+      at::NoGradGuard no_grad;
+      off.initializer(b.v->input(1)->name)->tensor.mul_(mask);
+      ir::Value* bias = off.is_initializer(b.v_bias->input(1)) ? b.v_bias->input(1) : b.v_bias->input(0);
+      off.initializer(bias->name)->tensor.mul_(mask);
+    }
+    // The MLP's hidden units are pruned too: compare with heads only by pruning heads
+    // alone on a second copy.
+    ir::Graph heads_only = original.clone();
+    prune::StructuredReport hr;
+    prune::prune_heads(heads_only, o, hr);
+    at::Tensor x = at::randn({3, 10, 48});
+    at::Tensor mask = at::zeros({3, 1, 1, 10});
+    mask.slice(3, 6, 10).fill_(-10000.0f);
+    at::Tensor want = exec::run_once(off, {x, mask})[0];
+    at::Tensor got = exec::run_once(heads_only, {x, mask})[0];
+    EXPECT_GT((want - exec::run_once(original, {x, mask})[0]).abs().max().item<double>(), 1e-2);
+    EXPECT_LE((got - want).abs().max().item<double>(), 1e-4) << "opset " << opset;
+    onnx_io::export_model(heads_only, dir.file("heads.onnx"));
+    EXPECT_LE((test_support::run_onnxruntime(dir.file("heads.onnx"), {x, mask})[0] - got).abs().max().item<double>(), 1e-4);
+    // The full structured prune (heads and MLP units) runs in ONNX Runtime as in shrink.
+    onnx_io::export_model(g, dir.file("pruned.onnx"));
+    at::Tensor full = exec::run_once(g, {x, mask})[0];
+    EXPECT_EQ(full.sizes(), want.sizes());
+    EXPECT_LE((test_support::run_onnxruntime(dir.file("pruned.onnx"), {x, mask})[0] - full).abs().max().item<double>(), 1e-4);
+  }
 }

@@ -97,6 +97,8 @@ void add_distill_command(CLI::App& app) {
     Options& o = *opt;
     distill::DistillOptions d = o.d;
     d.train = o.flags.resolve(o.json);
+    if (!o.students.empty() && o.flags.apply_model_recipe(o.students[0], d.train) && !o.json)
+      std::printf("vit student: AdamW, lr 0.001, weight decay 0.05 (--optimizer, --lr or --weight-decay sets your own)\n");
     d.hints = parse_hints(o.hints, "fitnet", o.hint_weight);
     for (auto& h : parse_hints(o.attention, "attention", o.hint_weight)) d.hints.push_back(h);
     d.rkd_distance = o.rkd;

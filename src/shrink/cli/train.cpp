@@ -44,6 +44,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "print a JSON summary (no progress bars)");
   cmd->callback([opt] {
     train::TrainOptions o = opt->flags.resolve(opt->json);
+    if (opt->flags.apply_model_recipe(opt->model, o) && !opt->json) {
+      std::printf("vit: AdamW, lr 0.001, weight decay 0.05 (a transformer's recipe; --optimizer, --lr or --weight-decay "
+                  "sets your own)\n");
+      std::fflush(stdout);
+    }
     // An ONNX model is read first: its input size decides an image folder's; a zoo
     // model is built for the data's image shape and class count.
     ir::Graph graph;  // with --resume the trainer takes the model from the checkpoint

@@ -15,11 +15,11 @@ void TrainFlags::add_to(CLI::App* cmd) {
   auto& t = train;
   cmd->add_option("--epochs", t.epochs, "epochs")->check(positive())->capture_default_str();
   cmd->add_option("--batch", t.batch_size, "batch size")->check(positive())->capture_default_str();
-  cmd->add_option("--optimizer", t.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
-  cmd->add_option("--lr", t.lr, "base learning rate")->check(positive())->capture_default_str();
+  optimizer_ = cmd->add_option("--optimizer", t.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
+  lr_ = cmd->add_option("--lr", t.lr, "base learning rate (vit: 0.001 with AdamW unless --optimizer, --lr or --weight-decay)")->check(positive())->capture_default_str();
   cmd->add_option("--momentum", t.momentum, "SGD momentum")->check(range(0.0, 1.0))->capture_default_str();
   cmd->add_flag("--nesterov", t.nesterov, "Nesterov momentum");
-  cmd->add_option("--weight-decay", t.weight_decay, "L2 weight decay (decoupled for adamw)")->check(non_negative())->capture_default_str();
+  weight_decay_ = cmd->add_option("--weight-decay", t.weight_decay, "L2 weight decay (decoupled for adamw)")->check(non_negative())->capture_default_str();
   cmd->add_option("--schedule", t.schedule.kind, "constant, step, multistep or cosine")->check(CLI::IsMember({"constant", "step", "multistep", "cosine"}))->capture_default_str();
   cmd->add_option("--step-size", t.schedule.step_size, "step schedule: epochs between decays")->capture_default_str();
   cmd->add_option("--milestones", milestones, "multistep schedule: comma-separated epochs");
@@ -51,6 +51,14 @@ train::TrainOptions TrainFlags::resolve(bool json) const {
     o.schedule.milestones.push_back(static_cast<int>(parse_int(m, "--milestones", 0, 1000000)));
   }
   return o;
+}
+
+bool TrainFlags::apply_model_recipe(const std::string& model, train::TrainOptions& o) const {
+  if (model != "vit" || optimizer_->count() || lr_->count() || weight_decay_->count()) return false;
+  o.optimizer = "adamw";
+  o.lr = 0.001;
+  o.weight_decay = 0.05;
+  return true;
 }
 
 ir::Graph model_from_flag(const std::string& flag, const std::string& model, const data::Dataset& train_set,

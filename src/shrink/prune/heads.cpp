@@ -12,10 +12,17 @@
 namespace shrink::prune {
 namespace {
 
-// The only user of v (and not a graph output), or null.
+// The only user of v that reads its data (Shape nodes read only its extents: PyTorch's
+// view(x.size(0), ...) exports them beside the Reshape), or null; never a graph output.
 ir::Node* sole_user(const ir::Graph& g, const ir::Value* v) {
-  if (!v || v->users.size() != 1 || g.is_graph_output(v)) return nullptr;
-  return v->users[0];
+  if (!v || g.is_graph_output(v)) return nullptr;
+  ir::Node* only = nullptr;
+  for (ir::Node* u : v->users) {
+    if (u->op_type == "Shape") continue;
+    if (only) return nullptr;
+    only = u;
+  }
+  return only;
 }
 
 ir::Node* made_by(const ir::Value* v, const char* op) {
@@ -41,6 +48,51 @@ const ir::Value* above_scale(const ir::Graph& g, const ir::Value* v) {
   return v;
 }
 
+// A Reshape's target, as a constant or as a Concat of one-element pieces (PyTorch's
+// export of view(x.size(0), x.size(1), H, dh) with a symbolic batch): its rank and the
+// entries that are constants (-2 where an entry is computed).
+struct Target {
+  int64_t rank = 0;
+  std::vector<int64_t> entries;
+  bool known() const { return rank > 0; }
+};
+
+Target target_of(const ir::Graph& g, const ir::Node* reshape) {
+  Target t;
+  const ir::Value* shape = reshape->input(1);
+  if (const ir::Initializer* init = g.initializer(shape->name)) {
+    if (init->tensor.dim() != 1) return t;
+    at::Tensor v = init->tensor.to(at::kLong).contiguous();
+    t.entries.assign(v.data_ptr<int64_t>(), v.data_ptr<int64_t>() + v.numel());
+    t.rank = v.numel();
+    return t;
+  }
+  const ir::Node* concat = made_by(shape, "Concat");
+  if (!concat || concat->attrs.get_int("axis", 0) != 0 || shape->users.size() != 1) return t;
+  for (const ir::Value* piece : concat->inputs()) {
+    if (!piece || !piece->type.has_shape || piece->type.rank() != 1 || piece->type.dims[0] != 1) return Target{};
+    const ir::Initializer* init = g.initializer(piece->name);
+    t.entries.push_back(init ? init->tensor.to(at::kLong).reshape({-1})[0].item<int64_t>() : -2);
+  }
+  t.rank = static_cast<int64_t>(t.entries.size());
+  return t;
+}
+
+// Sets entry `index` of a Reshape's target (a constant entry of either form) to `value`.
+void set_target_entry(ir::Graph& g, ir::Node* reshape, int64_t index, int64_t value) {
+  ir::Value* shape = reshape->input(1);
+  if (const ir::Initializer* init = g.initializer(shape->name)) {
+    at::Tensor t = init->tensor.to(at::kLong).clone();
+    t[index] = value;
+    g.set_input(reshape, 1, g.add_initializer(g.unique_name(reshape->name + ".shape"), t, ir::InitKind::Constant));
+    return;
+  }
+  ir::Node* concat = shape->producer;
+  g.set_input(concat, static_cast<size_t>(index),
+              g.add_initializer(g.unique_name(reshape->name + ".shape"), at::tensor({value}, at::kLong),
+                                ir::InitKind::Constant));
+}
+
 struct Projection {
   ir::Node *matmul = nullptr, *bias = nullptr, *reshape = nullptr;
 };
@@ -51,13 +103,12 @@ Projection projection_of(const ir::Graph& g, const ir::Value* reshaped, int64_t&
                          std::string& why) {
   Projection p;
   p.reshape = made_by(reshaped, "Reshape");
-  const ir::Initializer* shape = p.reshape ? g.initializer(p.reshape->input(1)->name) : nullptr;
-  if (!shape || shape->tensor.dim() != 1 || shape->tensor.numel() != 4) {
-    why = "the heads are not split by a Reshape to a constant rank-4 shape";
+  Target shape = p.reshape ? target_of(g, p.reshape) : Target{};
+  if (shape.rank != 4) {
+    why = "the heads are not split by a Reshape to a rank-4 shape of known heads and head width";
     return {};
   }
-  at::Tensor s = shape->tensor.to(at::kLong);
-  int64_t h = s[2].item<int64_t>(), d = s[3].item<int64_t>();
+  int64_t h = shape.entries[2], d = shape.entries[3];
   const ir::Value* x = p.reshape->input(0);
   if (ir::Node* add = made_by(x, "Add")) {
     int side = g.initializer(add->input(1)->name) ? 1 : g.initializer(add->input(0)->name) ? 0 : -1;
@@ -101,13 +152,17 @@ std::vector<AttentionBlock> find_attention_blocks(const ir::Graph& g, std::vecto
     auto fail_block = [&](const std::string& reason) {
       if (skipped && !b.name.empty()) skipped->push_back("attention '" + b.name + "': " + reason);
     };
-    // Scores: MatMul(Q, K^T), maybe scaled, maybe with a mask added that is the same for every head.
-    const ir::Value* scores = above_scale(g, softmax->input(0));
-    if (ir::Node* add = made_by(scores, "Add")) {
+    // Scores: MatMul(Q, K^T), maybe scaled, maybe with a mask added that is the same for
+    // every head, in either order.
+    const ir::Value* scores = softmax->input(0);
+    for (int step = 0; step < 2; ++step) {
+      scores = above_scale(g, scores);
+      ir::Node* add = made_by(scores, "Add");
+      if (!add || scores->users.size() != 1) break;
       for (int side = 0; side < 2; ++side) {
         const ir::Value* mask = add->input(1 - side);
-        const ir::Node* mm = made_by(add->input(side), "MatMul");
-        if (mm && mask->type.has_shape && (mask->type.rank() < 3 || mask->type.dims[mask->type.rank() - 3] == 1)) {
+        if (mask->type.has_shape && (mask->type.rank() < 3 || mask->type.dims[mask->type.rank() - 3] == 1) &&
+            add->input(side)->producer && add->input(side)->producer->op_type != "Add") {
           scores = add->input(side);
           break;
         }
@@ -147,17 +202,16 @@ std::vector<AttentionBlock> find_attention_blocks(const ir::Graph& g, std::vecto
     // Heads merged: Transpose(0 2 1 3) -> Reshape [..., H*dh] -> MatMul by Wo [H*dh, out].
     ir::Node* back = sole_user(g, av->output(0));
     ir::Node* merge = back && is_perm(back, {0, 2, 1, 3}) ? sole_user(g, back->output(0)) : nullptr;
-    const ir::Initializer* merged = merge && merge->op_type == "Reshape" ? g.initializer(merge->input(1)->name) : nullptr;
-    ir::Node* out = merged ? sole_user(g, merge->output(0)) : nullptr;
+    Target merged = merge && merge->op_type == "Reshape" ? target_of(g, merge) : Target{};
+    ir::Node* out = merged.known() ? sole_user(g, merge->output(0)) : nullptr;
     const ir::Initializer* wo = out && out->op_type == "MatMul" && out->input(0) == merge->output(0)
                                     ? g.initializer(out->input(1)->name)
                                     : nullptr;
-    if (!wo || wo->kind != ir::InitKind::Parameter || wo->tensor.dim() != 2 || wo->tensor.size(0) != heads * head_dim ||
-        merged->tensor.dim() != 1) {
-      fail_block("the heads are not merged by Transpose -> Reshape (constant shape) -> MatMul by a trained weight");
+    if (!wo || wo->kind != ir::InitKind::Parameter || wo->tensor.dim() != 2 || wo->tensor.size(0) != heads * head_dim) {
+      fail_block("the heads are not merged by Transpose -> Reshape -> MatMul by a trained weight");
       continue;
     }
-    int64_t last = merged->tensor.to(at::kLong)[-1].item<int64_t>();
+    int64_t last = merged.entries.back();
     if (last != heads * head_dim && last != -1) {
       fail_block("the merging Reshape's last extent " + std::to_string(last) + " is not heads x head width");
       continue;
@@ -266,14 +320,9 @@ void prune_heads(ir::Graph& g, const StructuredOptions& o, StructuredReport& rep
     for (const ir::Node* add : {b.q_bias, b.k_bias, b.v_bias})
       if (const ir::Value* bv = bias_of(add)) g.slice_initializer(bv->name, 0, columns);
     g.slice_initializer(b.out->input(1)->name, 0, columns);
-    auto retarget = [&](ir::Node* reshape, int64_t index, int64_t extent) {
-      at::Tensor t = g.initializer(reshape->input(1)->name)->tensor.to(at::kLong).clone();
-      if (t[index].item<int64_t>() <= 0) return;  // 0 or -1: nothing to rewrite
-      t[index] = extent;
-      g.set_input(reshape, 1, g.add_initializer(g.unique_name(reshape->name + ".shape"), t, ir::InitKind::Constant));
-    };
-    for (ir::Node* r : {b.q_reshape, b.k_reshape, b.v_reshape}) retarget(r, 2, left);
-    retarget(b.merge, g.initializer(b.merge->input(1)->name)->tensor.numel() - 1, left * b.head_dim);
+    for (ir::Node* r : {b.q_reshape, b.k_reshape, b.v_reshape}) set_target_entry(g, r, 2, left);
+    Target merged = target_of(g, b.merge);
+    if (merged.entries.back() > 0) set_target_entry(g, b.merge, merged.rank - 1, left * b.head_dim);
     report.pruned.push_back({b.name + " (heads)", b.heads, left});
   }
   g.remove_unused_values();
