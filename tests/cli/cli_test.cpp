@@ -191,8 +191,10 @@ TEST(Cli, TrainEvalAndZoo) {
   auto zoo = run_command(shrink_cli() + " zoo --json");
   ASSERT_EQ(zoo.status, 0) << zoo.output;
   auto zj = nlohmann::json::parse(zoo.output);
-  EXPECT_EQ(zj.size(), 8u);
+  EXPECT_EQ(zj.size(), 9u);
   EXPECT_EQ(zj[0]["name"], "mlp");
+  EXPECT_EQ(zj[8]["name"], "vit");
+  EXPECT_EQ(zj[8]["parameters"], 139018);
   EXPECT_EQ(zj[0]["parameters"], 101770);
 }
 

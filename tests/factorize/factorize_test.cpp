@@ -90,6 +90,28 @@ TEST(Decompose, SingularValuesAgreeWithNumpy) {
   }
 }
 
+// Large matrices go through the Gram matrix's eigenvalues (both sides >= 512): the
+// factors still give the best rank-r approximation (error^2 = LAPACK's tail energy), the
+// singular values split evenly, wide and tall alike; EVBMF finds the planted rank.
+TEST(Decompose, LargeMatricesThroughTheGramMatrixMatchLapack) {
+  at::manual_seed(2);
+  for (std::vector<int64_t> shape : {std::vector<int64_t>{520, 1300}, std::vector<int64_t>{1300, 520}}) {
+    at::Tensor m = at::randn(shape, at::kDouble);
+    at::Tensor s = at::linalg_svdvals(m);
+    for (int64_t rank : {1, 40, 400}) {
+      factorize::LowRank f = factorize::truncated_svd(m, rank);
+      ASSERT_EQ(f.a.size(1), rank);
+      double err2 = (m - f.a.mm(f.b)).pow(2).sum().item<double>();
+      double tail = s.slice(0, rank).pow(2).sum().item<double>();
+      EXPECT_NEAR(err2, tail, 1e-9 * tail) << shape[0] << "x" << shape[1] << " rank " << rank;
+      EXPECT_TRUE(at::allclose(f.a.pow(2).sum(0), f.b.pow(2).sum(1), 1e-8)) << "singular values split evenly";
+    }
+    // A planted rank-7 signal under small noise.
+    at::Tensor low = at::randn({shape[0], 7}, at::kDouble).mm(at::randn({7, shape[1]}, at::kDouble)) * 3.0;
+    EXPECT_EQ(factorize::evbmf_rank(low + 0.01 * at::randn(shape, at::kDouble)), 7);
+  }
+}
+
 TEST(Decompose, ErrorNeverIncreasesAsTheRankDrops) {
   at::manual_seed(2);
   at::Tensor m = at::randn({20, 30}, at::kDouble);

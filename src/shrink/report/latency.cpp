@@ -126,8 +126,13 @@ Latency measure_nodes_latency(const ir::Graph& g, const std::vector<std::string>
   }
   for (const ir::Value* v : produced)
     if (!consumed.count(v)) sub.add_output(mapped.at(v));
-  // The values the nodes read, as the whole graph computes them at this batch (their
-  // shapes may have symbolic dimensions anywhere, e.g. [tokens, N, width] in attention).
+  // Inputs of the recorded shapes when only their leading (batch) extent is symbolic;
+  // otherwise the values the whole graph computes at this batch (symbolic extents
+  // elsewhere, e.g. [tokens, N, width] in attention), which costs a run of the model.
+  bool batch_first = true;
+  for (const ir::Value* in : sub.inputs())
+    for (size_t i = 1; i < in->type.dims.size(); ++i) batch_first = batch_first && in->type.dims[i] >= 0;
+  if (batch_first) return measure_latency(sub, batch, runs, warmup);
   ir::Graph whole = g.clone();
   size_t first = whole.outputs().size();
   for (const std::string& name : outside) whole.add_output(whole.value(name));
