@@ -167,8 +167,7 @@ torch.onnx.export(m, (x, mask), f"{d}/model.onnx", opset_version=opset, input_na
       for (int64_t c : kept) mask[c] = 1.0f;
       at::NoGradGuard no_grad;
       off.initializer(b.v->input(1)->name)->tensor.mul_(mask);
-      ir::Value* bias = off.is_initializer(b.v_bias->input(1)) ? b.v_bias->input(1) : b.v_bias->input(0);
-      off.initializer(bias->name)->tensor.mul_(mask);
+      off.initializer(b.v_bias->name)->tensor.mul_(mask);
     }
     // The MLP's hidden units are pruned too: compare with heads only by pruning heads
     // alone on a second copy.

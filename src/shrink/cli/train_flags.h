@@ -27,7 +27,6 @@ struct TrainFlags {
 
  private:
   CLI::Option *optimizer_ = nullptr, *lr_ = nullptr, *weight_decay_ = nullptr;
- public:
 };
 
 // A zoo model built for the data's image shape and class count (`classes` > 0: that

@@ -13,19 +13,6 @@
 namespace shrink::factorize {
 namespace {
 
-// The r leading left singular vectors of m (columns), r <= rows. A wide matrix (a
-// kernel's unfolding: 512 x 4608) goes through the eigenvectors of m m^T, which is
-// several times faster than its SVD and, in double precision, as accurate for the
-// leading subspace.
-at::Tensor leading_vectors(const at::Tensor& m, int64_t r) {
-  if (m.size(1) > 2 * m.size(0)) {
-    auto [values, vectors] = at::linalg_eigh(m.mm(m.t()));  // ascending
-    return vectors.slice(1, m.size(0) - r, m.size(0)).flip({1}).contiguous();
-  }
-  auto [u, s, vh] = at::linalg_svd(m, false);
-  return u.slice(1, 0, r).contiguous();
-}
-
 // Large matrices (both sides >= 512: VGG's 25088 x 4096 classifier) are decomposed
 // through the eigenvalues of their Gram matrix on the smaller side, as TensorLy's
 // symeig_svd does: 2 to 5 times faster than LAPACK's SVD here, and in double precision
@@ -39,6 +26,16 @@ bool use_gram(const at::Tensor& m) { return std::min(m.size(0), m.size(1)) >= kG
 std::pair<at::Tensor, at::Tensor> gram_eigen(const at::Tensor& m) {
   auto [values, vectors] = at::linalg_eigh(m.mm(m.t()));  // ascending
   return {values.flip({0}).clamp_min(0).sqrt(), vectors.flip({1})};
+}
+
+// The r leading left singular vectors of m (columns), r <= rows. A wide matrix (a
+// kernel's unfolding: 512 x 4608) goes through the eigenvectors of m m^T, which is
+// several times faster than its SVD and, in double precision, as accurate for the
+// leading subspace.
+at::Tensor leading_vectors(const at::Tensor& m, int64_t r) {
+  if (m.size(1) > 2 * m.size(0)) return gram_eigen(m).second.slice(1, 0, r).contiguous();
+  auto [u, s, vh] = at::linalg_svd(m, false);
+  return u.slice(1, 0, r).contiguous();
 }
 
 double relative_error(const at::Tensor& w, const at::Tensor& approx) {

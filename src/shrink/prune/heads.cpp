@@ -94,7 +94,9 @@ void set_target_entry(ir::Graph& g, ir::Node* reshape, int64_t index, int64_t va
 }
 
 struct Projection {
-  ir::Node *matmul = nullptr, *bias = nullptr, *reshape = nullptr;
+  ir::Node *matmul = nullptr, *reshape = nullptr;
+  ir::Node* add = nullptr;     // the Add of the bias, or null
+  ir::Value* bias = nullptr;   // its initializer
 };
 
 // [..., H*dh] projection -> (Add bias) -> Reshape [..., H, dh] -> `value`: the
@@ -113,7 +115,8 @@ Projection projection_of(const ir::Graph& g, const ir::Value* reshaped, int64_t&
   if (ir::Node* add = made_by(x, "Add")) {
     int side = g.initializer(add->input(1)->name) ? 1 : g.initializer(add->input(0)->name) ? 0 : -1;
     if (side >= 0 && g.initializer(add->input(side)->name)->tensor.dim() == 1) {
-      p.bias = add;
+      p.add = add;
+      p.bias = add->input(side);
       x = add->input(1 - side);
     }
   }
@@ -132,7 +135,7 @@ Projection projection_of(const ir::Graph& g, const ir::Value* reshaped, int64_t&
     return {};
   }
   heads = h, head_dim = d;
-  for (const ir::Value* v : {p.matmul->output(0), p.bias ? p.bias->output(0) : nullptr, p.reshape->output(0)})
+  for (const ir::Value* v : {p.matmul->output(0), p.add ? p.add->output(0) : nullptr, p.reshape->output(0)})
     if (v && !sole_user(g, v)) {
       why = "'" + v->name + "' is read by more than the attention";
       return {};
@@ -243,10 +246,6 @@ void prune_heads(ir::Graph& g, const StructuredOptions& o, StructuredReport& rep
   }
   at::NoGradGuard no_grad;
   auto weight = [&](const ir::Node* n) { return g.initializer(n->input(1)->name)->tensor.detach().to(at::kDouble); };
-  auto bias_of = [&](const ir::Node* add) -> const ir::Value* {
-    if (!add) return nullptr;
-    return g.initializer(add->input(1)->name) ? add->input(1) : add->input(0);
-  };
   // Per block, the score of each head: [heads].
   std::vector<at::Tensor> scores;
   for (const AttentionBlock& b : chosen) scores.push_back(at::zeros({b.heads}, at::kDouble));
@@ -283,9 +282,8 @@ void prune_heads(ir::Graph& g, const StructuredOptions& o, StructuredReport& rep
         };
         for (const ir::Node* n : {b.q, b.k, b.v})
           if (at::Tensor t = wg(n->input(1)); t.defined()) first += per_head_in(t, b.heads);
-        for (const ir::Node* add : {b.q_bias, b.k_bias, b.v_bias})
-          if (const ir::Value* bv = bias_of(add))
-            if (at::Tensor t = wg(bv); t.defined()) first += t.reshape({b.heads, -1}).sum(1);
+        for (const ir::Value* bias : {b.q_bias, b.k_bias, b.v_bias})
+          if (at::Tensor t = bias ? wg(bias) : at::Tensor(); t.defined()) first += t.reshape({b.heads, -1}).sum(1);
         if (at::Tensor t = wg(b.out->input(1)); t.defined()) first += per_head_out(t, b.heads);
         scores[i] += first.pow(2);
       }
@@ -317,8 +315,8 @@ void prune_heads(ir::Graph& g, const StructuredOptions& o, StructuredReport& rep
       g.slice_initializer(n->input(1)->name, 1, columns);
       report.kept[n->output(0)->name] = columns;
     }
-    for (const ir::Node* add : {b.q_bias, b.k_bias, b.v_bias})
-      if (const ir::Value* bv = bias_of(add)) g.slice_initializer(bv->name, 0, columns);
+    for (const ir::Value* bias : {b.q_bias, b.k_bias, b.v_bias})
+      if (bias) g.slice_initializer(bias->name, 0, columns);
     g.slice_initializer(b.out->input(1)->name, 0, columns);
     for (ir::Node* r : {b.q_reshape, b.k_reshape, b.v_reshape}) set_target_entry(g, r, 2, left);
     Target merged = target_of(g, b.merge);

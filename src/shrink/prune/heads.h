@@ -19,7 +19,7 @@ namespace shrink::prune {
 struct AttentionBlock {
   std::string name;                   // the Q projection's node name
   ir::Node *q = nullptr, *k = nullptr, *v = nullptr, *out = nullptr;  // the MatMuls with weights
-  ir::Node *q_bias = nullptr, *k_bias = nullptr, *v_bias = nullptr;   // Add of a bias, or null
+  ir::Value *q_bias = nullptr, *k_bias = nullptr, *v_bias = nullptr;  // bias initializers, or null
   ir::Node *q_reshape = nullptr, *k_reshape = nullptr, *v_reshape = nullptr, *merge = nullptr;
   int64_t heads = 0, head_dim = 0;
 };

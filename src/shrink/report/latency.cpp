@@ -74,7 +74,7 @@ std::vector<at::Tensor> sample_inputs(const ir::Graph& g, int64_t batch) {
         SHRINK_CHECK(!name.empty(), "input '", in->name, "': dimension ", i, " of ", in->type.to_string(),
                      " is symbolic and unnamed, so its size for timing cannot be given");
         fail("input '", in->name, "': dimension ", i, " ('", name, "') of ", in->type.to_string(),
-                    " is symbolic: give its size for timing with `shrink --dim ", name, "=SIZE`");
+             " is symbolic: give its size for timing with `shrink --dim ", name, "=SIZE`");
       }
     }
     at::TensorOptions o = at::TensorOptions().dtype(in->type.dtype);
