@@ -13,6 +13,8 @@
 #include "shrink/onnx/import.h"
 #include "shrink/prune/heads.h"
 #include "shrink/prune/structured.h"
+#include "shrink/passes/pass.h"
+#include "shrink/quantize/quantize.h"
 #include "support/onnx_builder.h"
 #include "support/ort.h"
 #include "support/paths.h"
@@ -21,6 +23,28 @@
 using namespace shrink;
 
 namespace {
+
+// A Hugging-Face-style (BERT) encoder layer in PyTorch: separate query/key/value Linear
+// layers, heads split by view(x.size(0), x.size(1), H, dh), an additive attention mask,
+// post-norm, exact GELU MLP. Python source defining `Layer(width, heads, ffn)`.
+const char* kBertLayer = R"(
+class Layer(torch.nn.Module):
+    def __init__(s, width, heads, ffn):
+        super().__init__()
+        s.h, s.dh = heads, width // heads
+        s.query, s.key, s.value = (torch.nn.Linear(width, width) for _ in range(3))
+        s.out = torch.nn.Linear(width, width)
+        s.ln1, s.ln2 = torch.nn.LayerNorm(width), torch.nn.LayerNorm(width)
+        s.fc1, s.fc2 = torch.nn.Linear(width, ffn), torch.nn.Linear(ffn, width)
+    def split(s, x):
+        return x.view(x.size(0), x.size(1), s.h, s.dh).permute(0, 2, 1, 3)
+    def forward(s, x, mask):
+        q, k, v = s.split(s.query(x)), s.split(s.key(x)), s.split(s.value(x))
+        a = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(s.dh) + mask
+        c = torch.matmul(a.softmax(-1), v).permute(0, 2, 1, 3).contiguous()
+        x = s.ln1(x + s.out(c.view(c.size(0), c.size(1), s.h * s.dh)))
+        return s.ln2(x + s.fc2(torch.nn.functional.gelu(s.fc1(x))))
+)";
 
 // Exports nn.TransformerEncoder (2 layers, width 32, 4 heads, batch_first) with a
 // linear head, input [N, sequence, 32], and PyTorch's output on a [3, 7, 32] input.
@@ -125,23 +149,7 @@ TEST(Transformer, BertStyleHeadsArePrunedInTheImportedModel) {
     std::ofstream(dir.file("export.py")) << R"(import sys, math, numpy as np, torch
 d, opset = sys.argv[1], int(sys.argv[2])
 torch.manual_seed(0)
-class SelfAttention(torch.nn.Module):
-    def __init__(s, width=48, heads=6):
-        super().__init__()
-        s.h, s.dh = heads, width // heads
-        s.query, s.key, s.value = (torch.nn.Linear(width, width) for _ in range(3))
-        s.out = torch.nn.Linear(width, width)
-        s.ln1, s.ln2 = torch.nn.LayerNorm(width), torch.nn.LayerNorm(width)
-        s.fc1, s.fc2 = torch.nn.Linear(width, 96), torch.nn.Linear(96, width)
-    def split(s, x):
-        return x.view(x.size(0), x.size(1), s.h, s.dh).permute(0, 2, 1, 3)
-    def forward(s, x, mask):
-        q, k, v = s.split(s.query(x)), s.split(s.key(x)), s.split(s.value(x))
-        a = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(s.dh) + mask
-        c = torch.matmul(a.softmax(-1), v).permute(0, 2, 1, 3).contiguous()
-        x = s.ln1(x + s.out(c.view(c.size(0), c.size(1), s.h * s.dh)))
-        return s.ln2(x + s.fc2(torch.nn.functional.gelu(s.fc1(x))))
-m = SelfAttention().eval()
+)" << kBertLayer << R"(m = Layer(48, 6, 96).eval()
 x, mask = torch.randn(2, 10, 48), torch.zeros(2, 1, 1, 10)
 mask[1, :, :, 7:] = -10000.0
 torch.onnx.export(m, (x, mask), f"{d}/model.onnx", opset_version=opset, input_names=["x", "mask"],
@@ -189,4 +197,63 @@ torch.onnx.export(m, (x, mask), f"{d}/model.onnx", opset_version=opset, input_na
     EXPECT_EQ(full.sizes(), want.sizes());
     EXPECT_LE((test_support::run_onnxruntime(dir.file("pruned.onnx"), {x, mask})[0] - full).abs().max().item<double>(), 1e-4);
   }
+}
+
+// A BERT-style encoder layer exported by PyTorch (exact GELU, attention mask) runs on the
+// fused kernels (one Gelu, oneDNN softmax and batched products) equal to PyTorch, and its
+// dynamic int8 (6 Linear layers on the int8 kernels) agrees with ONNX Runtime running the
+// same quantized file and with PyTorch's quantize_dynamic of the same module.
+TEST(Transformer, BertLayerOnFusedKernelsAndInDynamicInt8) {
+  test_support::TempDir dir;
+  std::ofstream(dir.file("export.py")) << R"(import sys, math, numpy as np, torch
+d = sys.argv[1]
+torch.manual_seed(0)
+)" << kBertLayer << R"(m = Layer(96, 6, 384).eval()
+x, mask = torch.randn(4, 20, 96), torch.zeros(4, 1, 1, 20)
+mask[1:, :, :, 15:] = -10000.0
+torch.onnx.export(m, (x, mask), f"{d}/model.onnx", opset_version=17, input_names=["x", "mask"],
+                  dynamic_axes={"x": {0: "N"}, "mask": {0: "N"}})
+torch.backends.quantized.engine = "onednn"
+q = torch.ao.quantization.quantize_dynamic(m, {torch.nn.Linear}, dtype=torch.qint8)
+with torch.no_grad():
+    for name, t in (("x", x), ("mask", mask), ("y", m(x, mask)), ("torch_int8", q(x, mask))):
+        np.save(f"{d}/{name}.npy", t.numpy())
+)";
+  auto r = test_support::run_command(test_support::python() + " " + dir.file("export.py") + " " + dir.path + " 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  at::Tensor x = io::read_npy(dir.file("x.npy")), mask = io::read_npy(dir.file("mask.npy"));
+  at::Tensor want = io::read_npy(dir.file("y.npy"));
+  auto count = [](const ir::Graph& g, const std::string& op) {
+    int n = 0;
+    for (const auto& node : g.nodes()) n += node->op_type == op;
+    return n;
+  };
+  ir::Graph g = onnx_io::import_model(dir.file("model.onnx"));
+  ir::Graph fused = g.clone();
+  passes::make_pipeline("inference").run(fused);
+  EXPECT_EQ(count(fused, "Gelu"), 1);
+  EXPECT_EQ(count(fused, "Erf"), 0);
+  EXPECT_LE((exec::run_once(fused, {x, mask})[0] - want).abs().max().item<double>(), 1e-4);
+
+  quantize::QuantizeOptions o;
+  o.mode = "dynamic";
+  o.per_channel = false;  // as PyTorch's quantize_dynamic
+  quantize::quantize(g, o, nullptr);
+  onnx_io::export_model(g, dir.file("int8.onnx"));
+  ir::Graph lowered = onnx_io::import_model(dir.file("int8.onnx"));
+  passes::make_pipeline("inference").run(lowered);
+  EXPECT_EQ(count(lowered, "Int8DynamicLinear"), 6);
+  EXPECT_EQ(count(lowered, "MatMulInteger"), 0);
+  at::Tensor ours = exec::run_once(lowered, {x, mask})[0];
+  at::Tensor ort = test_support::run_onnxruntime(dir.file("int8.onnx"), {x, mask})[0];
+  at::Tensor torch_int8 = io::read_npy(dir.file("torch_int8.npy"));
+  auto err = [](const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); };
+  std::printf("max |output - float|: shrink int8 %.4f, ONNX Runtime int8 %.4f, PyTorch int8 %.4f; shrink vs ORT %.2g, "
+              "vs PyTorch %.4f (outputs up to %.2f)\n",
+              err(ours, want), err(ort, want), err(torch_int8, want), err(ours, ort), err(ours, torch_int8),
+              want.abs().max().item<double>());
+  EXPECT_GT(err(ours, want), 1e-4);  // it did run in int8
+  EXPECT_LE(err(ours, want), 1.5 * err(ort, want) + 1e-3);
+  EXPECT_LE(err(ours, ort), 0.005);         // the same arithmetic: equal but for float rounding
+  EXPECT_LE(err(ours, torch_int8), 0.05);   // PyTorch's activations take 7 bits (reduce_range)
 }

@@ -185,6 +185,44 @@ TEST(FoldConstants, ConstantSubgraphBecomesOneInitializer) {
   EXPECT_TRUE(at::allclose(g.initializer("nea")->tensor, -at::exp(at::tensor({1.0f, 2.0f}))));
 }
 
+// Exact GELU in the forms PyTorch and the zoo write it becomes one Gelu node whose output is
+// the hand formula 0.5 x (1 + erf(x / sqrt 2)) in double; a near miss (Add 2) stays as it is.
+TEST(FuseGelu, EveryExportedFormBecomesOneNodeAndNearMissesStay) {
+  at::manual_seed(3);
+  auto scalar = [](ir::Graph& g, const std::string& name, float v) {
+    return g.add_initializer(name, at::tensor({v}).reshape({}), ir::InitKind::Constant);
+  };
+  enum Form { kDivThenHalfLast, kMulThenHalfLast, kHalfFirst, kAddTwo };
+  for (Form form : {kDivThenHalfLast, kMulThenHalfLast, kHalfFirst, kAddTwo}) {
+    ir::Graph g;
+    ir::Value* in = g.add_input("x", TensorType::of(at::kFloat, {4, 30}));
+    ir::Value* x = g.add_node("Relu", {in}, {"r"})->output(0);  // x has other users too
+    ir::Value* scaled = form == kMulThenHalfLast
+                            ? g.add_node("Mul", {x, scalar(g, "c", 1.0f / std::sqrt(2.0f))}, {"s"})->output(0)
+                            : g.add_node("Div", {x, scalar(g, "c", std::sqrt(2.0f))}, {"s"})->output(0);
+    ir::Value* e = g.add_node("Erf", {scaled}, {"e"})->output(0);
+    ir::Value* plus = g.add_node("Add", {scalar(g, "one", form == kAddTwo ? 2.0f : 1.0f), e}, {"p"})->output(0);
+    ir::Value* y;
+    if (form == kHalfFirst) {
+      ir::Value* half = g.add_node("Mul", {x, scalar(g, "half", 0.5f)}, {"h"})->output(0);
+      y = g.add_node("Mul", {half, plus}, {"y"})->output(0);
+    } else {
+      y = g.add_node("Mul", {g.add_node("Mul", {x, plus}, {"t"})->output(0), scalar(g, "half", 0.5f)}, {"y"})->output(0);
+    }
+    g.add_output(g.add_node("Add", {y, x}, {"z"})->output(0));
+    ops::infer_shapes(g);
+    at::Tensor input = at::randn({4, 30}) * 3;
+    EXPECT_EQ(check_pass(g, "fuse_gelu,eliminate_dead_code", {input}), form != kAddTwo) << form;
+    auto counts = op_counts(g);
+    EXPECT_EQ(counts["Gelu"], form == kAddTwo ? 0 : 1) << form;
+    EXPECT_EQ(counts["Erf"], form == kAddTwo ? 1 : 0) << form;
+    if (form == kAddTwo) continue;
+    at::Tensor r = input.to(at::kDouble).relu();
+    at::Tensor want = 0.5 * r * (1 + at::erf(r / std::sqrt(2.0))) + r;
+    EXPECT_LE((exec::run_once(g, {input})[0].to(at::kDouble) - want).abs().max().item<double>(), 1e-5) << form;
+  }
+}
+
 TEST(Pipeline, UnknownPassIsAnErrorNamingTheKnownOnes) {
   try {
     passes::make_pipeline("fold_constants,nope");

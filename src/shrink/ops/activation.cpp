@@ -1,5 +1,6 @@
 // Elementwise unary functions and activations.
 #include "shrink/ops/common.h"
+#include "shrink/ops/dnnl_kernels.h"
 
 namespace shrink::ops {
 namespace {
@@ -64,6 +65,17 @@ void register_activation_ops(OpRegistry& r) {
   SHRINK_UNARY("Softplus", at::softplus(x, 1.0, 1e30));
   SHRINK_UNARY("Softsign", x / (at::abs(x) + 1));
   SHRINK_UNARY("Erf", at::erf(x));
+  // What the fuse_gelu pass puts in place of PyTorch's export of exact GELU (Div, Erf, Add,
+  // Mul, Mul): one vectorised ATen pass instead of five. Of the ai.shrink domain: ONNX's own
+  // Gelu comes with opset 20, which this ONNX (1.12) has no test data for.
+  OpDef gelu = unary("Gelu", [](const ir::Attributes& a) -> UnaryFn {
+    std::string approximate = a.get_string("approximate", "none");
+    SHRINK_CHECK(approximate == "none" || approximate == "tanh", "Gelu: attribute 'approximate' must be 'none' or 'tanh', got '",
+                 approximate, "'");
+    return [approximate](const at::Tensor& x) { return at::gelu(x, approximate); };
+  });
+  gelu.domain = "ai.shrink";
+  r.add(gelu);
   SHRINK_UNARY("Exp", at::exp(x));
   SHRINK_UNARY("Log", at::log(x));
   SHRINK_UNARY("Sqrt", at::sqrt(x));
@@ -140,8 +152,7 @@ void register_activation_ops(OpRegistry& r) {
       int64_t axis = node.attrs.get_int("axis", -1);  // opset 13 semantics (importer upgrades older)
       return [kind, axis](const KernelContext&, const Tensors& in) -> Tensors {
         int64_t ax = normalize_axis(axis, in[0].dim());
-        if (kind == kSoftmax) return {at::softmax(in[0], ax)};
-        if (kind == kLogSoftmax) return {at::log_softmax(in[0], ax)};
+        if (kind != kHardmax) return {softmax_inference(in[0], ax, kind == kLogSoftmax)};
         at::Tensor arg = in[0].argmax(ax, true);
         return {at::zeros_like(in[0]).scatter_(ax, arg, 1.0)};
       };

@@ -1,5 +1,6 @@
 // Gemm (transA, transB, alpha, beta) and MatMul (numpy semantics).
 #include "shrink/ops/common.h"
+#include "shrink/ops/dnnl_kernels.h"
 #include "shrink/ops/sgemm.h"
 
 namespace shrink::ops {
@@ -63,7 +64,7 @@ at::Tensor numpy_matmul(const at::Tensor& a, const at::Tensor& b) {
     out.back() = b.size(1);
     return ops::dense_mm(a.reshape({-1, a.size(-1)}), b).view(out);
   }
-  return at::matmul(a, b);
+  return ops::batched_matmul_inference(a, b);
 }
 
 }  // namespace

@@ -23,6 +23,10 @@ bool fuse_batch_norm(ir::Graph& graph);
 // becomes Gemm(A, B, C).
 bool canonicalize_gemm(ir::Graph& graph);
 
+// Exact GELU as PyTorch exports it below opset 20 (Div or Mul by sqrt 2, Erf, Add 1, Mul x,
+// Mul 0.5, the half in either place) becomes one ai.shrink Gelu node (never exported).
+bool fuse_gelu(ir::Graph& graph);
+
 // QDQ patterns (QuantizeLinear / DequantizeLinear around Conv, Gemm, MatMul, Add, with a
 // fused Relu) become the int8 kernels of ops/int8.h; the weights' remaining
 // DequantizeLinear nodes are folded to float. Float graphs are left unchanged.

@@ -29,6 +29,7 @@ const std::map<std::string, std::function<bool(ir::Graph&)>>& registry() {
       {"remove_identity", remove_identity},
       {"fuse_batch_norm", fuse_batch_norm},
       {"canonicalize_gemm", canonicalize_gemm},
+      {"fuse_gelu", fuse_gelu},
       {"lower_int8", lower_int8},
   };
   return passes;
@@ -91,7 +92,10 @@ Pipeline make_pipeline(const std::string& spec) {
     for (const char* name : {"fold_constants", "remove_identity", "fuse_batch_norm", "canonicalize_gemm",
                              "fold_constants", "eliminate_dead_code"})
       p.add(create_pass(name));
-    if (spec == "inference") p.add(create_pass("lower_int8"));
+    if (spec == "inference") {  // the runtime's own ops (ai.shrink): never exported
+      p.add(create_pass("fuse_gelu"));
+      p.add(create_pass("lower_int8"));
+    }
     return p;
   }
   std::stringstream in(spec);

@@ -290,7 +290,7 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
   for (const auto& n : g.nodes())
     SHRINK_CHECK(n->op_type != "QuantizeLinear" && n->op_type != "DequantizeLinear" && n->domain.empty(),
                  n->describe(), ": the model is already quantized (quantize its float original)");
-  passes::make_pipeline("inference").run(g);
+  passes::make_pipeline("portable").run(g);
 
   QuantizeResult result;
   if (o.equalize) result.equalized = equalize_layers(g);
