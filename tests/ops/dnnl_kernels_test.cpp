@@ -76,3 +76,41 @@ TEST(DnnlKernels, OperandsThatNeedAGradientKeepTheirAutogradGraph) {
   at::Tensor s = ops::softmax_inference(a, 2, false);
   EXPECT_TRUE(s.requires_grad());
 }
+
+// The int8 linear against ONNX's DynamicQuantizeLinear -> MatMulInteger -> scale -> bias
+// computed by hand in double (integer products exact), per-tensor and per-channel weight
+// scales, 2-D and 3-D inputs, two row counts, and new weights after an in-place change.
+TEST(DnnlKernels, DynamicInt8LinearEqualsTheOnnxFormulaInDouble) {
+  at::manual_seed(2);
+  auto reference = [](const at::Tensor& x, const at::Tensor& w, const at::Tensor& ws, const at::Tensor& b) {
+    at::Tensor xd = x.to(at::kDouble).reshape({-1, x.size(-1)});
+    double lo = std::min(0.0, xd.min().item<double>()), hi = std::max(0.0, xd.max().item<double>());
+    double scale = static_cast<float>((hi - lo) / 255.0);
+    double zp = std::clamp(std::nearbyint(-lo / scale), 0.0, 255.0);
+    at::Tensor codes = (xd / scale).round().add(zp).clamp(0, 255);
+    at::Tensor acc = at::matmul(codes - zp, w.to(at::kDouble).t());
+    at::Tensor y = acc * (ws.to(at::kDouble).reshape({1, -1}) * scale) + b.to(at::kDouble);
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = w.size(0);
+    return y.reshape(shape);
+  };
+  ops::DynamicInt8Linear linear;
+  at::Tensor w = at::randint(-127, 128, {48, 40}).to(at::kChar);
+  at::Tensor bias = at::randn({48});
+  for (at::Tensor ws : {at::full({1}, 0.02f), at::rand({48}) * 0.05 + 0.01}) {
+    for (at::Tensor x : {at::randn({7, 40}) * 3 + 1, at::randn({2, 5, 40}), at::rand({3, 40})}) {
+      at::Tensor want = reference(x, w, ws, bias);
+      at::Tensor got = linear(x, w, ws, bias);
+      ASSERT_EQ(got.sizes(), want.sizes());
+      double scale = want.abs().max().item<double>();
+      EXPECT_LE((got.to(at::kDouble) - want).abs().max().item<double>(), 1e-5 * scale) << x.sizes() << ws.numel();
+    }
+    w.mul_(-1);  // an in-place change: the packed weights are rebuilt
+  }
+  // A hand computation: x = [0, 2.55] -> scale 0.01, zero point 0, codes [0, 255];
+  // w = [[1, 2]], scale 0.5, bias 1: y = 0.5 * 0.01 * (0 * 1 + 255 * 2) + 1 = 3.55.
+  ops::DynamicInt8Linear one;
+  at::Tensor y = one(at::tensor({0.0f, 2.55f}).view({1, 2}), at::tensor({1, 2}, at::kChar).view({1, 2}),
+                     at::full({1}, 0.5f), at::ones({1}));
+  EXPECT_NEAR(y.item<double>(), 3.55, 1e-5);
+}

@@ -8,13 +8,14 @@
 //   Int8Conv(x, w_int8, w_scale, bias?, y_scale, y_zp)    Conv attributes, relu: 0/1
 //   Int8Linear(x, w_int8 [N,K], w_scale, bias?, y_scale, y_zp)   relu: 0/1
 //   Int8Add(a, b, y_scale, y_zp)                          relu: 0/1
-//   Int8DynamicLinear(x, w_int8 [N,K], w_scale, bias?)   float -> float, x quantized per batch
+//   Int8DynamicLinear(x, w_int8 [N,K], w_scale, bias?)   float -> float, x quantized per call (dnnl_kernels.h)
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/native/quantized/PackedParams.h>
 
 #include <mutex>
 
 #include "shrink/ops/common.h"
+#include "shrink/ops/dnnl_kernels.h"
 #include "shrink/ops/int8.h"
 #include "shrink/ops/max_pool2d.h"
 #include "shrink/ops/window.h"
@@ -107,7 +108,7 @@ Kernel conv_kernel(const ir::Node& node) {
   };
 }
 
-// Int8Linear / Int8DynamicLinear weights (inputs 1-3) packed for the quantized engine.
+// Int8Linear weights (inputs 1-3) packed for the quantized engine.
 c10::intrusive_ptr<LinearPackedParamsBase> pack_linear(const Tensors& in) {
   static auto prepack = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("quantized::linear_prepack", "")
@@ -129,11 +130,10 @@ Kernel linear_kernel(const ir::Node& node) {
 
 // Activations quantized per batch (uint8, the range of this batch with 0 in it), int8
 // weights, float output.
-Kernel dynamic_linear_kernel(const ir::Node& node) {
-  auto cache = std::make_shared<PackCache<LinearPackedParamsBase>>();
+Kernel dynamic_linear_kernel(const ir::Node&) {
+  auto linear = std::make_shared<DynamicInt8Linear>();
   return [=](const KernelContext&, const Tensors& in) -> Tensors {
-    auto packed = cache->get(in[1], [&] { return pack_linear(in); });
-    return {packed->apply_dynamic(in[0].to(at::kFloat).contiguous(), /*reduce_range=*/false)};
+    return {(*linear)(in[0], in[1], in[2], in.size() > 3 ? in[3] : at::Tensor())};
   };
 }
 

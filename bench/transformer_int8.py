@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""Dynamic int8 of transformers against their float originals, in shrink and ONNX Runtime.
+
+A BERT-style encoder (Hugging Face layout: separate query/key/value Linear layers, an
+additive attention mask, post-norm, exact GELU; hidden 768, 12 heads, FFN 3072, seeded
+random weights) is exported by PyTorch at opset 17 with a symbolic batch, quantized by
+`shrink quantize --mode dynamic` (int8 weights, activations quantized per batch), and both
+files are timed in shrink (`shrink bench`) and ONNX Runtime (tools/ort_run.js), the peers
+interleaved and repeated, medians printed with the int8 speed-ups. Other float models
+(e.g. the zoo's `vit`) can be given too, each quantized the same way:
+
+  /usr/bin/python3 bench/transformer_int8.py [--layers 4] [--seq 128] [--batch 8] [--repeats 3]
+  /usr/bin/python3 bench/transformer_int8.py --layers 0 --batch 64 vit.onnx
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from runtimes import ROOT, time_ort, time_shrink  # noqa: E402
+
+ENCODER = r'''
+import math, sys, torch
+path, layers, seq = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+torch.manual_seed(0)
+class Layer(torch.nn.Module):
+    def __init__(s, width=768, heads=12, ffn=3072):
+        super().__init__()
+        s.h, s.dh = heads, width // heads
+        s.query, s.key, s.value = (torch.nn.Linear(width, width) for _ in range(3))
+        s.out = torch.nn.Linear(width, width)
+        s.ln1, s.ln2 = torch.nn.LayerNorm(width), torch.nn.LayerNorm(width)
+        s.fc1, s.fc2 = torch.nn.Linear(width, ffn), torch.nn.Linear(ffn, width)
+    def split(s, x):
+        return x.view(x.size(0), x.size(1), s.h, s.dh).permute(0, 2, 1, 3)
+    def forward(s, x, mask):
+        q, k, v = s.split(s.query(x)), s.split(s.key(x)), s.split(s.value(x))
+        a = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(s.dh) + mask
+        c = torch.matmul(a.softmax(-1), v).permute(0, 2, 1, 3).contiguous()
+        x = s.ln1(x + s.out(c.view(c.size(0), c.size(1), s.h * s.dh)))
+        return s.ln2(x + s.fc2(torch.nn.functional.gelu(s.fc1(x))))
+class Encoder(torch.nn.Module):
+    def __init__(s, n):
+        super().__init__()
+        s.layers = torch.nn.ModuleList(Layer() for _ in range(n))
+    def forward(s, x):
+        mask = torch.zeros(x.size(0), 1, 1, x.size(1))
+        for layer in s.layers:
+            x = layer(x, mask)
+        return x
+torch.onnx.export(Encoder(layers).eval(), (torch.randn(2, seq, 768),), path, opset_version=17,
+                  input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+'''
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("models", nargs="*", help="more float ONNX models to quantize and time")
+    p.add_argument("--layers", type=int, default=4, help="BERT-style encoder layers (0: none)")
+    p.add_argument("--seq", type=int, default=128)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--runs", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--shrink", default=os.path.join(ROOT, "build", "shrink"))
+    a = p.parse_args()
+    tmp = tempfile.mkdtemp(prefix="shrink-int8-")
+    models = list(a.models)
+    if a.layers > 0:
+        bert = os.path.join(tmp, f"bert{a.layers}.onnx")
+        subprocess.run([sys.executable, "-c", ENCODER, bert, str(a.layers), str(a.seq)], check=True,
+                       capture_output=True)
+        models.insert(0, bert)
+    print(f"threads {a.threads}, batch {a.batch}, medians of {a.repeats} repeats of {a.runs} runs, peers interleaved")
+    print(f"{'model':22} {'shrink fp32':>12} {'shrink int8':>12} {'speed-up':>9} {'ORT fp32':>9} {'ORT int8':>9} "
+          f"{'speed-up':>9} {'int8 shrink/ORT':>16}")
+    for model in models:
+        q = os.path.join(tmp, os.path.basename(model).replace(".onnx", ".dynamic.onnx"))
+        subprocess.run([a.shrink, "quantize", model, "--mode", "dynamic", "--no-eval", "--no-latency", "-o", q],
+                       check=True, capture_output=True)
+        t = {k: [] for k in ("sf", "si", "of", "oi")}
+        for _ in range(a.repeats):
+            t["sf"].append(time_shrink(a.shrink, model, a.batch, a.threads, a.runs))
+            t["of"].append(time_ort(model, a.batch, a.threads, a.runs))
+            t["si"].append(time_shrink(a.shrink, q, a.batch, a.threads, a.runs))
+            t["oi"].append(time_ort(q, a.batch, a.threads, a.runs))
+        m = {k: statistics.median(v) for k, v in t.items()}
+        print(f"{os.path.basename(model):22} {m['sf']:12.2f} {m['si']:12.2f} {m['sf'] / m['si']:9.2f} {m['of']:9.2f} "
+              f"{m['oi']:9.2f} {m['of'] / m['oi']:9.2f} {m['si'] / m['oi']:16.2f}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main()
