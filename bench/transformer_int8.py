@@ -24,38 +24,6 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from runtimes import ROOT, time_ort, time_shrink  # noqa: E402
 
-ENCODER = r'''
-import math, sys, torch
-path, layers, seq = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-torch.manual_seed(0)
-class Layer(torch.nn.Module):
-    def __init__(s, width=768, heads=12, ffn=3072):
-        super().__init__()
-        s.h, s.dh = heads, width // heads
-        s.query, s.key, s.value = (torch.nn.Linear(width, width) for _ in range(3))
-        s.out = torch.nn.Linear(width, width)
-        s.ln1, s.ln2 = torch.nn.LayerNorm(width), torch.nn.LayerNorm(width)
-        s.fc1, s.fc2 = torch.nn.Linear(width, ffn), torch.nn.Linear(ffn, width)
-    def split(s, x):
-        return x.view(x.size(0), x.size(1), s.h, s.dh).permute(0, 2, 1, 3)
-    def forward(s, x, mask):
-        q, k, v = s.split(s.query(x)), s.split(s.key(x)), s.split(s.value(x))
-        a = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(s.dh) + mask
-        c = torch.matmul(a.softmax(-1), v).permute(0, 2, 1, 3).contiguous()
-        x = s.ln1(x + s.out(c.view(c.size(0), c.size(1), s.h * s.dh)))
-        return s.ln2(x + s.fc2(torch.nn.functional.gelu(s.fc1(x))))
-class Encoder(torch.nn.Module):
-    def __init__(s, n):
-        super().__init__()
-        s.layers = torch.nn.ModuleList(Layer() for _ in range(n))
-    def forward(s, x):
-        mask = torch.zeros(x.size(0), 1, 1, x.size(1))
-        for layer in s.layers:
-            x = layer(x, mask)
-        return x
-torch.onnx.export(Encoder(layers).eval(), (torch.randn(2, seq, 768),), path, opset_version=17,
-                  input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
-'''
 
 
 def main():
@@ -73,8 +41,8 @@ def main():
     models = list(a.models)
     if a.layers > 0:
         bert = os.path.join(tmp, f"bert{a.layers}.onnx")
-        subprocess.run([sys.executable, "-c", ENCODER, bert, str(a.layers), str(a.seq)], check=True,
-                       capture_output=True)
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bert_encoder.py"), bert, "--layers",
+                        str(a.layers), "--seq", str(a.seq)], check=True, capture_output=True)
         models.insert(0, bert)
     print(f"threads {a.threads}, batch {a.batch}, medians of {a.repeats} repeats of {a.runs} runs, peers interleaved")
     print(f"{'model':22} {'shrink fp32':>12} {'shrink int8':>12} {'speed-up':>9} {'ORT fp32':>9} {'ORT int8':>9} "

@@ -24,27 +24,11 @@ using namespace shrink;
 
 namespace {
 
-// A Hugging-Face-style (BERT) encoder layer in PyTorch: separate query/key/value Linear
-// layers, heads split by view(x.size(0), x.size(1), H, dh), an additive attention mask,
-// post-norm, exact GELU MLP. Python source defining `Layer(width, heads, ffn)`.
-const char* kBertLayer = R"(
-class Layer(torch.nn.Module):
-    def __init__(s, width, heads, ffn):
-        super().__init__()
-        s.h, s.dh = heads, width // heads
-        s.query, s.key, s.value = (torch.nn.Linear(width, width) for _ in range(3))
-        s.out = torch.nn.Linear(width, width)
-        s.ln1, s.ln2 = torch.nn.LayerNorm(width), torch.nn.LayerNorm(width)
-        s.fc1, s.fc2 = torch.nn.Linear(width, ffn), torch.nn.Linear(ffn, width)
-    def split(s, x):
-        return x.view(x.size(0), x.size(1), s.h, s.dh).permute(0, 2, 1, 3)
-    def forward(s, x, mask):
-        q, k, v = s.split(s.query(x)), s.split(s.key(x)), s.split(s.value(x))
-        a = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(s.dh) + mask
-        c = torch.matmul(a.softmax(-1), v).permute(0, 2, 1, 3).contiguous()
-        x = s.ln1(x + s.out(c.view(c.size(0), c.size(1), s.h * s.dh)))
-        return s.ln2(x + s.fc2(torch.nn.functional.gelu(s.fc1(x))))
-)";
+// tools/bert_encoder.py's Layer(width, heads, ffn): a Hugging-Face-style (BERT) encoder
+// layer (separate query/key/value Linear layers, an additive mask, exact GELU).
+std::string bert_layer() {
+  return std::string("sys.path.insert(0, '") + SHRINK_SOURCE_DIR + "/tools')\nfrom bert_encoder import Layer\n";
+}
 
 // Exports nn.TransformerEncoder (2 layers, width 32, 4 heads, batch_first) with a
 // linear head, input [N, sequence, 32], and PyTorch's output on a [3, 7, 32] input.
@@ -149,7 +133,7 @@ TEST(Transformer, BertStyleHeadsArePrunedInTheImportedModel) {
     std::ofstream(dir.file("export.py")) << R"(import sys, math, numpy as np, torch
 d, opset = sys.argv[1], int(sys.argv[2])
 torch.manual_seed(0)
-)" << kBertLayer << R"(m = Layer(48, 6, 96).eval()
+)" << bert_layer() << R"(m = Layer(48, 6, 96).eval()
 x, mask = torch.randn(2, 10, 48), torch.zeros(2, 1, 1, 10)
 mask[1, :, :, 7:] = -10000.0
 torch.onnx.export(m, (x, mask), f"{d}/model.onnx", opset_version=opset, input_names=["x", "mask"],
@@ -208,7 +192,7 @@ TEST(Transformer, BertLayerOnFusedKernelsAndInDynamicInt8) {
   std::ofstream(dir.file("export.py")) << R"(import sys, math, numpy as np, torch
 d = sys.argv[1]
 torch.manual_seed(0)
-)" << kBertLayer << R"(m = Layer(96, 6, 384).eval()
+)" << bert_layer() << R"(m = Layer(96, 6, 384).eval()
 x, mask = torch.randn(4, 20, 96), torch.zeros(4, 1, 1, 20)
 mask[1:, :, :, 15:] = -10000.0
 torch.onnx.export(m, (x, mask), f"{d}/model.onnx", opset_version=17, input_names=["x", "mask"],
