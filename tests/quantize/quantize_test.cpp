@@ -501,3 +501,110 @@ TEST(Quantize, EqualizationKeepsTheFunctionAndBalancesChannelRanges) {
   // dw -> c3 (the last pair equalized): dw's output ranges equal c3's input ranges.
   EXPECT_TRUE(at::allclose(range(g.initializer("dw.w")->tensor, 0), range(g.initializer("c3.w")->tensor, 1), 1e-3, 1e-5));
 }
+
+// SmoothQuant on a LayerNorm whose output has three outlier channels (gamma 100), read by
+// two linear layers (MatMul and Gemm with transB): smoothing alone leaves the float function
+// unchanged, sets each channel's scale to the hand formula max|X|^a / max|W|^(1-a), and
+// static int8 of the smoothed model errs far less than without it.
+TEST(Quantize, SmoothQuantMovesActivationOutliersIntoTheWeights) {
+  at::manual_seed(11);
+  auto build = [] {
+    ir::Graph g;
+    ir::Value* x = g.add_input("x", ir::TensorType::of(at::kFloat, {-1, 16, 32}));
+    at::Tensor gamma = at::rand({32}) + 0.5;
+    gamma.index_put_({at::tensor({3, 17, 30}, at::kLong)}, 100.0);
+    ir::Value* ln = g.add_node("LayerNormalization",
+                               {x, g.add_initializer("gamma", gamma, ir::InitKind::Parameter),
+                                g.add_initializer("beta", at::randn({32}) * 0.1, ir::InitKind::Parameter)},
+                               {"ln"}, {}, "norm")
+                        ->output(0);
+    // The outlier channels' weight rows are small, as in the models SmoothQuant studies: they
+    // set the activation range without carrying most of the output.
+    at::Tensor rows = at::ones({32, 1});
+    rows.index_put_({at::tensor({3, 17, 30}, at::kLong)}, 0.02);
+    ir::Value* q = g.add_node("MatMul", {ln, g.add_initializer("wq", at::randn({32, 24}) * 0.2 * rows, ir::InitKind::Parameter)},
+                              {"q"}, {}, "q")
+                       ->output(0);
+    ir::Attributes trans;
+    trans.set("transB", int64_t{1});
+    ir::Value* k = g.add_node("Gemm",
+                              {g.add_node("Reshape", {ln, g.add_initializer("flat", at::tensor({-1, 32}, at::kLong),
+                                                                             ir::InitKind::Constant)},
+                                          {"flat_ln"})
+                                   ->output(0),
+                               g.add_initializer("wk", at::randn({24, 32}) * 0.2 * rows.t(), ir::InitKind::Parameter)},
+                              {"k"}, trans, "k")
+                       ->output(0);
+    g.add_output(q);
+    g.add_output(k);
+    ops::infer_shapes(g);
+    return g;
+  };
+  std::vector<at::Tensor> inputs;
+  for (int i = 0; i < 4; ++i) inputs.push_back(at::randn({8, 16, 32}));
+  auto batches = [&inputs] {
+    auto at = std::make_shared<size_t>(0);
+    return std::function<bool(std::vector<at::Tensor>&)>([&inputs, at](std::vector<at::Tensor>& b) {
+      if (*at >= inputs.size()) return false;
+      b = {inputs[(*at)++]};
+      return true;
+    });
+  };
+  at::Tensor probe = at::randn({8, 16, 32});
+  // The norm also feeds a Reshape (to the Gemm): not smoothable, left alone.
+  ir::Graph reshaped = build();
+  EXPECT_TRUE(quantize::smooth_activations(reshaped, 0.5, batches()).empty());
+  // Both readers direct: the Gemm becomes a second MatMul with its weight [32, 24].
+  ir::Graph g = build();
+  {
+    ir::Node* k = g.find_node("k");
+    g.replace_node(k, "MatMul", {g.find_node("norm")->output(0), g.value("wk")}, {});
+    g.set_initializer_tensor("wk", g.initializer("wk")->tensor.t().contiguous());  // [32, 24]
+    g.remove_node(g.value("flat_ln")->producer);
+    g.remove_unused_values();
+    ops::infer_shapes(g);
+  }
+  ir::Graph original = g.clone();
+  std::vector<at::Tensor> want = exec::run_once(original, {probe});
+  // The hand formula for channel 3 (an outlier) before smoothing.
+  at::Tensor ranges;
+  for (const at::Tensor& x : inputs) {
+    at::Tensor y = at::layer_norm(x, {32}, g.initializer("gamma")->tensor, g.initializer("beta")->tensor, 1e-5);
+    at::Tensor m = y.abs().reshape({-1, 32}).amax(0);
+    ranges = ranges.defined() ? at::maximum(ranges, m) : m;
+  }
+  double w3 = std::max(g.initializer("wq")->tensor[3].abs().max().item<double>(),
+                       g.initializer("wk")->tensor[3].abs().max().item<double>());
+  double s3 = std::sqrt(ranges[3].item<double>()) / std::sqrt(w3);
+  double gamma3 = g.initializer("gamma")->tensor[3].item<double>();
+
+  std::vector<quantize::SmoothedNorm> smoothed = quantize::smooth_activations(g, 0.5, batches());
+  ASSERT_EQ(smoothed.size(), 1u);
+  EXPECT_EQ(smoothed[0].layers.size(), 2u);
+  EXPECT_NEAR(g.initializer("gamma")->tensor[3].item<double>(), gamma3 / s3, 1e-4 * gamma3 / s3);
+  std::vector<at::Tensor> same = exec::run_once(g, {probe});
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_LE((same[i] - want[i]).abs().max().item<double>(), 1e-4 * want[i].abs().max().item<double>()) << i;
+  EXPECT_LT(smoothed[0].act_range_after, smoothed[0].act_range_before / 4);
+
+  // Static int8 (per-tensor activations, per-channel weights) with and without smoothing.
+  auto int8_error = [&](double alpha) {
+    ir::Graph q = original.clone();
+    quantize::QuantizeOptions o;
+    o.smooth = alpha;
+    quantize::quantize(q, o, batches());
+    std::vector<at::Tensor> got = exec::run_once(q, {probe});
+    return std::max((got[0] - want[0]).abs().max().item<double>() / want[0].abs().max().item<double>(),
+                    (got[1] - want[1]).abs().max().item<double>() / want[1].abs().max().item<double>());
+  };
+  double plain = int8_error(-1), smooth = int8_error(0.5);
+  std::printf("relative int8 error: plain %.4f, SmoothQuant alpha 0.5 %.4f\n", plain, smooth);
+  EXPECT_LT(smooth, plain / 10);
+  EXPECT_EQ(test_support::error_of([&] {
+              ir::Graph q = original.clone();
+              quantize::QuantizeOptions o;
+              o.smooth = 0.5;
+              quantize::quantize(q, o, nullptr);
+            }),
+            "--smooth: SmoothQuant needs calibration batches (the activations' ranges)");
+}

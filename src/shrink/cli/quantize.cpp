@@ -73,6 +73,11 @@ void add_quantize_command(CLI::App& app) {
       ->check(positive());
   cmd->add_flag("--equalize", opt->q.equalize,
                 "cross-layer equalization first: consecutive layers' channel ranges balanced (ReLU or nothing between)");
+  cmd->add_option("--smooth", opt->q.smooth,
+                  "SmoothQuant (Xiao et al. 2023) with migration strength ALPHA in [0, 1] (0.5 typical): divide each "
+                  "LayerNorm output channel by max|X|^a / max|W|^(1-a) and fold it into the linear layers after it "
+                  "(static, dynamic, qat; dynamic then calibrates too)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--bias-correction", opt->q.bias_correction,
                 "static/qat: shift each bias by -(W_q - W) E[x] (calibration means; Nagel et al. 2019)");
   cmd->add_flag("--lsq", opt->q.learnable_scales, "qat: learn the scales (LSQ, Esser et al. 2020)");
@@ -243,6 +248,15 @@ void add_quantize_command(CLI::App& app) {
                   static_cast<size_t>(report["activations"].get<int64_t>()), o.q.symmetric_activations ? "int8 symmetric" : "uint8 affine",
                   report["calibration_batches"].get<long long>(), static_cast<long long>(o.batch), o.q.observer.c_str());
     if (o.q.equalize) std::printf("%zu layer pairs equalized\n", report["equalized"].size());
+    if (report.contains("smoothed")) {
+      double before = 0, after = 0;
+      for (const auto& sm : report["smoothed"]) {
+        before = std::max(before, sm["activation_range_before"].get<double>());
+        after = std::max(after, sm["activation_range_after"].get<double>());
+      }
+      std::printf("SmoothQuant (alpha %.2f): %zu LayerNorm outputs smoothed, largest channel range %.3g -> %.3g\n",
+                  o.q.smooth, report["smoothed"].size(), before, after);
+    }
     print_before_after(before, after);
     if (ops::int8_engine_available()) std::printf("%-16s (after: read back and run on shrink's int8 kernels)\n", "");
     std::printf("wrote %s\n", o.output.c_str());

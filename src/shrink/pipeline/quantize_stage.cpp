@@ -32,6 +32,7 @@ void QuantizeSettings::read(Fields& f) {
   f.read("lsq", q.learnable_scales);
   f.read("bias_correction", q.bias_correction);
   f.read("equalize", q.equalize);
+  f.read("smooth", q.smooth);
   f.read("calib_batches", calib_batches);
   f.read("batch", batch);
   f.read("epochs", epochs);
@@ -68,6 +69,7 @@ nlohmann::json QuantizeSettings::to_json() const {
     if (q.observer == "entropy" || q.observer == "l2") j["bins"] = q.bins;
     if (q.observer == "percentile") j["percentile"] = q.percentile;
     if (max_drop >= 0) j.update({{"max_drop", max_drop}, {"val_samples", val_samples}});
+    if (q.smooth >= 0) j["smooth"] = q.smooth;
   }
   if (q.mode == "qat") j.update({{"epochs", epochs}, {"lr", lr}, {"lsq", q.learnable_scales}});
   return j;
@@ -76,6 +78,9 @@ nlohmann::json QuantizeSettings::to_json() const {
 void QuantizeSettings::check(bool cli) const {
   SHRINK_CHECK(q.bits == 8 || q.bits == 4, setting_name("bits", cli), ": ", q.mode, " mode takes 8 or 4, got ", q.bits,
                " (2 to 8 with ", cli ? "--mode codebook" : "the codebook stage", ")");
+  SHRINK_CHECK(q.smooth < 0 || (q.smooth <= 1 && (q.mode == "static" || q.mode == "dynamic" || q.mode == "qat")),
+               setting_name("smooth", cli), ": SmoothQuant's alpha is in [0, 1] and applies to static, dynamic or qat mode, got ",
+               q.smooth, " with ", q.mode);
   SHRINK_CHECK(!(sensitivity || max_drop >= 0) || q.mode == "static", setting_name(max_drop >= 0 ? "max_drop" : "sensitivity", cli),
                ": only with static mode");
 }
@@ -137,6 +142,13 @@ nlohmann::json QuantizeStage::apply(ir::Graph& g, const StageData& data) {
   quantize::QuantizeResult r = quantize::quantize(g, o.q, calibrated ? calibration() : nullptr);
   j.update({{"calibration_batches", r.calibration_batches}, {"activations", r.activations.size()}});
   if (!qat_log.is_null()) j["qat"] = qat_log;
+  if (o.q.smooth >= 0) {
+    j["smoothed"] = nlohmann::json::array();
+    for (const auto& sm : r.smoothed)
+      j["smoothed"].push_back({{"norm", sm.norm}, {"layers", sm.layers}, {"min_scale", sm.min_scale},
+                               {"max_scale", sm.max_scale}, {"activation_range_before", sm.act_range_before},
+                               {"activation_range_after", sm.act_range_after}});
+  }
   if (o.q.equalize) {
     j["equalized"] = nlohmann::json::array();
     for (const auto& [a, b] : r.equalized) j["equalized"].push_back({a, b});

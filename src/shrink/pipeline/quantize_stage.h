@@ -24,7 +24,7 @@ struct QuantizeSettings {
   void read(Fields& f);
   nlohmann::json to_json() const;
   void check(bool cli = false) const;
-  bool calibrated() const { return q.mode == "static" || q.mode == "qat"; }
+  bool calibrated() const { return q.mode == "static" || q.mode == "qat" || (q.mode == "dynamic" && q.smooth >= 0); }
 };
 
 class QuantizeStage : public Stage {

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "shrink/ir/graph.h"
+#include "shrink/quantize/smooth.h"
 #include "shrink/quantize/observer.h"
 
 namespace shrink::quantize {
@@ -52,6 +53,9 @@ struct QuantizeOptions {
   // mean of the output (Nagel et al. 2019, analytic bias correction; padding ignored).
   bool bias_correction = false;
   bool equalize = false;  // cross-layer equalization first (quantize/equalize.h)
+  // SmoothQuant's migration strength alpha in [0, 1] (quantize/smooth.h), < 0: off. Static,
+  // dynamic and qat modes; takes the activation ranges from the calibration batches.
+  double smooth = -1;
 };
 
 struct LayerQuantization {
@@ -64,6 +68,7 @@ struct QuantizeResult {
   std::vector<LayerQuantization> layers;
   std::vector<std::string> activations;  // values given a QDQ pair
   std::vector<std::pair<std::string, std::string>> equalized;  // layer pairs (equalize)
+  std::vector<SmoothedNorm> smoothed;                          // LayerNorm groups (smooth)
   int64_t calibration_batches = 0;
 };
 
