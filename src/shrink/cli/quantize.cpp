@@ -254,8 +254,11 @@ void add_quantize_command(CLI::App& app) {
         before = std::max(before, sm["activation_range_before"].get<double>());
         after = std::max(after, sm["activation_range_after"].get<double>());
       }
-      std::printf("SmoothQuant (alpha %.2f): %zu LayerNorm outputs smoothed, largest channel range %.3g -> %.3g\n",
-                  o.q.smooth, report["smoothed"].size(), before, after);
+      if (report["smoothed"].empty())
+        std::printf("SmoothQuant: no LayerNormalization read only by linear layers; nothing smoothed\n");
+      else
+        std::printf("SmoothQuant (alpha %.2f): %zu LayerNorm outputs smoothed, largest channel range %.3g -> %.3g\n",
+                    o.q.smooth, report["smoothed"].size(), before, after);
     }
     print_before_after(before, after);
     if (ops::int8_engine_available()) std::printf("%-16s (after: read back and run on shrink's int8 kernels)\n", "");
