@@ -114,3 +114,19 @@ TEST(DnnlKernels, DynamicInt8LinearEqualsTheOnnxFormulaInDouble) {
                      at::full({1}, 0.5f), at::ones({1}));
   EXPECT_NEAR(y.item<double>(), 3.55, 1e-5);
 }
+
+// Dequantization equals ATen's to the bit ((q - zero point) * scale has one rounding) in
+// both memory formats the int8 kernels produce, and keeps the layout.
+TEST(DnnlKernels, DequantizeEqualsATenToTheBitAndKeepsTheLayout) {
+  at::manual_seed(4);
+  at::Tensor x = at::randn({2, 8, 5, 7}) * 3;
+  for (at::MemoryFormat format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+    at::Tensor q = at::quantize_per_tensor(x.contiguous(format), 0.037, 41, at::kQUInt8);
+    at::Tensor got = ops::dequantize_inference(q);
+    EXPECT_TRUE(at::equal(got, q.dequantize()));
+    EXPECT_EQ(got.strides(), q.strides());
+  }
+  // (200 - 41) * 0.5 = 79.5 by hand.
+  at::Tensor one = at::_make_per_tensor_quantized_tensor(at::full({1}, 200, at::kByte), 0.5, 41);
+  EXPECT_EQ(ops::dequantize_inference(one).item<float>(), 79.5f);
+}

@@ -133,6 +133,32 @@ at::Tensor batched_matmul_inference(const at::Tensor& a, const at::Tensor& b) {
   return c;
 }
 
+at::Tensor dequantize_inference(const at::Tensor& q) {
+  if (!q.is_quantized() || q.scalar_type() != at::kQUInt8 || q.qscheme() != at::kPerTensorAffine ||
+      !q.is_non_overlapping_and_dense() || q.numel() == 0)
+    return q.dequantize();
+  const int64_t n = q.numel();
+  static PrimitiveCache<std::vector<int64_t>, Primitive> cache;
+  using dt = dnnl::memory::data_type;
+  Primitive p = cache.get({n}, [&] {
+    dnnl::memory::desc from({n}, dt::u8, dnnl::memory::format_tag::a), to({n}, dt::f32, dnnl::memory::format_tag::a);
+    dnnl::primitive_attr attr;
+    attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    return Primitive{from, to, to, dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), from, cpu_engine(), to, attr))};
+  });
+  // Dense with q's strides: element i of one buffer is element i of the other.
+  at::Tensor y = at::empty_strided(q.sizes(), q.strides(), q.options().dtype(at::kFloat));
+  float scale = static_cast<float>(q.q_scale());
+  int32_t zero_point = static_cast<int32_t>(q.q_zero_point());
+  run(p.prim, {{DNNL_ARG_FROM, dnnl::memory(p.a, cpu_engine(), q.data_ptr())},
+               {DNNL_ARG_TO, dnnl::memory(p.b, cpu_engine(), y.data_ptr())},
+               {DNNL_ARG_ATTR_OUTPUT_SCALES, dnnl::memory({{1}, dt::f32, dnnl::memory::format_tag::a}, cpu_engine(), &scale)},
+               {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC,
+                dnnl::memory({{1}, dt::s32, dnnl::memory::format_tag::a}, cpu_engine(), &zero_point)}});
+  return y;
+}
+
 // --- dynamic int8 linear ---
 
 struct DynamicInt8Linear::State {

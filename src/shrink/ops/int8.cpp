@@ -186,7 +186,7 @@ void register_int8_ops(OpRegistry& registry) {
       })));
   r.add(make_op(
       "Int8Dequantize", 3, 3, [](const InferContext& ctx) { return std::vector<TensorType>{with_dtype(ctx.input(0), at::kFloat)}; },
-      simple_kernel([](const Tensors& in) { return in[0].dequantize(); })));  // channels-last stays
+      simple_kernel([](const Tensors& in) { return dequantize_inference(in[0]); })));  // channels-last stays
   r.add(make_op(
       "Int8Conv", 6, 6,
       [](const InferContext& ctx) {
