@@ -342,3 +342,68 @@ TEST(Distill, MixupTeachersSeeTheMixedImages) {
   pair.push_back(model("mlp", 26));
   EXPECT_NE(error_of([&] { distill::mutual(pair, train, test, o); }).find("--mixup: offline and self"), std::string::npos);
 }
+
+// A transformer's tokens against a CNN's feature map, by hand: with a class token and a 2x2
+// patch grid, map[n, c, i, j] = tokens[n, 1 + 2 i + j, c]; a map against tokens is pooled to
+// the token grid; tokens against tokens drop the extra class token; a grid that is not
+// square is a one-line error.
+TEST(DistillLosses, TokensMeetFeatureMapsOnThePatchGrid) {
+  at::manual_seed(9);
+  at::Tensor tokens = at::randn({2, 5, 3}), map = at::randn({2, 3, 2, 2});
+  at::Tensor by_hand = at::zeros({2, 3, 2, 2});
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t j = 0; j < 2; ++j) by_hand.select(2, i).select(2, j).copy_(tokens.select(1, 1 + 2 * i + j));
+  EXPECT_NEAR(distill::hint_loss(tokens, map).item<double>(), (by_hand - map).pow(2).mean().item<double>(), 1e-6);
+  at::Tensor big = at::randn({2, 3, 4, 4});  // student map 4x4 against the teacher's 2x2 token grid
+  EXPECT_NEAR(distill::hint_loss(big, tokens).item<double>(),
+              (at::avg_pool2d(big, {2, 2}) - by_hand).pow(2).mean().item<double>(), 1e-6);
+  at::Tensor no_class = tokens.narrow(1, 1, 4);
+  EXPECT_NEAR(distill::hint_loss(no_class, tokens).item<double>(), 0.0, 1e-12);
+  EXPECT_EQ(distill::token_grid(50), 7);
+  EXPECT_EQ(distill::token_grid(49), 7);
+  EXPECT_EQ(distill::token_grid(7), 0);
+  EXPECT_EQ(error_of([&] { distill::hint_loss(at::randn({2, 7, 3}), map); }),
+            "hint: 7 tokens are not a square grid (with or without a class token)");
+}
+
+// FitNets hints across architectures: a CNN teacher (LeNet-5's pooled map) teaching a ViT
+// student (a block's tokens) and a ViT teacher teaching a CNN student; adapters trained,
+// then dropped, and the students' weights moved.
+TEST(Distill, HintsBetweenACnnAndAVitBothWays) {
+  data::Dataset train = tiny(96, 21), test = tiny(32, 22);
+  auto value_of = [](const ir::Graph& g, const std::string& op, int rank) {
+    std::string name;
+    for (const auto& n : g.nodes())
+      if (n->op_type == op && n->output(0)->type.rank() == rank && name.empty()) name = n->output(0)->name;
+    return name;
+  };
+  ir::Graph cnn = model("lenet5", 1), vit = model("vit", 2);
+  const std::string pooled = value_of(cnn, "MaxPool", 4), tokens = value_of(vit, "LayerNormalization", 3);
+  ASSERT_FALSE(pooled.empty());
+  ASSERT_FALSE(tokens.empty());
+  for (bool vit_student : {true, false}) {
+    ir::Graph student = vit_student ? model("vit", 3) : model("lenet5", 4);
+    const ir::Graph& teacher = vit_student ? cnn : vit;
+    const size_t nodes = student.nodes().size();
+    ir::Graph before = student.clone();
+    distill::DistillOptions o = quick();
+    o.hints = {{vit_student ? pooled : tokens, vit_student ? tokens : pooled, "fitnet", 1.0}};
+    distill::DistillResult r = distill::distill(student, {&teacher}, train, test, o);
+    EXPECT_EQ(r.train.history.size(), 1u);
+    EXPECT_EQ(student.nodes().size(), nodes) << vit_student;
+    for (const auto& [name, init] : student.initializers()) {
+      EXPECT_EQ(name.find("kd_"), std::string::npos) << name;
+    }
+    bool moved = false;
+    for (const auto& [name, init] : student.initializers())
+      moved |= init.tensor.is_floating_point() && !at::equal(init.tensor, before.initializer(name)->tensor);
+    EXPECT_TRUE(moved) << vit_student;
+  }
+  // Tokens whose count is no square grid cannot meet a map: named before training.
+  ir::Graph student = model("vit", 3);
+  distill::DistillOptions o = quick();
+  std::string flat = value_of(cnn, "Gemm", 2);
+  o.hints = {{flat, tokens, "fitnet", 1.0}};
+  std::string e = error_of([&] { distill::check_distillation({&cnn}, {&student}, o, train); });
+  EXPECT_NE(e.find("values must both be [N, C, H, W], tokens [N, T, C]"), std::string::npos) << e;
+}

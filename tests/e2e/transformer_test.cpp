@@ -241,3 +241,82 @@ with torch.no_grad():
   EXPECT_LE(err(ours, ort), 0.005);         // the same arithmetic: equal but for float rounding
   EXPECT_LE(err(ours, torch_int8), 0.05);   // PyTorch's activations take 7 bits (reduce_range)
 }
+
+// Attention with one packed input projection, as nn.MultiheadAttention exports it:
+// nn.TransformerEncoderLayer with and without batch_first at opsets 13 and 17, and
+// torchvision's VisionTransformer. Half the heads go; the result equals the original with
+// those heads switched off (their value columns and biases zeroed) in shrink and in ONNX
+// Runtime, and the full structured prune (heads and MLP units) runs in ONNX Runtime as in
+// shrink with the original output shape.
+TEST(Transformer, PackedAttentionHeadsArePrunedInPyTorchExports) {
+  struct Case {
+    std::string what, model;
+    int opset;
+    std::vector<int64_t> input;
+  };
+  std::vector<Case> cases = {
+      {"encoder batch_first opset 13", "layer = torch.nn.TransformerEncoderLayer(32, 4, 64, 0.0, batch_first=True)\n"
+                                       "m = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)\naxes = {0: 'N'}",
+       13, {3, 7, 32}},
+      {"encoder batch_first opset 17", "layer = torch.nn.TransformerEncoderLayer(32, 4, 64, 0.0, batch_first=True)\n"
+                                       "m = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)\naxes = {0: 'N'}",
+       17, {3, 7, 32}},
+      {"encoder sequence first opset 17", "layer = torch.nn.TransformerEncoderLayer(32, 4, 64, 0.0)\n"
+                                          "m = torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)\naxes = {1: 'N'}",
+       17, {7, 3, 32}},
+      {"torchvision ViT opset 17", "import torchvision\nm = torchvision.models.VisionTransformer(28, 7, 2, 4, 32, 64, num_classes=10)\n"
+                                   "torch.nn.init.normal_(m.heads.head.weight)  # zero-initialised by torchvision\n"
+                                   "axes = {0: 'N'}",
+       17, {2, 3, 28, 28}},
+  };
+  for (const Case& c : cases) {
+    test_support::TempDir dir;
+    std::string shape;
+    for (int64_t d : c.input) shape += std::to_string(d) + ",";
+    std::ofstream(dir.file("export.py")) << "import sys, torch\ntorch.manual_seed(0)\n" << c.model << R"(
+m = m.eval()
+torch.onnx.export(m, torch.randn()" << shape << R"(), sys.argv[1] + "/model.onnx", opset_version=)" << c.opset
+                                         << R"(, input_names=["x"], dynamic_axes={"x": axes})
+)";
+    auto r = test_support::run_command(test_support::python() + " " + dir.file("export.py") + " " + dir.path + " 2>&1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    ir::Graph g = onnx_io::import_model(dir.file("model.onnx"));
+    std::vector<std::string> skipped;
+    std::vector<prune::PackedAttentionBlock> blocks = prune::find_packed_attention_blocks(g, &skipped);
+    ASSERT_EQ(blocks.size(), 2u) << c.what << ": " << (skipped.empty() ? "" : skipped[0]);
+    EXPECT_EQ(blocks[0].heads, 4) << c.what;
+    EXPECT_EQ(blocks[0].head_dim, 8) << c.what;
+    ir::Graph heads_only = g.clone(), off = g.clone(), full = g.clone();
+    prune::StructuredOptions o;
+    o.method = "l2";
+    o.amount = 0.5;
+    prune::StructuredReport report;
+    prune::prune_heads(heads_only, o, report);
+    ASSERT_EQ(report.pruned.size(), 2u) << c.what;
+    // The switched-off original: value columns (the last third) of the removed heads zeroed.
+    for (const prune::PackedAttentionBlock& b : prune::find_packed_attention_blocks(off)) {
+      const std::vector<int64_t>& kept = report.kept.at(b.in->output(0)->name);
+      ASSERT_EQ(kept.size(), 48u) << c.what;  // 3 x 2 heads x 8
+      at::Tensor mask = at::zeros({32}, at::kFloat);
+      for (int64_t col : kept)
+        if (col >= 64) mask[col - 64] = 1.0f;
+      at::NoGradGuard no_grad;
+      off.initializer(b.in->input(1)->name)->tensor.narrow(1, 64, 32).mul_(mask);
+      if (b.bias) off.initializer(b.bias->name)->tensor.narrow(0, 64, 32).mul_(mask);
+    }
+    at::Tensor x = at::randn(c.input);
+    at::Tensor want = exec::run_once(off, {x})[0], got = exec::run_once(heads_only, {x})[0];
+    EXPECT_GT((want - exec::run_once(g, {x})[0]).abs().max().item<double>(), 1e-3) << c.what;
+    EXPECT_LE((got - want).abs().max().item<double>(), 1e-4) << c.what;
+    onnx_io::export_model(heads_only, dir.file("heads.onnx"));
+    at::Tensor ort = test_support::run_onnxruntime(dir.file("heads.onnx"), {x})[0];
+    EXPECT_EQ(ort.sizes(), want.sizes()) << c.what;
+    EXPECT_LE((ort - got).abs().max().item<double>(), 1e-4) << c.what;
+    prune::prune_structured(full, o);
+    onnx_io::export_model(full, dir.file("pruned.onnx"));
+    at::Tensor pruned = exec::run_once(full, {x})[0];
+    EXPECT_EQ(pruned.sizes(), want.sizes()) << c.what;
+    EXPECT_LE((test_support::run_onnxruntime(dir.file("pruned.onnx"), {x})[0] - pruned).abs().max().item<double>(), 1e-4)
+        << c.what;
+  }
+}

@@ -248,10 +248,16 @@ void add_hint_outputs(ir::Graph& student, const ir::Graph& teacher, const std::v
       student.add_output(n->output(0));
       continue;
     }
-    int64_t cs = s->type.dims.at(1), ct = tt.dims.at(1);
+    // Channels: axis 1 of [N, C] and [N, C, H, W], the last axis of tokens [N, T, C].
+    int64_t cs = s->type.dims.at(s->type.rank() == 3 ? 2 : 1), ct = tt.dims.at(tt.rank() == 3 ? 2 : 1);
     std::string name = student.unique_name("kd_adapter." + std::to_string(i));
     ir::Node* n;
-    if (s->type.rank() == 4) {
+    if (s->type.rank() == 3) {  // tokens: a linear map of each token
+      at::Tensor w = at::randn({cs, ct}, gen) * std::sqrt(1.0 / static_cast<double>(cs));
+      w.requires_grad_(true);
+      ir::Value* wv = student.add_initializer(name + ".weight", w, ir::InitKind::Parameter);
+      n = student.add_node("MatMul", {s, wv}, {name + ".out"}, {}, name);
+    } else if (s->type.rank() == 4) {
       at::Tensor w = at::randn({ct, cs, 1, 1}, gen) * std::sqrt(2.0 / static_cast<double>(cs));
       w.requires_grad_(true);
       ir::Value* wv = student.add_initializer(name + ".weight", w, ir::InitKind::Parameter);
@@ -307,11 +313,24 @@ void check_distillation(const std::vector<const ir::Graph*>& teachers, const std
     for (const ir::Graph* s : students) {
       const ir::Value* v = produced_value(*s, h.student_value);
       SHRINK_CHECK(v, "hint: the student has no value '", h.student_value, "'; candidates: ", candidates(*s));
-      SHRINK_CHECK(v->type.has_shape && t->type.has_shape && v->type.rank() == t->type.rank() &&
-                       (v->type.rank() == 4 || (v->type.rank() == 2 && h.kind == "fitnet")),
-                   "hint ", h.teacher_value, ":", h.student_value, ": values must both be [N, C, H, W]",
-                   h.kind == "fitnet" ? " or both [N, C]" : "", "; got ", t->type.to_string(), " and ",
-                   v->type.to_string());
+      const int64_t rv = v->type.has_shape ? v->type.rank() : -1, rt = t->type.has_shape ? t->type.rank() : -1;
+      const bool maps_or_tokens = (rv == 3 || rv == 4) && (rt == 3 || rt == 4);
+      SHRINK_CHECK(h.kind == "fitnet" ? (maps_or_tokens || (rv == 2 && rt == 2)) : (rv == 4 && rt == 4), "hint ",
+                   h.teacher_value, ":", h.student_value, ": values must both be [N, C, H, W]",
+                   h.kind == "fitnet" ? ", tokens [N, T, C] (against tokens or a feature map) or both [N, C]" : "",
+                   "; got ", t->type.to_string(), " and ", v->type.to_string());
+      if (h.kind == "fitnet" && rv != rt)  // tokens meet a feature map on their patch grid
+        for (const ir::Value* tokens : {v, t})
+          if (tokens->type.rank() == 3)
+            SHRINK_CHECK(tokens->type.dims[1] > 0 && token_grid(tokens->type.dims[1]) > 0, "hint ", h.teacher_value,
+                         ":", h.student_value, ": '", tokens->name, "' ", tokens->type.to_string(),
+                         " is not a square grid of patch tokens (with or without a class token) to compare with a "
+                         "feature map");
+      if (h.kind == "fitnet")
+        for (const ir::Value* x : {v, t})
+          SHRINK_CHECK((x->type.rank() == 4 ? x->type.dims[1] : x->type.dims.back()) > 0, "hint ",
+                       h.teacher_value, ":", h.student_value, ": '", x->name, "' ", x->type.to_string(),
+                       " has no static channel count");
     }
   }
 }

@@ -1,5 +1,7 @@
 #include "shrink/distill/losses.h"
 
+#include <cmath>
+
 #include <ATen/ATen.h>
 
 #include "shrink/core/error.h"
@@ -65,7 +67,47 @@ at::Tensor kd_loss(const at::Tensor& student_logits, const at::Tensor& targets, 
   return loss;
 }
 
-at::Tensor hint_loss(const at::Tensor& student, const at::Tensor& teacher) {
+int64_t token_grid(int64_t tokens) {
+  for (int64_t t : {tokens, tokens - 1}) {  // all tokens, or all but a leading class token
+    auto side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(std::max<int64_t>(t, 0)))));
+    if (t > 0 && side * side == t) return side;
+  }
+  return 0;
+}
+
+namespace {
+
+// Tokens [N, T, C] as a feature map [N, C, h, w]: a leading class token dropped when T - 1
+// (not T) is a square, the rest in row-major patch order (as a ViT's patch embedding
+// flattens them).
+at::Tensor tokens_to_map(const at::Tensor& x) {
+  const int64_t side = token_grid(x.size(1));
+  SHRINK_CHECK(side > 0, "hint: ", x.size(1), " tokens are not a square grid (with or without a class token)");
+  at::Tensor patches = x.narrow(1, x.size(1) - side * side, side * side);
+  return patches.transpose(1, 2).reshape({x.size(0), x.size(2), side, side});
+}
+
+// Tokens of two models: a leading class token dropped from the longer sequence when it is
+// one token longer.
+std::pair<at::Tensor, at::Tensor> aligned_tokens(const at::Tensor& a, const at::Tensor& b) {
+  if (a.size(1) == b.size(1) + 1) return {a.narrow(1, 1, b.size(1)), b};
+  if (b.size(1) == a.size(1) + 1) return {a, b.narrow(1, 1, a.size(1))};
+  return {a, b};
+}
+
+}  // namespace
+
+at::Tensor hint_loss(const at::Tensor& student_value, const at::Tensor& teacher_value) {
+  at::Tensor student = student_value, teacher = teacher_value;
+  // Between a transformer's tokens and a CNN's feature map, both as maps; between two
+  // transformers, token by token.
+  if (student.dim() == 3 && teacher.dim() == 4) student = tokens_to_map(student);
+  if (student.dim() == 4 && teacher.dim() == 3) {
+    teacher = tokens_to_map(teacher);
+    if (student.size(2) != teacher.size(2) || student.size(3) != teacher.size(3))
+      student = at::adaptive_avg_pool2d(student, {teacher.size(2), teacher.size(3)});
+  }
+  if (student.dim() == 3 && teacher.dim() == 3) std::tie(student, teacher) = aligned_tokens(student, teacher);
   at::Tensor s = resize_to(student, teacher);
   SHRINK_CHECK(s.sizes() == teacher.sizes(), "hint: student value ", s.sizes(), " does not match the teacher's ",
                teacher.sizes());

@@ -26,7 +26,16 @@ at::Tensor kd_loss(const at::Tensor& student_logits, const at::Tensor& targets, 
 
 // FitNets hint: mean squared error between the student's adapted value and the teacher's,
 // the student's resized (bilinear) to the teacher's spatial size when they differ.
+// Values of different layouts meet as feature maps: a transformer's tokens [N, T, C] become
+// [N, C, h, w] (h = w = sqrt(T), or sqrt(T - 1) with a leading class token dropped), so a
+// ViT student learns from a CNN's feature map and a CNN student from a ViT's tokens (its
+// map average-pooled to the token grid); two token sequences are compared token by token
+// (a class token dropped from the longer when they differ by one).
 at::Tensor hint_loss(const at::Tensor& student, const at::Tensor& teacher);
+
+// The side of the square patch grid of `tokens` tokens (all of them, or all but one class
+// token), 0 if neither is a square.
+int64_t token_grid(int64_t tokens);
 
 // Attention transfer (Zagoruyko & Komodakis 2017): the mean over channels of the squared
 // activations, flattened and L2-normalised per sample; mean squared difference. Maps of
