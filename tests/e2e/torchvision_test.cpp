@@ -14,6 +14,7 @@
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
 #include "shrink/passes/pass.h"
+#include "shrink/prune/heads.h"
 #include "shrink/prune/structured.h"
 #include "support/ort.h"
 #include "support/onnx_builder.h"
@@ -197,6 +198,10 @@ TEST(TorchvisionSymbolicBatch, VitMlpHiddenUnitsArePruned) {
   prune::StructuredOptions po;
   po.method = "l2";
   po.amount = 0.5;
+  // The MLP units alone: the attention blocks' heads (pruned too by default; see
+  // Transformer.PackedAttentionHeadsArePrunedInPyTorchExports) are left by --ignore.
+  for (const prune::PackedAttentionBlock& b : prune::find_packed_attention_blocks(g)) po.ignored.push_back(b.name);
+  EXPECT_EQ(po.ignored.size(), 2u);
   prune::StructuredReport report = prune::prune_structured(g, po);
   int hidden = 0;
   for (const auto& n : off.nodes()) {
