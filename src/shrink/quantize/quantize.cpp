@@ -296,25 +296,21 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
   if (o.equalize) result.equalized = equalize_layers(g);
   // SmoothQuant reads the calibration batches first; the observers then see the same ones.
   std::vector<std::vector<at::Tensor>> kept;
-  std::function<bool(std::vector<at::Tensor>&)> replay;
+  auto replay = [&kept]() -> std::function<bool(std::vector<at::Tensor>&)> {
+    if (kept.empty()) return nullptr;
+    return [&kept, at = size_t(0)](std::vector<at::Tensor>& b) mutable {
+      if (at >= kept.size()) return false;
+      b = kept[at++];
+      return true;
+    };
+  };
   if (o.smooth >= 0) {
     SHRINK_CHECK(o.mode == "static" || o.mode == "dynamic" || o.mode == "qat", "--smooth: only with static, dynamic or qat mode");
     std::vector<at::Tensor> batch;
     while (calibration && calibration(batch)) kept.push_back(batch);
-    size_t at = 0;
-    auto next = [&kept, at](std::vector<at::Tensor>& b) mutable {
-      if (at >= kept.size()) return false;
-      b = kept[at++];
-      return true;
-    };
-    result.smoothed = smooth_activations(g, o.smooth, kept.empty() ? nullptr : std::function<bool(std::vector<at::Tensor>&)>(next));
-    replay = [&kept, at = size_t(0)](std::vector<at::Tensor>& b) mutable {
-      if (at >= kept.size()) return false;
-      b = kept[at++];
-      return true;
-    };
+    result.smoothed = smooth_activations(g, o.smooth, replay());
   }
-  const std::function<bool(std::vector<at::Tensor>&)>& batches = o.smooth >= 0 ? replay : calibration;
+  const std::function<bool(std::vector<at::Tensor>&)> batches = o.smooth >= 0 ? replay() : calibration;
   if (o.mode == "fp16") {
     store_fp16(g, result);
     g.remove_unused_values();
