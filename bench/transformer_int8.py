@@ -14,7 +14,11 @@ interleaved and repeated, medians printed with the int8 speed-ups. Other float m
   /usr/bin/python3 bench/transformer_int8.py --layers 0 --batch 64 --mode static --smooth 0.5 vit.onnx
 
 --mode static calibrates on the default data (Fashion-MNIST), so it suits the zoo models,
-not the encoder.
+not the encoder. --per-token quantizes dynamic activations per row; --mode int4 stores the
+Linear weights as 4-bit codes (weight-only, groups of 32) and shows the batch-1 case best,
+where the float product is bound by reading the weights:
+
+  /usr/bin/python3 bench/transformer_int8.py --mode int4 --seq 1 --batch 1
 """
 import argparse
 import os
@@ -39,7 +43,8 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--mode", default="dynamic", choices=["dynamic", "static"])
+    p.add_argument("--mode", default="dynamic", choices=["dynamic", "static", "int4"])
+    p.add_argument("--per-token", action="store_true", help="dynamic: activations quantized per token")
     p.add_argument("--smooth", help="SmoothQuant alpha, passed to shrink quantize")
     p.add_argument("--shrink", default=os.path.join(ROOT, "build", "shrink"))
     a = p.parse_args()
@@ -50,13 +55,16 @@ def main():
         subprocess.run([sys.executable, os.path.join(ROOT, "tools", "bert_encoder.py"), bert, "--layers",
                         str(a.layers), "--seq", str(a.seq)], check=True, capture_output=True)
         models.insert(0, bert)
-    print(f"{a.mode} int8, threads {a.threads}, batch {a.batch}, medians of {a.repeats} repeats of {a.runs} runs, peers interleaved")
-    print(f"{'model':22} {'shrink fp32':>12} {'shrink int8':>12} {'speed-up':>9} {'ORT fp32':>9} {'ORT int8':>9} "
-          f"{'speed-up':>9} {'int8 shrink/ORT':>16}")
+    what = "int4 weight-only" if a.mode == "int4" else f"{a.mode}{' per-token' if a.per_token else ''} int8"
+    print(f"{what}, sequence {a.seq}, threads {a.threads}, batch {a.batch}, medians of {a.repeats} repeats of {a.runs} runs, peers interleaved")
+    print(f"{'model':22} {'shrink fp32':>12} {'shrink q':>12} {'speed-up':>9} {'ORT fp32':>9} {'ORT q':>9} "
+          f"{'speed-up':>9} {'q shrink/ORT':>16}")
     for model in models:
         q = os.path.join(tmp, os.path.basename(model).replace(".onnx", f".{a.mode}.onnx"))
-        smooth = ["--smooth", a.smooth] if a.smooth else []
-        subprocess.run([a.shrink, "quantize", model, "--mode", a.mode, *smooth, "--no-eval", "--no-latency", "-o", q],
+        flags = ["--smooth", a.smooth] if a.smooth else []
+        flags += ["--per-token"] if a.per_token else []
+        flags += ["--mode", "weight-only", "--bits", "4"] if a.mode == "int4" else ["--mode", a.mode]
+        subprocess.run([a.shrink, "quantize", model, *flags, "--no-eval", "--no-latency", "-o", q],
                        check=True, capture_output=True)
         t = {k: [] for k in ("sf", "si", "of", "oi")}
         for _ in range(a.repeats):

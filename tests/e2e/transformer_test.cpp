@@ -213,6 +213,7 @@ with torch.no_grad():
     return n;
   };
   ir::Graph g = onnx_io::import_model(dir.file("model.onnx"));
+  ir::Graph per_token_graph = g.clone();
   ir::Graph fused = g.clone();
   passes::make_pipeline("inference").run(fused);
   EXPECT_EQ(count(fused, "Gelu"), 1);
@@ -240,6 +241,29 @@ with torch.no_grad():
   EXPECT_LE(err(ours, want), 1.5 * err(ort, want) + 1e-3);
   EXPECT_LE(err(ours, ort), 0.005);         // the same arithmetic: equal but for float rounding
   EXPECT_LE(err(ours, torch_int8), 0.05);   // PyTorch's activations take 7 bits (reduce_range)
+
+  // Per token: one int8 scale per row of each layer's input, in standard ops ONNX Runtime
+  // runs as written (MatMulInteger on int8 x int8); shrink lowers it to the same kernel.
+  o.per_channel = true;
+  o.per_token = true;
+  quantize::quantize(per_token_graph, o, nullptr);
+  EXPECT_EQ(count(per_token_graph, "DynamicQuantizeLinear"), 0);
+  EXPECT_EQ(count(per_token_graph, "MatMulInteger"), 6);
+  onnx_io::export_model(per_token_graph, dir.file("per_token.onnx"));
+  ir::Graph pt = onnx_io::import_model(dir.file("per_token.onnx"));
+  passes::make_pipeline("inference").run(pt);
+  int per_token_kernels = 0;
+  for (const auto& node : pt.nodes())
+    per_token_kernels += node->op_type == "Int8DynamicLinear" && node->attrs.get_int("per_token", 0) == 1;
+  EXPECT_EQ(per_token_kernels, 6);
+  EXPECT_EQ(count(pt, "MatMulInteger") + count(pt, "ReduceMax") + count(pt, "Round"), 0);
+  at::Tensor ours_pt = exec::run_once(pt, {x, mask})[0];
+  at::Tensor ort_pt = test_support::run_onnxruntime(dir.file("per_token.onnx"), {x, mask})[0];
+  std::printf("per token: max |output - float|: shrink %.4f, ONNX Runtime %.4f; shrink vs ORT %.2g\n", err(ours_pt, want),
+              err(ort_pt, want), err(ours_pt, ort_pt));
+  EXPECT_GT(err(ours_pt, want), 1e-4);
+  EXPECT_LE(err(ours_pt, ort_pt), 0.005);
+  EXPECT_LT(err(ours_pt, want), err(ours, want));  // finer scales: closer to float than one scale per batch
 }
 
 // Attention with one packed input projection, as nn.MultiheadAttention exports it:

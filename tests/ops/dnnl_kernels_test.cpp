@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "shrink/ops/dnnl_kernels.h"
+#include "shrink/ops/int4.h"
 
 using namespace shrink;
 
@@ -113,6 +114,78 @@ TEST(DnnlKernels, DynamicInt8LinearEqualsTheOnnxFormulaInDouble) {
   at::Tensor y = one(at::tensor({0.0f, 2.55f}).view({1, 2}), at::tensor({1, 2}, at::kChar).view({1, 2}),
                      at::full({1}, 0.5f), at::ones({1}));
   EXPECT_NEAR(y.item<double>(), 3.55, 1e-5);
+}
+
+// Per-token quantization against the formula in double: each row's codes round(x / s) with
+// s = max|row| / 127 (a zero row stays zero), an exact integer product, then s * ws.
+// Rows of very different magnitude keep their own precision, which one scale per batch
+// loses for the small rows.
+TEST(DnnlKernels, PerTokenInt8LinearEqualsTheFormulaInDouble) {
+  at::manual_seed(3);
+  auto reference = [](const at::Tensor& x, const at::Tensor& w, const at::Tensor& ws, const at::Tensor& b) {
+    at::Tensor xd = x.to(at::kDouble).reshape({-1, x.size(-1)});
+    at::Tensor s = (xd.abs().amax(1, true).clamp_min(1e-12) / 127).to(at::kFloat).to(at::kDouble);
+    at::Tensor codes = (xd / s).round();
+    at::Tensor y = at::matmul(codes, w.to(at::kDouble).t()) * s * ws.to(at::kDouble).reshape({1, -1}) + b.to(at::kDouble);
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = w.size(0);
+    return y.reshape(shape);
+  };
+  ops::DynamicInt8Linear per_token(true), per_tensor;
+  at::Tensor w = at::randint(-127, 128, {48, 40}).to(at::kChar);
+  at::Tensor bias = at::randn({48});
+  at::Tensor ws = at::rand({48}) * 0.05 + 0.01;
+  at::Tensor x = at::randn({2, 6, 40}) * at::logspace(-3, 2, 6).view({1, 6, 1});  // rows from 1e-3 to 1e2
+  x[1][2].zero_();
+  at::Tensor want = reference(x, w, ws, bias);
+  at::Tensor got = per_token(x, w, ws, bias);
+  ASSERT_EQ(got.sizes(), want.sizes());
+  at::Tensor row_err = (got.to(at::kDouble) - want).abs().amax(-1);
+  at::Tensor row_scale = want.abs().amax(-1);
+  EXPECT_TRUE(row_err.le(1e-5 * row_scale + 1e-6).all().item<bool>()) << row_err / row_scale;
+  // Against the float product: each row within a few of its own steps; one scale per batch
+  // leaves the smallest rows' codes all zero.
+  at::Tensor exact = at::matmul(x.to(at::kDouble), (w.to(at::kDouble) * ws.to(at::kDouble).view({-1, 1})).t());
+  at::Tensor small = (got.to(at::kDouble) - bias.to(at::kDouble) - exact).select(1, 0).abs().max();
+  at::Tensor small_tensor = (per_tensor(x, w, ws, bias).to(at::kDouble) - bias.to(at::kDouble) - exact).select(1, 0).abs().max();
+  EXPECT_LT(small.item<double>(), 0.05 * small_tensor.item<double>());
+  // By hand: row [1, -2.54] -> s = 0.02, codes [50, -127]; w = [[1, 1]], ws 1, no bias:
+  // y = 0.02 * (50 - 127) = -1.54.
+  ops::DynamicInt8Linear one(true);
+  at::Tensor y = one(at::tensor({1.0f, -2.54f}).view({1, 2}), at::tensor({1, 1}, at::kChar).view({1, 2}), at::ones({1}),
+                     at::Tensor());
+  EXPECT_NEAR(y.item<double>(), -1.54, 1e-5);
+}
+
+// The 4-bit kernel against the unpacked float weight in double, for 1 to 17 rows (17:
+// the unpack-and-sgemm path), column counts with partial blocks, two group sizes; and the
+// unpacking by hand.
+TEST(DnnlKernels, Int4LinearEqualsTheUnpackedWeight) {
+  at::manual_seed(6);
+  for (int64_t group : {16, 32})
+    for (int64_t n : {10, 64, 100}) {
+      const int64_t k = 4 * group;
+      at::Tensor packed = at::randint(0, 256, {k / group, group / 2, n}).to(at::kByte);
+      at::Tensor scale = at::rand({k / group, 1, n}) * 0.1 + 0.01;
+      at::Tensor bias = at::randn({n});
+      at::Tensor w = ops::int4_unpack(packed, scale).to(at::kDouble);
+      for (int64_t rows : {1, 2, 3, 16, 17}) {
+        at::Tensor x = at::randn({rows, k});
+        at::Tensor want = at::matmul(x.to(at::kDouble), w) + bias.to(at::kDouble);
+        at::Tensor got = ops::int4_linear(x, packed, scale, bias);
+        ASSERT_EQ(got.sizes(), want.sizes());
+        EXPECT_LE((got.to(at::kDouble) - want).abs().max().item<double>(), 1e-4 * (1 + want.abs().max().item<double>()))
+            << group << " " << n << " " << rows;
+      }
+      at::Tensor x3 = at::randn({2, 3, k});
+      EXPECT_EQ(ops::int4_linear(x3, packed, scale, at::Tensor()).sizes(), (std::vector<int64_t>{2, 3, n}));
+    }
+  // One group of 2: byte 0x3A = codes 10 (low, row 0) and 3 (high, row 1), scale 0.5:
+  // weights (10 - 8) * 0.5 = 1 and (3 - 8) * 0.5 = -2.5; x = [2, 1]: 2 - 2.5 = -0.5.
+  at::Tensor p = at::full({1, 1, 1}, 0x3A, at::kByte);
+  at::Tensor sc = at::full({1, 1, 1}, 0.5f);
+  EXPECT_TRUE(at::equal(ops::int4_unpack(p, sc), at::tensor({1.0f, -2.5f}).view({2, 1})));
+  EXPECT_NEAR(ops::int4_linear(at::tensor({2.0f, 1.0f}).view({1, 2}), p, sc, at::Tensor()).item<double>(), -0.5, 1e-6);
 }
 
 // Dequantization equals ATen's to the bit ((q - zero point) * scale has one rounding) in

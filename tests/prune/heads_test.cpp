@@ -126,3 +126,67 @@ TEST(Heads, RankedByNormTheWeakestHeadsGo) {
   report = prune::prune_structured(h, o);
   EXPECT_EQ(report.kept.at("encoder.0.attn.k.out").size(), 16u);
 }
+
+// --embedding: the residual stream is one group through the patch embedding, class token,
+// learned positions, every LayerNormalization, residual Add and the head. Every parameter
+// that reads or writes it keeps exactly the same channels (checked against the original
+// sliced by hand); the pruned file runs in ONNX Runtime as in shrink; without the flag the
+// LayerNorms leave the width alone and say so.
+TEST(Heads, EmbeddingWidthIsPrunedAcrossNormsAndResiduals) {
+  ir::Graph g = random_vit(2, 4);
+  ir::Graph original = g.clone();
+  ir::Graph without = g.clone();
+  prune::StructuredOptions o;
+  o.method = "l2";
+  o.amount = 0.5;
+  prune::StructuredReport plain = prune::prune_structured(without, o);
+  bool named = false;
+  for (const auto& s : plain.skipped) named = named || s.find("--embedding") != std::string::npos;
+  EXPECT_TRUE(named);
+  EXPECT_EQ(without.initializer("patch.conv.weight")->tensor.size(0), 64);
+
+  o.embedding = true;
+  prune::StructuredReport report = prune::prune_structured(g, o);
+  auto it = report.kept.find("patch.conv.out");
+  std::string skipped;
+  for (const auto& s : report.skipped) skipped += s + "\n";
+  ASSERT_NE(it, report.kept.end()) << skipped;
+  const std::vector<int64_t>& kept = it->second;
+  ASSERT_EQ(kept.size(), 32u);
+  at::Tensor k = at::tensor(kept, at::kLong);
+  auto same = [&](const std::string& name, int64_t axis) {
+    const ir::Initializer* got = g.initializer(name);
+    ASSERT_NE(got, nullptr) << name;
+    at::Tensor want = original.initializer(name)->tensor.index_select(axis, k);
+    EXPECT_TRUE(at::equal(got->tensor, want)) << name << " " << got->tensor.sizes() << " vs " << want.sizes();
+  };
+  same("patch.conv.weight", 0);
+  same("patch.conv.bias", 0);
+  same("class_token", 2);
+  same("pos_embedding", 2);
+  for (int i = 0; i < 2; ++i) {
+    std::string blk = "encoder." + std::to_string(i) + ".";
+    EXPECT_EQ(g.initializer(blk + "attn.q.weight")->tensor.size(0), 32) << "reads the stream";
+    EXPECT_EQ(g.initializer(blk + "attn.out.weight")->tensor.size(1), 32) << "writes the stream";
+    EXPECT_EQ(g.initializer(blk + "mlp.fc2.bias")->tensor.size(0), 32);
+  }
+  int norms = 0;
+  for (const auto& n : g.nodes()) {
+    if (n->op_type != "LayerNormalization") continue;
+    same(n->input(1)->name, 0);
+    same(n->input(2)->name, 0);
+    ++norms;
+  }
+  EXPECT_EQ(norms, 5);
+  const ir::Node* head = g.find_node("head.fc");
+  ASSERT_NE(head, nullptr);
+  EXPECT_EQ(g.initializer(head->input(1)->name)->tensor.size(head->attrs.get_int("transB", 0) ? 1 : 0), 32);
+
+  at::Tensor x = at::randn({3, 1, 28, 28});
+  at::Tensor got = exec::run_once(g, {x})[0];
+  EXPECT_EQ(got.sizes(), (std::vector<int64_t>{3, 10}));
+  test_support::TempDir dir;
+  onnx_io::export_model(g, dir.file("pruned.onnx"));
+  at::Tensor ort = test_support::run_onnxruntime(dir.file("pruned.onnx"), {x})[0];
+  EXPECT_LE((ort - got).abs().max().item<double>(), 1e-4);
+}

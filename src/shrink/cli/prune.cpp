@@ -47,6 +47,9 @@ void add_prune_command(CLI::App& app) {
                   "across groups, scores divided by their group's mean; --amount of all channels removed)")
       ->check(CLI::IsMember({"uniform", "global"}))
       ->capture_default_str();
+  cmd->add_flag("--embedding", opt->ps.embedding,
+                "structured, transformers: prune the embedding width too (the residual stream through every "
+                "LayerNorm, residual Add, learned positions and class token; norms then over the remaining channels)");
   cmd->add_option("--max-ratio", opt->ps.max_ratio, "structured: at most this fraction of any group's channels removed")
       ->check(range(0.0, 1.0))
       ->capture_default_str();

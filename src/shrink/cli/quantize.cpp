@@ -78,6 +78,9 @@ void add_quantize_command(CLI::App& app) {
                   "LayerNorm output channel by max|X|^a / max|W|^(1-a) and fold it into the linear layers after it "
                   "(static, dynamic, qat; dynamic then calibrates too)")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_flag("--per-token", opt->q.per_token,
+                "dynamic: quantize each layer's input per token (per row, int8 symmetric, scale max|row| / 127) "
+                "instead of one uint8 range per batch");
   cmd->add_flag("--bias-correction", opt->q.bias_correction,
                 "static/qat: shift each bias by -(W_q - W) E[x] (calibration means; Nagel et al. 2019)");
   cmd->add_flag("--lsq", opt->q.learnable_scales, "qat: learn the scales (LSQ, Esser et al. 2020)");

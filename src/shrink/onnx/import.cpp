@@ -15,6 +15,7 @@
 #include "shrink/ops/registry.h"
 #include "shrink/ops/shape_inference.h"
 #include "shrink/passes/fold_constants.h"
+#include "shrink/passes/inference_passes.h"
 
 namespace shrink::onnx_io {
 namespace {
@@ -111,7 +112,9 @@ class Importer {
     own_aliased_initializers();
     classify_initializers();
     ops::infer_shapes(g_, &declared_);
-    passes::fold_constants(g_, int64_t{1} << 22, &declared_);
+    // 4-bit weights stay packed (passes/fuse_int4.cpp): the runtime reads the codes.
+    const std::set<const ir::Node*> packed = passes::int4_unpack_nodes(g_);
+    passes::fold_constants(g_, int64_t{1} << 22, &declared_, &packed);
     classify_initializers();  // folded constants may now feed weight slots
     g_.remove_unused_values();
     ops::verify_graph(g_);

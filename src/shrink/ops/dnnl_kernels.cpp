@@ -2,8 +2,10 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <limits>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 namespace shrink::ops {
@@ -164,10 +166,11 @@ at::Tensor dequantize_inference(const at::Tensor& q) {
 struct DynamicInt8Linear::State {
   struct Entry {  // one row count
     dnnl::matmul prim;
-    dnnl::reorder quantize;  // x to its uint8 codes in one pass: round(x / scale) + zero point, saturated
+    dnnl::reorder quantize;  // x to its int8 codes in one pass: round(x / scale) [+ zero point], saturated
     dnnl::memory::desc x, src, dst;
     dnnl::memory weights;  // reordered into the primitive's layout
   };
+  bool per_token = false;
   std::mutex mutex;
   const void* weight = nullptr;  // the weight tensor the entries were built from
   int64_t version = -1;
@@ -175,24 +178,41 @@ struct DynamicInt8Linear::State {
   std::map<int64_t, Entry> entries;
 };
 
-DynamicInt8Linear::DynamicInt8Linear() : state_(std::make_unique<State>()) {}
+DynamicInt8Linear::DynamicInt8Linear(bool per_token) : state_(std::make_unique<State>()) {
+  state_->per_token = per_token;
+}
 DynamicInt8Linear::~DynamicInt8Linear() = default;
 
 at::Tensor DynamicInt8Linear::operator()(const at::Tensor& x_in, const at::Tensor& w, const at::Tensor& w_scale,
                                          const at::Tensor& bias) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
   const int64_t n = w.size(0), k = w.size(1);
   at::Tensor x = x_in.to(at::kFloat).reshape({-1, k}).contiguous();
   const int64_t m = x.size(0);
   std::vector<int64_t> out_shape(x_in.sizes().begin(), x_in.sizes().end());
   out_shape.back() = n;
   if (m == 0) return at::empty(out_shape, x.options());
-  // The activation's quantization, as DynamicQuantizeLinear computes it.
-  auto [lo, hi] = at::aminmax(x);
-  const float x_min = std::min(0.0f, lo.item<float>()), x_max = std::max(0.0f, hi.item<float>());
-  const float x_scale = x_max > x_min ? (x_max - x_min) / 255.0f : 1.0f;
-  const int32_t zero_point = static_cast<int32_t>(std::clamp(std::nearbyint(-x_min / x_scale), 0.0f, 255.0f));
-
   State& st = *state_;
+  const bool per_token = st.per_token;
+  // The activation's quantization: per tensor as DynamicQuantizeLinear computes it, or per
+  // row (symmetric).
+  float x_scale = 1.0f, inverse = 1.0f;
+  int32_t zp = 0;
+  at::Tensor row_scale, row_inverse;  // per token: float [m]
+  if (per_token) {
+    at::Tensor peak = at::linalg_vector_norm(x, std::numeric_limits<double>::infinity(), {1}, false, c10::nullopt);
+    row_scale = peak.clamp_min_(1e-12f).div_(127.0f);
+    row_inverse = at::reciprocal(row_scale);
+  } else {
+    auto [lo, hi] = at::aminmax(x);
+    const float x_min = std::min(0.0f, lo.item<float>()), x_max = std::max(0.0f, hi.item<float>());
+    x_scale = x_max > x_min ? (x_max - x_min) / 255.0f : 1.0f;
+    zp = static_cast<int32_t>(std::clamp(std::nearbyint(-x_min / x_scale), 0.0f, 255.0f));
+    inverse = 1.0f / x_scale;
+  }
+  const dt code_type = per_token ? dt::s8 : dt::u8;
+
   std::lock_guard<std::mutex> lock(st.mutex);
   if (st.weight != w.data_ptr() || st.version != static_cast<int64_t>(w._version())) {
     st.entries.clear();
@@ -204,53 +224,61 @@ at::Tensor DynamicInt8Linear::operator()(const at::Tensor& x_in, const at::Tenso
   auto it = st.entries.find(m);
   if (it == st.entries.end()) {
     if (st.entries.size() >= 8) st.entries.clear();  // many batch sizes: start afresh
-    using dt = dnnl::memory::data_type;
-    dnnl::memory::desc src({m, k}, dt::u8, dnnl::memory::format_tag::ab);
-    dnnl::memory::desc wei({k, n}, dt::s8, dnnl::memory::format_tag::any);
-    dnnl::memory::desc dst({m, n}, dt::f32, dnnl::memory::format_tag::ab);
+    dnnl::memory::desc src({m, k}, code_type, tag::ab);
+    dnnl::memory::desc wei({k, n}, dt::s8, tag::any);
+    dnnl::memory::desc dst({m, n}, dt::f32, tag::ab);
     dnnl::primitive_attr attr;
     attr.set_output_scales(1 << 1, {DNNL_RUNTIME_F32_VAL});
-    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    if (!per_token) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     dnnl::post_ops ops;
-    ops.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({1, n}, dt::f32, dnnl::memory::format_tag::ab));
+    if (per_token) ops.append_binary(dnnl::algorithm::binary_mul, dnnl::memory::desc({m, 1}, dt::f32, tag::ab));
+    ops.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({1, n}, dt::f32, tag::ab));
     attr.set_post_ops(ops);
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), attr, cpu_engine());
     // w is [N, K] row-major: the [K, N] operand with strides (1, K).
     at::Tensor w_int8 = w.contiguous();
-    dnnl::memory plain(dnnl::memory::desc({k, n}, dt::s8, dnnl::memory::format_tag::ba), cpu_engine(),
-                       w_int8.data_ptr());
+    dnnl::memory plain(dnnl::memory::desc({k, n}, dt::s8, tag::ba), cpu_engine(), w_int8.data_ptr());
     dnnl::memory packed(pd.weights_desc(), cpu_engine());
     dnnl::stream stream(cpu_engine());
     dnnl::reorder(plain, packed).execute(stream, plain, packed);
     stream.wait();
-    dnnl::memory::desc xd({m, k}, dt::f32, dnnl::memory::format_tag::ab);
+    dnnl::memory::desc xd({m, k}, dt::f32, tag::ab);
     dnnl::primitive_attr qattr;
-    qattr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
-    qattr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+    qattr.set_output_scales(per_token ? 1 : 0, {DNNL_RUNTIME_F32_VAL});
+    if (!per_token) qattr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
     dnnl::reorder::primitive_desc qpd(cpu_engine(), xd, cpu_engine(), src, qattr);
     it = st.entries.emplace(m, State::Entry{dnnl::matmul(pd), dnnl::reorder(qpd), xd, src, dst, packed}).first;
   }
   const State::Entry& e = it->second;
-  using dt = dnnl::memory::data_type;
-  at::Tensor codes = at::empty({m, k}, x.options().dtype(at::kByte));
-  float inverse = 1.0f / x_scale;
-  int32_t zp = zero_point;
-  run(e.quantize, {{DNNL_ARG_FROM, dnnl::memory(e.x, cpu_engine(), x.data_ptr())},
-                   {DNNL_ARG_TO, dnnl::memory(e.src, cpu_engine(), codes.data_ptr())},
-                   {DNNL_ARG_ATTR_OUTPUT_SCALES, dnnl::memory({{1}, dt::f32, dnnl::memory::format_tag::a}, cpu_engine(), &inverse)},
-                   {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST,
-                    dnnl::memory({{1}, dt::s32, dnnl::memory::format_tag::a}, cpu_engine(), &zp)}});
-  at::Tensor scales = st.w_scale * x_scale;
+  auto vec = [](int64_t size, dt type, void* data) {
+    return dnnl::memory({{size}, type, tag::a}, cpu_engine(), data);
+  };
+  at::Tensor codes = at::empty({m, k}, x.options().dtype(per_token ? at::kChar : at::kByte));
+  std::unordered_map<int, dnnl::memory> qargs = {
+      {DNNL_ARG_FROM, dnnl::memory(e.x, cpu_engine(), x.data_ptr())},
+      {DNNL_ARG_TO, dnnl::memory(e.src, cpu_engine(), codes.data_ptr())},
+      {DNNL_ARG_ATTR_OUTPUT_SCALES,
+       per_token ? vec(m, dt::f32, row_inverse.data_ptr()) : vec(1, dt::f32, &inverse)}};
+  if (!per_token) qargs[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = vec(1, dt::s32, &zp);
+  run(e.quantize, qargs);
+  at::Tensor scales = per_token ? st.w_scale : st.w_scale * x_scale;
   at::Tensor y = at::empty({m, n}, x.options());
-  run(e.prim, {{DNNL_ARG_SRC, dnnl::memory(e.src, cpu_engine(), codes.data_ptr())},
-               {DNNL_ARG_WEIGHTS, e.weights},
-               {DNNL_ARG_DST, dnnl::memory(e.dst, cpu_engine(), y.data_ptr())},
-               {DNNL_ARG_ATTR_OUTPUT_SCALES,
-                dnnl::memory({{n}, dt::f32, dnnl::memory::format_tag::a}, cpu_engine(), scales.data_ptr())},
-               {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC,
-                dnnl::memory({{1}, dt::s32, dnnl::memory::format_tag::a}, cpu_engine(), &zp)},
-               {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
-                dnnl::memory({{1, n}, dt::f32, dnnl::memory::format_tag::ab}, cpu_engine(), st.bias.data_ptr())}});
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, dnnl::memory(e.src, cpu_engine(), codes.data_ptr())},
+      {DNNL_ARG_WEIGHTS, e.weights},
+      {DNNL_ARG_DST, dnnl::memory(e.dst, cpu_engine(), y.data_ptr())},
+      {DNNL_ARG_ATTR_OUTPUT_SCALES, vec(n, dt::f32, scales.data_ptr())}};
+  int bias_post_op = 0;
+  if (per_token) {
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] =
+        dnnl::memory({{m, 1}, dt::f32, tag::ab}, cpu_engine(), row_scale.data_ptr());
+    bias_post_op = 1;
+  } else {
+    args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = vec(1, dt::s32, &zp);
+  }
+  args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(bias_post_op) | DNNL_ARG_SRC_1] =
+      dnnl::memory({{1, n}, dt::f32, tag::ab}, cpu_engine(), st.bias.data_ptr());
+  run(e.prim, args);
   return y.view(out_shape);
 }
 

@@ -33,11 +33,14 @@ at::Tensor dequantize_inference(const at::Tensor& q);
 // count, weights reordered once into the primitive's layout. PyTorch's apply_dynamic (its
 // oneDNN engine) spends ~130 us a call on bookkeeping: 147 us for 400x64x64 against 22 us
 // here, 1.67 ms for 1024x768x768 against 0.93 ms.
+// per_token: x quantized per row instead (int8 symmetric, scale max(max|x_row|, 1e-12) /
+// 127, as `quantize --mode dynamic --per-token` writes it): the reorder takes one scale per
+// row and the s8 x s8 matmul multiplies each output row by its scale in a binary post-op.
 // One object per graph node; thread-safe. w: int8 [N, K]; w_scale: [1] or [N]; bias: [N]
 // or undefined; x: float [..., K].
 class DynamicInt8Linear {
  public:
-  DynamicInt8Linear();
+  explicit DynamicInt8Linear(bool per_token = false);
   ~DynamicInt8Linear();
   at::Tensor operator()(const at::Tensor& x, const at::Tensor& w, const at::Tensor& w_scale, const at::Tensor& bias);
 

@@ -8,7 +8,9 @@
 //   Int8Conv(x, w_int8, w_scale, bias?, y_scale, y_zp)    Conv attributes, relu: 0/1
 //   Int8Linear(x, w_int8 [N,K], w_scale, bias?, y_scale, y_zp)   relu: 0/1
 //   Int8Add(a, b, y_scale, y_zp)                          relu: 0/1
-//   Int8DynamicLinear(x, w_int8 [N,K], w_scale, bias?)   float -> float, x quantized per call (dnnl_kernels.h)
+//   Int4MatMul(x, packed, scale, bias?)                  float -> float, 4-bit weights (int4.h)
+//   Int8DynamicLinear(x, w_int8 [N,K], w_scale, bias?)   float -> float, x quantized per call (dnnl_kernels.h);
+//                                                        per_token: 0/1
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/native/quantized/PackedParams.h>
 
@@ -16,6 +18,7 @@
 
 #include "shrink/ops/common.h"
 #include "shrink/ops/dnnl_kernels.h"
+#include "shrink/ops/int4.h"
 #include "shrink/ops/int8.h"
 #include "shrink/ops/max_pool2d.h"
 #include "shrink/ops/window.h"
@@ -128,10 +131,10 @@ Kernel linear_kernel(const ir::Node& node) {
   };
 }
 
-// Activations quantized per batch (uint8, the range of this batch with 0 in it), int8
-// weights, float output.
-Kernel dynamic_linear_kernel(const ir::Node&) {
-  auto linear = std::make_shared<DynamicInt8Linear>();
+// Activations quantized per batch (uint8, the range of this batch with 0 in it) or, with
+// per_token: 1, per row (int8 symmetric); int8 weights, float output.
+Kernel dynamic_linear_kernel(const ir::Node& node) {
+  auto linear = std::make_shared<DynamicInt8Linear>(node.attrs.get_int("per_token", 0) != 0);
   return [=](const KernelContext&, const Tensors& in) -> Tensors {
     return {(*linear)(in[0], in[1], in[2], in.size() > 3 ? in[3] : at::Tensor())};
   };
@@ -195,6 +198,19 @@ void register_int8_ops(OpRegistry& registry) {
       conv_kernel));
   r.add(make_op("Int8Linear", 6, 6, linear_output(at::kByte), linear_kernel));
   r.add(make_op("Int8DynamicLinear", 4, 4, linear_output(at::kFloat), dynamic_linear_kernel));
+  // Int4MatMul(x [..., K], packed uint8 [K/G, G/2, N], scale [K/G, 1, N], bias [N]?): float
+  // out, the weight read as 4-bit codes (ops/int4.h; passes/fuse_int4.cpp makes it).
+  r.add(make_op(
+      "Int4MatMul", 3, 4,
+      [](const InferContext& ctx) {
+        TensorType y = ctx.input(0);
+        if (y.has_shape && y.rank() >= 1 && ctx.input(1).has_shape && ctx.input(1).rank() == 3)
+          y.dims.back() = ctx.input(1).dims[2];
+        return std::vector<TensorType>{with_dtype(y, at::kFloat)};
+      },
+      simple_kernel([](const Tensors& in) {
+        return int4_linear(in[0], in[1], in[2], in.size() > 3 ? in[3] : at::Tensor());
+      })));
   // Fake quantization for quantization-aware training (quantize/qat.h): quantize and
   // dequantize in float, gradient straight through inside the range; a scale that requires
   // grad is learned by LSQ (gradient scaled by 1/sqrt(numel * qmax)).

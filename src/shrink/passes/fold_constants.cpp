@@ -63,9 +63,11 @@ bool fold_node(ir::Graph& graph, ir::Node* node, int64_t max_elements, const ops
   return true;
 }
 
-size_t fold_constants(ir::Graph& graph, int64_t max_elements, const ops::DeclaredTypes* declared) {
+size_t fold_constants(ir::Graph& graph, int64_t max_elements, const ops::DeclaredTypes* declared,
+                      const std::set<const ir::Node*>* keep) {
   std::vector<ir::Node*> order;
-  for (const auto& n : graph.nodes()) order.push_back(n.get());
+  for (const auto& n : graph.nodes())
+    if (!keep || !keep->count(n.get())) order.push_back(n.get());
   size_t folded = 0;
   for (ir::Node* node : order) folded += fold_node(graph, node, max_elements, declared);
   // Shape arithmetic that does not depend on the batch (or any symbol): its values
@@ -73,7 +75,7 @@ size_t fold_constants(ir::Graph& graph, int64_t max_elements, const ops::Declare
   std::vector<std::pair<std::string, std::string>> renames;  // folded name -> original
   for (auto& [v, data] : ops::symbol_free_values(graph)) {
     ir::Value* value = const_cast<ir::Value*>(v);
-    if (graph.is_graph_output(value) || value->users.empty()) continue;
+    if (graph.is_graph_output(value) || value->users.empty() || (keep && keep->count(value->producer))) continue;
     ir::Value* c = graph.add_initializer(graph.unique_name(value->name + "_folded"), data.clone(),
                                          ir::InitKind::Constant);
     graph.replace_all_uses(value, c);

@@ -1,6 +1,8 @@
 // Rewrites for inference. Each checks cheaply whether a site matches and rewrites
 // it; a graph with no matching site is left unchanged (returns false).
 #pragma once
+#include <set>
+
 #include "shrink/ir/graph.h"
 
 namespace shrink::passes {
@@ -26,6 +28,15 @@ bool canonicalize_gemm(ir::Graph& graph);
 // Exact GELU as PyTorch exports it below opset 20 (Div or Mul by sqrt 2, Erf, Add 1, Mul x,
 // Mul 0.5, the half in either place) becomes one ai.shrink Gelu node (never exported).
 bool fuse_gelu(ir::Graph& graph);
+
+// MatMul / Gemm whose weight the graph unpacks from 4-bit codes (quantize's weight-only
+// --bits 4) becomes one ai.shrink Int4MatMul on the packed bytes (ops/int4.h). Runs before
+// constant folding (which would unpack the weight into a float constant); never exported.
+bool fuse_int4(ir::Graph& graph);
+
+// The nodes that unpack 4-bit weights in the form fuse_int4 matches: the importer leaves
+// them unfolded, so the runtime can read the packed bytes and a re-export keeps them.
+std::set<const ir::Node*> int4_unpack_nodes(const ir::Graph& graph);
 
 // QDQ patterns (QuantizeLinear / DequantizeLinear around Conv, Gemm, MatMul, Add, with a
 // fused Relu) become the int8 kernels of ops/int8.h; the weights' remaining

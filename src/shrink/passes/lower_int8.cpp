@@ -6,12 +6,15 @@
 //   DQ(q) -> MaxPool / Flatten -> QuantizeLinear (q's parameters)      -> Int8MaxPool / Int8Flatten
 //   DequantizeLinear of an int8 value feeding float ops                 -> Int8Dequantize
 //   DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul [-> Add]      -> Int8DynamicLinear
+//   per-token quantization (Abs, ReduceMax, Max, Div, Round, Cast)
+//     -> MatMulInteger -> Cast -> Mul -> Mul [-> Add]                    -> Int8DynamicLinear (per_token)
 // A Clip(0, m) counts as a Relu when the output's quantized range already ends at or
 // below m. What does not match stays as it is, and the weights' remaining
 // DequantizeLinear nodes are folded into float constants (the fake-quantized values), so
 // the graph computes what the QDQ model specifies either way.
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <unordered_set>
 
 #include "shrink/ops/int8.h"
@@ -246,14 +249,26 @@ ir::Node* single_user(const ir::Graph& g, const ir::Value* v, const char* op) {
   return v->users[0];
 }
 
-// DynamicQuantizeLinear(x) -> MatMulInteger(xq, W int8 [K,N], xz, 0) -> Cast(float)
-//   -> Mul(., Mul(xs, ws)) [-> Add(b)]                    => Int8DynamicLinear(x, W^T, ws, b)
-// The end value keeps its name (it may be a graph output); returns the rename to make.
-bool lower_dynamic(ir::Graph& g, ir::Node* dql, std::vector<std::pair<ir::Value*, std::string>>& renames) {
-  ir::Value *xq = dql->output(0), *xs = dql->output(1), *xz = dql->output(2);
-  if (!xq || !xs || !xz || xq->users.size() != 1 || xz->users.size() != 1 || xs->users.size() != 1) return false;
-  ir::Node* mm = xq->users[0];
-  if (mm->op_type != "MatMulInteger" || mm->input(0) != xq || mm->input(2) != xz) return false;
+// The node's input other than `v` (binary ops), or nullptr when v is not one of two inputs.
+ir::Value* other_input(const ir::Node* n, const ir::Value* v) {
+  if (!n || n->inputs().size() != 2) return nullptr;
+  if (n->input(0) == v) return n->input(1);
+  return n->input(1) == v ? n->input(0) : nullptr;
+}
+
+// The float scalar a constant holds, or NaN.
+double scalar_value(const ir::Graph& g, const ir::Value* v) {
+  const at::Tensor* t = constant(g, v);
+  return t && t->numel() == 1 && t->is_floating_point() ? t->item<double>() : std::nan("");
+}
+
+// Puts Int8DynamicLinear(x, W^T, ws, b) in place of a dynamic layer whose MatMulInteger is
+// `mm` (W int8 [K, N], its zero point 0) and whose float output is
+// Mul(Cast(mm), a) with `a` = Mul(xs, ws) (per tensor) or Mul(Mul(Cast(mm), xs), ws) (per
+// token), then an optional bias Add. The end value keeps its name (it may be a graph
+// output); returns the rename to make.
+bool lower_dynamic_tail(ir::Graph& g, ir::Node* mm, ir::Value* x, ir::Value* xs, bool per_token, ir::Node* first,
+                        std::vector<std::pair<ir::Value*, std::string>>& renames) {
   const at::Tensor* w = constant(g, mm->input(1));
   if (!w || w->scalar_type() != at::kChar || w->dim() != 2) return false;
   if (mm->input(3)) {
@@ -264,11 +279,21 @@ bool lower_dynamic(ir::Graph& g, ir::Node* dql, std::vector<std::pair<ir::Value*
   ir::Node* cast = single_user(g, mm->output(0), "Cast");
   if (!cast || cast->attrs.get_int("to", 0) != 1) return false;
   ir::Node* rescale = single_user(g, cast->output(0), "Mul");
-  ir::Node* scale = xs->users[0];
-  if (!rescale || scale->op_type != "Mul" || scale->output(0)->users.size() != 1 ||
-      scale->output(0)->users[0] != rescale)
-    return false;
-  ir::Value* ws = scale->input(0) == xs ? scale->input(1) : scale->input(0);
+  if (!rescale) return false;
+  ir::Value* ws = nullptr;
+  if (per_token) {  // Mul(Cast(acc), xs) -> Mul(., ws)
+    if (other_input(rescale, cast->output(0)) != xs) return false;
+    ir::Node* by_weight = single_user(g, rescale->output(0), "Mul");
+    if (!by_weight) return false;
+    ws = other_input(by_weight, rescale->output(0));
+    rescale = by_weight;
+  } else {  // Mul(Cast(acc), Mul(xs, ws))
+    ir::Node* scale = xs->users.size() == 1 ? xs->users[0] : nullptr;
+    if (!scale || scale->op_type != "Mul" || scale->output(0)->users.size() != 1 ||
+        scale->output(0)->users[0] != rescale || other_input(rescale, cast->output(0)) != scale->output(0))
+      return false;
+    ws = other_input(scale, xs);
+  }
   const at::Tensor* wst = constant(g, ws);
   if (!wst || wst->scalar_type() != at::kFloat || (wst->numel() != 1 && wst->numel() != n_out) ||
       wst->le(0).any().item<bool>())
@@ -284,18 +309,72 @@ bool lower_dynamic(ir::Graph& g, ir::Node* dql, std::vector<std::pair<ir::Value*
       end = add;
     }
   }
-  if (!dql->input(0)->type.has_shape || dql->input(0)->type.rank() < 2) return false;
+  if (!x->type.has_shape || x->type.rank() < 2) return false;
   ir::Value* w_nk = g.add_initializer(g.unique_name(mm->input(1)->name + ".nk"), w->t().contiguous(), ir::InitKind::Constant);
   ir::Value* scales = g.add_initializer(g.unique_name(ws->name + ".n"), wst->reshape({-1}).contiguous(), ir::InitKind::Constant);
   ir::Value* y = end->output(0);
-  ir::Node* k = g.insert_node_before(dql, "Int8DynamicLinear", {dql->input(0), w_nk, scales, bias},
-                                     {g.unique_name(y->name + ".int8")}, {}, g.unique_name(mm->name + ".int8"));
+  ir::Attributes a;
+  if (per_token) a.set("per_token", static_cast<int64_t>(1));
+  ir::Node* k = g.insert_node_before(first, "Int8DynamicLinear", {x, w_nk, scales, bias},
+                                     {g.unique_name(y->name + ".int8")}, a, g.unique_name(mm->name + ".int8"));
   k->domain = kDomain;
   k->output(0)->type = y->type;
   std::string name = y->name;
   g.replace_all_uses(y, k->output(0));
   renames.push_back({k->output(0), name});
   return true;
+}
+
+// DynamicQuantizeLinear(x) -> MatMulInteger(xq, W int8 [K,N], xz, 0) -> Cast(float)
+//   -> Mul(., Mul(xs, ws)) [-> Add(b)]                    => Int8DynamicLinear(x, W^T, ws, b)
+bool lower_dynamic(ir::Graph& g, ir::Node* dql, std::vector<std::pair<ir::Value*, std::string>>& renames) {
+  ir::Value *xq = dql->output(0), *xs = dql->output(1), *xz = dql->output(2);
+  if (!xq || !xs || !xz || xq->users.size() != 1 || xz->users.size() != 1 || xs->users.size() != 1) return false;
+  ir::Node* mm = xq->users[0];
+  if (mm->op_type != "MatMulInteger" || mm->input(0) != xq || mm->input(2) != xz) return false;
+  return lower_dynamic_tail(g, mm, dql->input(0), xs, false, dql, renames);
+}
+
+// Per token (quantize's --per-token):
+//   s = Div(Max(ReduceMax(Abs(x), axes=[-1], keepdims=1), eps), 127)
+//   MatMulInteger(Cast<int8>(Round(Div(x, s))), W int8) -> Cast(float) -> Mul(s) -> Mul(ws) [-> Add(b)]
+//                                                         => Int8DynamicLinear(x, W^T, ws, b), per_token: 1
+// The kernel computes s itself, so the pattern must compute exactly that s.
+bool lower_per_token(ir::Graph& g, ir::Node* mm, std::vector<std::pair<ir::Value*, std::string>>& renames) {
+  if (mm->inputs().size() > 2 && mm->input(2)) return false;  // no activation zero point
+  ir::Value* codes = mm->input(0);
+  ir::Node* cast = codes->producer;
+  if (!cast || cast->op_type != "Cast" || cast->attrs.get_int("to", 0) != 3 || codes->users.size() != 1 ||
+      g.is_graph_output(codes))
+    return false;
+  ir::Node* round = cast->input(0)->producer;
+  if (!round || round->op_type != "Round" || round->output(0)->users.size() != 1) return false;
+  ir::Node* ratio = round->input(0)->producer;
+  if (!ratio || ratio->op_type != "Div" || ratio->output(0)->users.size() != 1) return false;
+  ir::Value *x = ratio->input(0), *xs = ratio->input(1);
+  ir::Node* s = xs->producer;
+  if (!s || s->op_type != "Div" || scalar_value(g, s->input(1)) != 127.0 || xs->users.size() != 2 ||
+      g.is_graph_output(xs))
+    return false;
+  ir::Node* floor = s->input(0)->producer;
+  if (!floor || floor->op_type != "Max" || floor->inputs().size() != 2) return false;
+  ir::Value* peak = nullptr;
+  for (int i = 0; i < 2; ++i)
+    if (scalar_value(g, floor->input(1 - i)) == static_cast<double>(1e-12f)) peak = floor->input(i);
+  ir::Node* reduce = peak ? peak->producer : nullptr;
+  if (!reduce || reduce->op_type != "ReduceMax" || reduce->attrs.get_int("keepdims", 1) != 1) return false;
+  std::vector<int64_t> axes = reduce->attrs.get_ints("axes");
+  if (reduce->inputs().size() > 1 && reduce->input(1)) {
+    const at::Tensor* t = constant(g, reduce->input(1));
+    if (!t) return false;
+    axes.assign(t->data_ptr<int64_t>(), t->data_ptr<int64_t>() + t->numel());
+  }
+  if (!x->type.has_shape || x->type.rank() < 2 || axes.size() != 1 ||
+      (axes[0] != -1 && axes[0] != x->type.rank() - 1))
+    return false;
+  ir::Node* mag = reduce->input(0)->producer;
+  if (!mag || mag->op_type != "Abs" || mag->input(0) != x) return false;
+  return lower_dynamic_tail(g, mm, x, xs, true, mag, renames);
 }
 
 // DQ(q) -> MaxPool / Flatten -> QuantizeLinear with q's own parameters: the op runs on
@@ -357,6 +436,12 @@ bool lower_int8(ir::Graph& graph) {
       if (node->op_type == "DynamicQuantizeLinear" && node->domain.empty()) dynamic.push_back(node.get());
     std::vector<std::pair<ir::Value*, std::string>> renames;
     for (ir::Node* n : dynamic) changed |= lower_dynamic(graph, n, renames);
+    std::vector<ir::Node*> integer;
+    for (const auto& node : graph.nodes())
+      if (node->op_type == "MatMulInteger" && node->domain.empty() && node->input(0)->producer &&
+          node->input(0)->producer->op_type == "Cast")
+        integer.push_back(node.get());
+    for (ir::Node* n : integer) changed |= lower_per_token(graph, n, renames);
     if (!renames.empty()) {
       eliminate_dead_code(graph);  // the old end values go; their names are free again
       for (auto& [v, name] : renames) graph.rename_value(v, name);

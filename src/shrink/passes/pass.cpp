@@ -30,6 +30,7 @@ const std::map<std::string, std::function<bool(ir::Graph&)>>& registry() {
       {"fuse_batch_norm", fuse_batch_norm},
       {"canonicalize_gemm", canonicalize_gemm},
       {"fuse_gelu", fuse_gelu},
+      {"fuse_int4", fuse_int4},
       {"lower_int8", lower_int8},
   };
   return passes;
@@ -89,6 +90,7 @@ Pipeline make_pipeline(const std::string& spec) {
   Pipeline p;
   if (spec == "none" || spec.empty()) return p;
   if (spec == "inference" || spec == "portable") {
+    if (spec == "inference") p.add(create_pass("fuse_int4"));  // before folding unpacks the weights
     for (const char* name : {"fold_constants", "remove_identity", "fuse_batch_norm", "canonicalize_gemm",
                              "fold_constants", "eliminate_dead_code"})
       p.add(create_pass(name));

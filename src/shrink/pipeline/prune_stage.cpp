@@ -40,6 +40,7 @@ void PruneSettings::read(Fields& f) {
     }
   }
   f.read("ranking", ranking);
+  f.read("embedding", embedding);
   f.read("max_ratio", max_ratio);
   f.read("layer_amount", layer_amount);
   f.read("taylor_batches", taylor_batches);
@@ -71,7 +72,7 @@ nlohmann::json PruneSettings::to_json() const {
   if (!ignore.empty()) j["ignore"] = ignore;
   if (method == "global") j["min_keep"] = min_keep;
   if (structured()) {
-    j.update({{"ranking", ranking}, {"max_ratio", max_ratio}});
+    j.update({{"ranking", ranking}, {"max_ratio", max_ratio}, {"embedding", embedding}});
     if (round_to == 0) j["round_to"] = "auto";
     else j["round_to"] = round_to;
     if (method == "ln-structured") j["norm"] = norm;
@@ -102,8 +103,9 @@ void PruneSettings::check(bool cli) const {
   const bool agp = schedule == "agp";
   SHRINK_CHECK(!structured() || !agp, key("schedule"), " agp is for unstructured methods (masks); use iterative:N");
   SHRINK_CHECK(!structured() || !soft, key("soft"), " keeps masks; structured pruning removes channels");
-  SHRINK_CHECK(structured() || (layer_amount.empty() && ranking == "uniform" && max_ratio == 1.0), key("layer_amount"),
-               ", ", key("ranking"), " and ", key("max_ratio"), " are for structured methods");
+  SHRINK_CHECK(structured() || (layer_amount.empty() && ranking == "uniform" && max_ratio == 1.0 && !embedding),
+               key("layer_amount"), ", ", key("ranking"), ", ", key("max_ratio"), " and ", key("embedding"),
+               " are for structured methods");
   SHRINK_CHECK(!agp || finetune > 0, key("schedule"), " agp prunes during training: give ", key("finetune"), " EPOCHS");
 }
 
@@ -128,6 +130,7 @@ nlohmann::json PruneStage::apply(ir::Graph& g, const StageData& data) {
   so.seed = o.seed;
   so.global = o.ranking == "global";
   so.max_ratio = o.max_ratio;
+  so.embedding = o.embedding;
   std::map<std::string, std::pair<int64_t, int64_t>> channels;  // group -> (first before, last after)
   std::vector<std::string> skipped;
 

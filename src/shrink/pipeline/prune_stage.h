@@ -24,6 +24,7 @@ struct PruneSettings {
   int norm = 2;               // ln-structured
   int64_t round_to = 1;
   std::string ranking = "uniform";  // structured: uniform or global
+  bool embedding = false;           // structured: transformers' embedding width too (prune/structured.h)
   double max_ratio = 1.0;
   std::map<std::string, double> layer_amount;  // structured
   int64_t taylor_batches = 32;

@@ -33,6 +33,7 @@ void QuantizeSettings::read(Fields& f) {
   f.read("bias_correction", q.bias_correction);
   f.read("equalize", q.equalize);
   f.read("smooth", q.smooth);
+  f.read("per_token", q.per_token);
   f.read("calib_batches", calib_batches);
   f.read("batch", batch);
   f.read("epochs", epochs);
@@ -62,6 +63,7 @@ nlohmann::json QuantizeSettings::to_json() const {
   if (!q.exclude_nodes.empty()) j["exclude"] = q.exclude_nodes;
   if (!q.exclude_ops.empty()) j["exclude_ops"] = q.exclude_ops;
   if (q.mode == "weight-only") j.update({{"bits", q.bits}, {"group_size", q.group_size}});
+  if (q.mode == "dynamic") j["per_token"] = q.per_token;
   if (calibrated()) {
     j.update({{"observer", q.observer}, {"weight_observer", q.weight_observer}, {"per_channel", q.per_channel},
               {"symmetric_activations", q.symmetric_activations}, {"calib_batches", calib_batches}, {"batch", batch},
@@ -81,6 +83,7 @@ void QuantizeSettings::check(bool cli) const {
   SHRINK_CHECK(q.smooth < 0 || (q.smooth <= 1 && (q.mode == "static" || q.mode == "dynamic" || q.mode == "qat")),
                setting_name("smooth", cli), ": SmoothQuant's alpha is in [0, 1] and applies to static, dynamic or qat mode, got ",
                q.smooth, " with ", q.mode);
+  SHRINK_CHECK(!q.per_token || q.mode == "dynamic", setting_name("per_token", cli), ": only with dynamic mode, got ", q.mode);
   SHRINK_CHECK(!(sensitivity || max_drop >= 0) || q.mode == "static", setting_name(max_drop >= 0 ? "max_drop" : "sensitivity", cli),
                ": only with static mode");
 }

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "shrink/core/error.h"
+#include "shrink/ops/shape_inference.h"
 #include "shrink/passes/inference_passes.h"
 
 namespace shrink::prune {
@@ -57,6 +58,16 @@ struct ChannelSlice {
   int64_t start, end;    // channels [start, end) of the input, clamped
 };
 
+// A Reshape that keeps the channel axis and what precedes it ([N, C, H, W] -> [N, C, H*W]):
+// the channel extent in its target is rewritten: entry `entry` of input `input` of `reader`
+// (the Reshape's target itself, or one constant piece of a Concat that computes it).
+struct Retarget {
+  ir::Node* reshape;
+  ir::Node* reader;
+  size_t input;
+  int64_t entry;
+};
+
 struct GroupInfo {
   ChannelGroup info;
   std::vector<int64_t> clusters;  // dense cluster ids
@@ -64,7 +75,10 @@ struct GroupInfo {
 
 class Analysis {
  public:
-  explicit Analysis(const ir::Graph& graph);
+  // embedding: LayerNormalization over the channels ties its input and output channels
+  // (and its scale and bias), so the residual stream of a transformer is one group;
+  // otherwise it fixes them.
+  explicit Analysis(const ir::Graph& graph, bool embedding = false);
 
   const ir::Graph& g;
   std::vector<ParamUse> params;
@@ -72,6 +86,7 @@ class Analysis {
   std::vector<ir::Node*> splits;
   std::vector<ChannelSlice> slices;
   std::vector<Shuffle> shuffles;
+  std::vector<Retarget> retargets;
   std::map<const ir::Value*, std::pair<const ir::Value*, int64_t>> flattened;  // Flatten output -> (source, H*W)
   std::vector<GroupInfo> groups;
   int64_t clusters = 0;
@@ -174,6 +189,9 @@ class Analysis {
   }
   bool match_shuffle(ir::Node& reshape, Shuffle& s) const;
   void visit_slice(ir::Node& n);
+  bool visit_reshape(ir::Node& n);
+  bool visit_concat_off_axis(ir::Node& n, int64_t axis);
+  bool embedding_ = false;
   void visit(ir::Node& n, std::set<const ir::Node*>& handled);
   void finish();
 
@@ -234,7 +252,7 @@ void Analysis::compute_axes() {
   }
 }
 
-Analysis::Analysis(const ir::Graph& graph) : g(graph) {
+Analysis::Analysis(const ir::Graph& graph, bool embedding) : g(graph), embedding_(embedding) {
   compute_axes();
 
   std::set<const ir::Node*> handled;
@@ -303,6 +321,87 @@ void Analysis::visit_slice(ir::Node& n) {
   unite_values(x, y);  // a slice of other axes carries every channel through
 }
 
+bool Analysis::visit_reshape(ir::Node& n) {
+  ir::Value* x = n.input(0);
+  ir::Value* y = n.output(0);
+  if (!has_channels(x) || !has_channels(y) || g.is_initializer(x) || n.inputs().size() < 2) return false;
+  const int64_t a = axis_of(x);
+  if (channels_of(y) != channels_of(x)) return false;
+  // Either the channels stay last and only the leading extents change ([T*N, E] <->
+  // [T, N, E]), or they keep their axis and what precedes it ([N, C, H, W] -> [N, C, H*W]).
+  const bool last = a == x->type.rank() - 1 && axis_of(y) == y->type.rank() - 1;
+  bool kept = axis_of(y) == a;
+  for (int64_t i = 0; kept && i < a; ++i)  // (a symbolic batch too)
+    kept = x->type.dims[i] == y->type.dims[i] && (x->type.dims[i] >= 0 || i == 0);
+  if (!last && !kept) return false;
+  // The entry of the target that holds the channel extent.
+  ir::Value* target = n.input(1);
+  ir::Node* reader = &n;
+  size_t input = 1;
+  int64_t entry = axis_of(y);
+  if (!g.initializer(target->name)) {
+    ir::Node* cat = target->producer;
+    if (!cat || cat->op_type != "Concat" || target->users.size() != 1) return false;
+    int64_t offset = 0;
+    target = nullptr;
+    const int64_t at_axis = entry;
+    for (size_t i = 0; i < cat->inputs().size(); ++i) {
+      ir::Value* piece = cat->input(i);
+      if (!piece || !piece->type.has_shape || piece->type.rank() != 1 || piece->type.dims[0] < 0) return false;
+      if (offset <= at_axis && at_axis < offset + piece->type.dims[0]) {
+        target = piece, entry = at_axis - offset, reader = cat, input = i;
+        break;
+      }
+      offset += piece->type.dims[0];
+    }
+    if (!target || !g.initializer(target->name)) return false;
+  }
+  const at::Tensor& t = g.initializer(target->name)->tensor;
+  if (t.dim() != 1 || entry >= t.numel()) return false;
+  const int64_t held = t.to(at::kLong)[entry].item<int64_t>();
+  // 0 copies the input's extent at that index (the channels' only when the axis is kept);
+  // -1 would be computed from the rest.
+  if (held != channels_of(x) && !(held == 0 && axis_of(y) == a)) return false;
+  if (!embedding_) {
+    fix_node(n, n.describe() + " carries the channels into tokens (prune the embedding width with --embedding)");
+    return true;
+  }
+  unite_values(x, y);
+  if (held > 0) retargets.push_back({&n, reader, input, entry});
+  return true;
+}
+
+// Concat along another axis than the channels' (a class token before the patches): every
+// input carries the same channels; a constant input (an initializer, or one Expand'ed to
+// the batch) is sliced with them.
+bool Analysis::visit_concat_off_axis(ir::Node& n, int64_t axis) {
+  ir::Value* y = n.output(0);
+  if (!has_channels(y) || axis == axis_of(y)) return false;
+  const int64_t a = axis_of(y), c = channels_of(y);
+  std::vector<ParamUse> constants;
+  std::vector<ir::Value*> activations;
+  for (ir::Value* v : n.inputs()) {
+    if (!v || !v->type.has_shape || v->type.rank() != y->type.rank() || v->type.dims[a] != c) return false;
+    ir::Value* source = v;
+    if (from_constants.count(v) && v->producer && v->producer->op_type == "Expand") source = v->producer->input(0);
+    if (g.is_initializer(source)) {
+      const at::Tensor& t = g.initializer(source->name)->tensor;
+      if (t.dim() != y->type.rank() || t.size(a) != c || !sliceable(source, false)) return false;
+      if (source != v && v->users.size() != 1) return false;
+      constants.push_back({source->name, a, y, 1, Role::ChannelParam});
+    } else if (from_constants.count(v)) {
+      return false;
+    } else {
+      if (axis_of(v) != a) return false;
+      activations.push_back(v);
+    }
+  }
+  if (activations.empty()) return false;
+  for (ir::Value* v : activations) unite_values(v, y);
+  for (ParamUse& p : constants) params.push_back(p);
+  return true;
+}
+
 void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
   const std::string& op = n.op_type;
   bool reads_activation = false;
@@ -342,8 +441,7 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
   } else if (op == "Gemm" || op == "MatMul") {
     const ir::Value* source = nullptr;
     int64_t block = 1;
-    bool ok = features(x, source, block) && has_channels(y) && axis_of(y) == y->type.rank() - 1 &&
-              sliceable(n.input(1), true) &&
+    bool ok = has_channels(y) && axis_of(y) == y->type.rank() - 1 && sliceable(n.input(1), true) &&
               n.input(1)->type.rank() == 2;
     bool transposed = false;  // weight stored [out, in]
     if (op == "Gemm") {
@@ -352,12 +450,20 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
            (!n.input(2) || (sliceable(n.input(2), true) && n.input(2)->type.rank() == 1 &&
                             n.input(2)->type.dims[0] == channels_of(y)));
     }
-    if (!ok) return fix_node(n, n.describe() + ": not a layer with a trained weight of its own on [batch, features]");
+    // With embedding, inputs whose channels are not tracked (merged attention heads) keep
+    // them all while the layer's own output channels can still go.
+    const bool tracked_input = features(x, source, block);
+    if (!ok || (!tracked_input && !embedding_))
+      return fix_node(n, n.describe() + ": not a layer with a trained weight of its own on [batch, features]");
     own(y);
-    slots(source);
     params.push_back({n.input(1)->name, transposed ? 0 : 1, y, 1, Role::OwnerWeight});
     if (n.input(2)) params.push_back({n.input(2)->name, 0, y, 1, Role::OwnerBias});
-    params.push_back({n.input(1)->name, transposed ? 1 : 0, source, block, Role::Consumer});
+    if (tracked_input) {
+      slots(source);
+      params.push_back({n.input(1)->name, transposed ? 1 : 0, source, block, Role::Consumer});
+    } else {
+      fix(x, n.describe() + " reads them on an axis other than the last");
+    }
   } else if (op == "Flatten") {
     bool ok = has_channels(x) && axis_of(x) == 1 && x->type.rank() == 4 && n.attrs.get_int("axis", 1) == 1 && x->type.dims[2] > 0 &&
               x->type.dims[3] > 0 && !y->users.empty() && !g.is_graph_output(y);
@@ -374,6 +480,27 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
     const Role roles[] = {Role::Scale, Role::Shift, Role::Statistic, Role::Statistic};
     for (int i = 1; i <= last; ++i) params.push_back({n.input(i)->name, 0, y, 1, roles[i - 1]});
     for (size_t i = 1; i < n.outputs().size(); ++i) fix(n.output(i), n.describe() + " exposes its statistics");
+  } else if (op == "LayerNormalization") {
+    int64_t axis = n.attrs.get_int("axis", -1);
+    bool over_channels = has_channels(x) && (axis < 0 ? axis + x->type.rank() : axis) == x->type.rank() - 1 &&
+                         axis_of(x) == x->type.rank() - 1 && same_channels(x, y);
+    if (!over_channels) return fix_node(n, no_rule);
+    if (!embedding_) return fix_node(n, n.describe() + " normalizes the embedding width (prune it with --embedding)");
+    bool ok = sliceable(n.input(1), false) && (n.inputs().size() < 3 || !n.input(2) || sliceable(n.input(2), false));
+    for (size_t i = 1; i < n.outputs().size(); ++i)
+      ok = ok && n.output(i) && n.output(i)->users.empty() && !g.is_graph_output(n.output(i));
+    if (!ok) return fix_node(n, n.describe() + ": scale or bias shared, or statistics used");
+    // As Torch-Pruning: the statistics are then taken over the channels that remain.
+    unite_values(x, y);
+    params.push_back({n.input(1)->name, 0, y, 1, Role::Scale});
+    if (n.inputs().size() > 2 && n.input(2)) params.push_back({n.input(2)->name, 0, y, 1, Role::Shift});
+  } else if (op == "Gather" && embedding_ && has_channels(x) && has_channels(y) && n.input(1) && g.initializer(n.input(1)->name) &&
+             g.initializer(n.input(1)->name)->tensor.dim() <= 1) {
+    // Picking tokens (the class token) on another axis: the channels pass through.
+    int64_t axis = n.attrs.get_int("axis", 0);
+    if (axis < 0) axis += x->type.rank();
+    if (axis == axis_of(x) || axis == 0 || channels_of(x) != channels_of(y)) return fix_node(n, no_rule);
+    unite_values(x, y);
   } else if (kChannelwise.count(op) && has_channels(x) && has_channels(y) && channels_of(x) == channels_of(y)) {
     unite_values(x, y);
     for (size_t i = 1; i < n.outputs().size(); ++i)
@@ -405,9 +532,12 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
     const at::Tensor& t = g.initializer(c->name)->tensor;
     if (t.numel() == 1) return unite_values(act, y);
     // A per-channel constant (a bias [C], or [C, 1, 1] on images): sliced with the channels.
-    int64_t axis = axis_of(act) - (act->type.rank() - t.dim());
+    // Other extents may be 1 or the activation's own (learned positions [1, T, D]).
+    const int64_t lead = act->type.rank() - t.dim();
+    int64_t axis = axis_of(act) - lead;
     bool per_channel = axis >= 0 && t.size(axis) == channels_of(act) && sliceable(c, false);
-    for (int64_t i = 0; per_channel && i < t.dim(); ++i) per_channel = i == axis || t.size(i) == 1;
+    for (int64_t i = 0; per_channel && i < t.dim(); ++i)
+      per_channel = i == axis || t.size(i) == 1 || (embedding_ && t.size(i) == act->type.dims[lead + i]);
     if (!per_channel) return fix_node(n, n.describe() + ": constant operand does not broadcast per channel");
     unite_values(act, y);
     params.push_back({c->name, axis, y, 1, Role::ChannelParam});
@@ -417,6 +547,7 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
       ok = ok && has_channels(v) && !g.is_initializer(v) && v->type.rank() == y->type.rank();
     int64_t axis = n.attrs.get_int("axis", 0);
     if (ok && axis < 0) axis += y->type.rank();
+    if (ok && embedding_ && axis != axis_of(y) && visit_concat_off_axis(n, axis)) return;
     if (!ok || axis != axis_of(y)) return fix_node(n, n.describe() + (ok ? " is not on the channel axis" : ": operands without channels"));
     int64_t by = slots(y), offset = 0;
     for (ir::Value* v : n.inputs()) {
@@ -469,6 +600,12 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
     unite_values(x, y);  // the channels move to another axis
   } else if (op == "Shape") {
     // Reading extents other than the channels' (the batch of a view(n, ...)) ties nothing.
+    // Shape(x, start=0, end=e) with e at or before the channel axis reads none of it.
+    int64_t end = n.attrs.get_int("end", x->type.has_shape ? x->type.rank() : 0);
+    if (has_channels(x) && end < 0) end += x->type.rank();
+    if (embedding_ && has_channels(x) && n.attrs.get_int("start", 0) == 0 && n.attrs.has("end") && end <= axis_of(x) &&
+        !g.is_graph_output(y))
+      return;
     bool other_axes = n.attrs.get_int("start", 0) == 0 && !n.attrs.has("end") && has_channels(x);
     for (ir::Node* u : y->users) {
       const ir::Initializer* idx = u->inputs().size() > 1 && u->input(1) ? g.initializer(u->input(1)->name) : nullptr;
@@ -483,6 +620,8 @@ void Analysis::visit(ir::Node& n, std::set<const ir::Node*>& handled) {
     if (!other_axes || g.is_graph_output(y)) fix(x, n.describe() + " reads the channel count");
   } else if (op == "Slice") {
     visit_slice(n);
+  } else if (op == "Reshape" && visit_reshape(n)) {
+    // channels kept on their axis; the target's extent is rewritten
   } else if (Shuffle s; op == "Reshape" && match_shuffle(n, s)) {
     ir::Value* out = s.merge->output(0);
     int64_t bx = slots(x), by = slots(out), c = channels_of(x);
@@ -604,8 +743,8 @@ void unshare_parameters(ir::Graph& g) {
   }
 }
 
-std::vector<ChannelGroup> channel_groups(const ir::Graph& g) {
-  Analysis a(g);
+std::vector<ChannelGroup> channel_groups(const ir::Graph& g, bool embedding) {
+  Analysis a(g, embedding);
   std::vector<ChannelGroup> out;
   for (auto& grp : a.groups) out.push_back(grp.info);
   return out;
@@ -626,7 +765,7 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
   unshare_parameters(g);
   StructuredReport report;
   prune_heads(g, o, report);  // whole attention heads first; their channels stay fixed below
-  Analysis a(g);
+  Analysis a(g, o.embedding);
 
   // Which groups are pruned, and by how much.
   std::vector<double> amount(a.groups.size(), o.amount);
@@ -880,12 +1019,20 @@ StructuredReport prune_structured(ir::Graph& g, const StructuredOptions& o) {
       g.remove_node(s.split);
     }
   }
+  for (const Retarget& r : a.retargets)
+    if (auto it = keep.find(r.reshape->input(0)); it != keep.end()) {
+      ir::Value* target = r.reader->input(r.input);
+      at::Tensor t = g.initializer(target->name)->tensor.clone();
+      t[r.entry] = static_cast<int64_t>(it->second.size());
+      g.set_input(r.reader, r.input, g.add_initializer(g.unique_name(target->name + ".pruned"), t, ir::InitKind::Constant));
+    }
   for (auto& [v, k] : keep) const_cast<ir::Value*>(v)->type.dims[a.axis_of(v)] = static_cast<int64_t>(k.size());
   for (auto& [flat, src] : a.flattened)
     if (auto it = keep.find(src.first); it != keep.end())
       const_cast<ir::Value*>(flat)->type.dims[1] = static_cast<int64_t>(it->second.size()) * src.second;
   passes::eliminate_dead_code(g);  // the shape arithmetic of rewritten targets
   g.remove_unused_values();
+  if (!a.retargets.empty()) ops::infer_shapes(g);  // values computed from sliced constants (an expanded class token)
   return report;
 }
 

@@ -38,8 +38,9 @@ struct ChannelGroup {
   bool prunable() const { return removable > 0; }
 };
 
-// The groups of g's channels (a shared parameter ties its users: see unshare_parameters).
-std::vector<ChannelGroup> channel_groups(const ir::Graph& g);
+// The groups of g's channels (a shared parameter ties its users: see unshare_parameters);
+// embedding: as StructuredOptions::embedding.
+std::vector<ChannelGroup> channel_groups(const ir::Graph& g, bool embedding = false);
 
 // Gives every further user of a trained initializer read by several nodes a copy of
 // its own (as separate layers' parameters are), so each layer's channels can go
@@ -65,6 +66,10 @@ struct StructuredOptions {
   int64_t round_to = 1;              // kept channels per group rounded up to a multiple of this
   uint64_t seed = 0;
   GradientSource gradients;          // taylor: the batches to estimate with
+  // Transformers: prune the embedding width too (the residual stream through every block's
+  // LayerNormalization, residual Add, learned positions and class token, as Torch-Pruning
+  // does; the normalization statistics are then taken over the remaining channels).
+  bool embedding = false;
 };
 
 struct GroupReport {

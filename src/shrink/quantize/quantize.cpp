@@ -172,6 +172,10 @@ void quantize_weights(ir::Graph& g, ir::Node& n, const QuantizeOptions& o, const
 // writes (and fuses into DynamicQuantizeMatMul):
 //   (xq, xs, xz) = DynamicQuantizeLinear(x)                  uint8, per batch
 //   y = Cast(MatMulInteger(xq, Wq [K,N] int8, xz, 0)) * (xs * ws) [+ b]
+// or, per token (int8 symmetric, one scale per row of x, as LLM.int8 and SmoothQuant's
+// per-token setting), in standard ops any runtime runs:
+//   s = Max(ReduceMax(Abs(x), axes=[-1], keepdims=1), 1e-12) / 127
+//   y = Cast(MatMulInteger(Cast<int8>(Round(x / s)), Wq)) * s * ws [+ b]
 void quantize_dynamic_layer(ir::Graph& g, ir::Node& n, const QuantizeOptions& o, LayerQuantization& report) {
   at::Tensor w = init_of(g, n.input(1))->tensor.detach().to(at::kFloat);
   if (n.op_type == "Gemm" && n.attrs.get_int("transB", 0)) w = w.t();
@@ -183,26 +187,60 @@ void quantize_dynamic_layer(ir::Graph& g, ir::Node& n, const QuantizeOptions& o,
   ir::Value* x = n.input(0);
   ir::Value* out = n.output(0);
   std::string base = g.unique_name(n.name + ".dynamic");
-  ir::Node* dql = g.insert_node_before(&n, "DynamicQuantizeLinear", {x}, {base + ".xq", base + ".xs", base + ".xz"}, {},
-                                       base + ".quantize");
   ir::Value* wq_v = add_constant(g, wname + ".int8", wq);
   std::vector<int64_t> shape = o.per_channel ? std::vector<int64_t>{-1} : std::vector<int64_t>{};
-  ir::Value* wz = add_constant(g, wname + ".zero_point", p.zero_point.reshape(shape).to(at::kChar));
-  ir::Node* mm = g.insert_node_after(dql, "MatMulInteger", {dql->output(0), wq_v, dql->output(2), wz}, {base + ".acc"}, {},
-                                     base + ".matmul");
+  ir::Value* ws = add_constant(g, wname + ".scale", p.scale.reshape(shape));
   ir::Attributes to_float;
   to_float.set("to", static_cast<int64_t>(1));
-  ir::Node* cast = g.insert_node_after(mm, "Cast", {mm->output(0)}, {base + ".accf"}, to_float, base + ".cast");
-  ir::Value* ws = add_constant(g, wname + ".scale", p.scale.reshape(shape));
-  ir::Node* scale = g.insert_node_after(cast, "Mul", {dql->output(1), ws}, {base + ".s"}, {}, base + ".scale");
-  ir::Node* last = g.insert_node_after(scale, "Mul", {cast->output(0), scale->output(0)}, {base + ".y"}, {}, base + ".rescale");
+  std::vector<ir::Node*> made;
+  ir::Node* anchor = nullptr;  // the last node made
+  auto node = [&](const std::string& op, std::vector<ir::Value*> in, ir::Attributes a, const std::string& what) {
+    ir::Node* k = anchor ? g.insert_node_after(anchor, op, in, {base + "." + what}, std::move(a), base + "." + what)
+                         : g.insert_node_before(&n, op, in, {base + "." + what}, std::move(a), base + "." + what);
+    made.push_back(anchor = k);
+    return k;
+  };
+  ir::Node* last;
+  if (o.per_token) {
+    ir::Node* mag = node("Abs", {x}, {}, "abs");
+    ir::Attributes keep;
+    keep.set("keepdims", static_cast<int64_t>(1));
+    ir::Node* peak;
+    if (g.opset >= 18) {
+      peak = node("ReduceMax", {mag->output(0), add_constant(g, base + ".axes", at::tensor({int64_t{-1}}, at::kLong))}, keep, "peak");
+    } else {
+      keep.set("axes", std::vector<int64_t>{-1});
+      peak = node("ReduceMax", {mag->output(0)}, keep, "peak");
+    }
+    ir::Node* floor = node("Max", {peak->output(0), add_constant(g, base + ".epsilon", at::scalar_tensor(1e-12f))}, {}, "floor");
+    ir::Node* s = node("Div", {floor->output(0), add_constant(g, base + ".qmax", at::scalar_tensor(127.0f))}, {}, "xs");
+    ir::Node* ratio = node("Div", {x, s->output(0)}, {}, "ratio");
+    ir::Node* rounded = node("Round", {ratio->output(0)}, {}, "round");
+    ir::Attributes to_int8;
+    to_int8.set("to", static_cast<int64_t>(3));
+    ir::Node* codes = node("Cast", {rounded->output(0)}, to_int8, "xq");
+    ir::Node* mm = node("MatMulInteger", {codes->output(0), wq_v}, {}, "acc");
+    ir::Node* cast = node("Cast", {mm->output(0)}, to_float, "accf");
+    ir::Node* rows = node("Mul", {cast->output(0), s->output(0)}, {}, "rows");
+    last = node("Mul", {rows->output(0), ws}, {}, "y");
+  } else {
+    ir::Node* dql = g.insert_node_before(&n, "DynamicQuantizeLinear", {x}, {base + ".xq", base + ".xs", base + ".xz"}, {},
+                                         base + ".quantize");
+    made.push_back(anchor = dql);
+    ir::Value* wz = add_constant(g, wname + ".zero_point", p.zero_point.reshape(shape).to(at::kChar));
+    ir::Node* mm = node("MatMulInteger", {dql->output(0), wq_v, dql->output(2), wz}, {}, "acc");
+    ir::Node* cast = node("Cast", {mm->output(0)}, to_float, "accf");
+    ir::Node* scale = node("Mul", {dql->output(1), ws}, {}, "s");
+    last = node("Mul", {cast->output(0), scale->output(0)}, {}, "y");
+  }
   int64_t bias_bytes = 0;
   if (n.op_type == "Gemm" && n.input(2)) {
     ir::Value* b = n.input(2);
     bias_bytes = init_of(g, b)->tensor.numel() * 4;
     last = g.insert_node_after(last, "Add", {last->output(0), b}, {base + ".biased"}, {}, base + ".bias");
+    made.push_back(last);
   }
-  for (ir::Node* k : {dql, mm, cast, scale, scale->output(0)->users[0], last}) ops::infer_node_types(g, *k);
+  for (ir::Node* k : made) ops::infer_node_types(g, *k);
   std::string name = out->name;
   g.replace_all_uses(out, last->output(0));
   g.remove_node(&n);
@@ -285,6 +323,7 @@ QuantizeResult quantize(ir::Graph& g, const QuantizeOptions& o,
   SHRINK_CHECK(o.bits == 8 || o.bits == 4, "--bits must be 8 or 4, got ", o.bits);
   SHRINK_CHECK(o.group_size >= 2 && o.group_size % 2 == 0, "--group-size must be even and at least 2, got ", o.group_size);
   SHRINK_CHECK(o.mode != "qat" || o.train, "quantize: qat mode needs a training function");
+  SHRINK_CHECK(!o.per_token || o.mode == "dynamic", "--per-token: only with dynamic mode, got --mode ", o.mode);
   for (const auto& name : o.exclude_nodes)
     SHRINK_CHECK(g.find_node(name), "--exclude: no node named '", name, "' in the model");
   for (const auto& n : g.nodes())

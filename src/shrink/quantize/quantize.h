@@ -16,7 +16,7 @@
 // load; fp16 mode stores every float parameter as float16 behind a Cast. Both compute in
 // float: they make the file smaller, not the arithmetic cheaper;
 // dynamic mode quantizes weights only and leaves the activations to be quantized per batch
-// at run time (the weights still go through DequantizeLinear in the exported file).
+// (or per token) at run time.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -56,6 +56,9 @@ struct QuantizeOptions {
   // SmoothQuant's migration strength alpha in [0, 1] (quantize/smooth.h), < 0: off. Static,
   // dynamic and qat modes; takes the activation ranges from the calibration batches.
   double smooth = -1;
+  // dynamic: activations quantized per token (per row of the layer's input, int8 symmetric)
+  // instead of per tensor (uint8 affine, DynamicQuantizeLinear).
+  bool per_token = false;
 };
 
 struct LayerQuantization {

@@ -26,6 +26,8 @@ int64_t node_macs(const ir::Node& node) {
   if (!out || node.inputs().size() < 2 || !node.input(1)) return 0;
   const ir::TensorType& w = node.input(1)->type;
   if ((op == "Int8Linear" || op == "Int8DynamicLinear") && w.is_static()) return product_from(out->type, out->type.rank() > 1 ? 1 : 0) * w.dims[1];
+  if (op == "Int4MatMul" && w.is_static() && w.rank() == 3)  // K = groups x 2 x (codes per group / 2)
+    return product_from(out->type, out->type.rank() > 1 ? 1 : 0) * w.dims[0] * w.dims[1] * 2;
   if ((op == "Conv" || op == "Int8Conv") && w.is_static()) return product_from(out->type, 1) * product_from(w, 1);
   if (op == "ConvTranspose" && w.is_static())
     return product_from(node.input(0)->type, 1) * product_from(w, 1);
@@ -57,6 +59,11 @@ ModelStats model_stats(const ir::Graph& graph) {
                         node->op_type == "DequantizeLinear";
       int_weight |= (node->op_type == "Int8Conv" || node->op_type == "Int8Linear" || node->op_type == "MatMulInteger" ||
                      node->op_type == "Int8DynamicLinear") && in == node->input(1);
+      if (node->op_type == "Int4MatMul" && in == node->input(1)) {  // two 4-bit codes a byte, 8 stands for 0
+        layer.parameters += 2 * t.numel();
+        layer.nonzeros += t.bitwise_and(15).ne(8).sum().item<int64_t>() + t.bitwise_right_shift(4).ne(8).sum().item<int64_t>();
+        continue;
+      }
       if (init->kind != ir::InitKind::Parameter && !int_weight) continue;
       layer.parameters += t.numel();
       layer.nonzeros += t.ne(0).sum().item<int64_t>();
