@@ -18,7 +18,9 @@ namespace {
 constexpr int64_t kLanes = 16;            // floats per AVX-512 register
 constexpr int64_t kBlock = 4 * kLanes;    // output columns one task computes at a time
 
-// Rows [0, R) of y[:, n0 : n0 + 64) (masked past N): for each group g,
+// Rows [0, R) of y[:, n0 : n0 + 64) (masked past N) from column block `packed` (the
+// block's codes, [groups, half, 64] bytes, contiguous: one stream) and its scales
+// [groups, 64]: for each group g,
 //   y += scale[g] * (sum_j x[k] q[k] - 8 sum_j x[k])      (k over the group's rows)
 // with the codes unpacked in registers; the low and high nibbles accumulate apart, so
 // each row has eight independent chains.
@@ -41,12 +43,12 @@ __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) void int4_block(
     __m512 lo[R][4], hi[R][4];
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < 4; ++c) lo[r][c] = hi[r][c] = _mm512_setzero_ps();
-    const uint8_t* pg = packed + g * half * n + n0;
+    const uint8_t* pg = packed + g * half * kBlock;
     for (int64_t j = 0; j < half; ++j) {
-      const uint8_t* row = pg + j * n;
+      const uint8_t* row = pg + j * kBlock;
       __m512 wl[4], wh[4];
       for (int c = 0; c < 4; ++c) {
-        __m512i codes = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask[c], row + c * kLanes));
+        __m512i codes = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c * kLanes)));
         wl[c] = _mm512_cvtepi32_ps(_mm512_and_si512(codes, low_bits));
         wh[c] = _mm512_cvtepi32_ps(_mm512_srli_epi32(codes, 4));
       }
@@ -59,9 +61,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) void int4_block(
         }
       }
     }
-    const float* sg = scale + g * n + n0;
+    const float* sg = scale + g * kBlock;
     for (int c = 0; c < 4; ++c) {
-      __m512 s = _mm512_maskz_loadu_ps(mask[c], sg + c * kLanes);
+      __m512 s = _mm512_loadu_ps(sg + c * kLanes);
       for (int r = 0; r < R; ++r) {
         __m512 dot = _mm512_sub_ps(_mm512_add_ps(lo[r][c], hi[r][c]), _mm512_set1_ps(8.0f * xsum[r * groups + g]));
         acc[r][c] = _mm512_fmadd_ps(s, dot, acc[r][c]);
@@ -87,8 +89,18 @@ at::Tensor int4_unpack(const at::Tensor& packed, const at::Tensor& scale) {
   return codes.to(at::kFloat).sub_(8.0f).mul_(scale.to(at::kFloat)).reshape({groups * 2 * half, n});
 }
 
+Int4Blocks int4_blocks(const at::Tensor& packed, const at::Tensor& scale) {
+  const int64_t groups = packed.size(0), half = packed.size(1), n = packed.size(2);
+  const int64_t blocks = (n + kBlock - 1) / kBlock, padded = blocks * kBlock;
+  // [groups, half, N] -> [blocks, groups, half, 64], zero past N (code 0 and scale 0 add 0).
+  at::Tensor codes = at::constant_pad_nd(packed, {0, padded - n});
+  at::Tensor s = at::constant_pad_nd(scale.to(at::kFloat).reshape({groups, n}), {0, padded - n});
+  return {codes.view({groups, half, blocks, kBlock}).permute({2, 0, 1, 3}).contiguous(),
+          s.view({groups, blocks, kBlock}).permute({1, 0, 2}).contiguous()};
+}
+
 at::Tensor int4_linear(const at::Tensor& x_in, const at::Tensor& packed_in, const at::Tensor& scale_in,
-                       const at::Tensor& bias_in) {
+                       const at::Tensor& bias_in, const Int4Blocks* blocks_in) {
   SHRINK_CHECK(packed_in.dim() == 3 && packed_in.scalar_type() == at::kByte, "int4 weight: expected uint8 [K/G, G/2, N], got ",
                packed_in.sizes());
   const int64_t groups = packed_in.size(0), half = packed_in.size(1), n = packed_in.size(2), k = groups * 2 * half;
@@ -101,27 +113,29 @@ at::Tensor int4_linear(const at::Tensor& x_in, const at::Tensor& packed_in, cons
   at::Tensor bias = bias_in.defined() ? bias_in.to(at::kFloat).reshape({n}).contiguous() : at::Tensor();
   const int64_t m = x.size(0);
   if (m > kInt4KernelRows || !has_avx512() || (at::GradMode::is_enabled() && x.requires_grad())) {
-    at::Tensor w = int4_unpack(packed_in, scale_in);
+    at::Tensor w = blocks_in && blocks_in->dense.defined() ? blocks_in->dense : int4_unpack(packed_in, scale_in);
     at::Tensor y = dense_mm(x, w);
     if (bias.defined()) y = y + bias;
     return y.view(out_shape);
   }
-  at::Tensor packed = packed_in.contiguous(), scale = scale_in.to(at::kFloat).contiguous();
+  const Int4Blocks blocked = blocks_in ? *blocks_in : int4_blocks(packed_in, scale_in);
   at::Tensor xsum = x.view({m, groups, 2 * half}).sum(2).contiguous();  // [m, K/G]
   at::Tensor y = at::empty({m, n}, x.options());
   const float* xp = x.data_ptr<float>();
   const float* xs = xsum.data_ptr<float>();
-  const uint8_t* pp = packed.data_ptr<uint8_t>();
-  const float* sp = scale.data_ptr<float>();
+  const uint8_t* pp = blocked.codes.data_ptr<uint8_t>();
+  const float* sp = blocked.scales.data_ptr<float>();
   const float* bp = bias.defined() ? bias.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       int64_t r = 0;
+      const uint8_t* codes = pp + b * groups * half * kBlock;
+      const float* scales = sp + b * groups * kBlock;
       for (; r + 2 <= m; r += 2)
-        int4_block<2>(xp + r * k, k, xs + r * groups, pp, sp, bp, groups, half, n, b * kBlock, yp + r * n, n);
-      if (r < m) int4_block<1>(xp + r * k, k, xs + r * groups, pp, sp, bp, groups, half, n, b * kBlock, yp + r * n, n);
+        int4_block<2>(xp + r * k, k, xs + r * groups, codes, scales, bp, groups, half, n, b * kBlock, yp + r * n, n);
+      if (r < m) int4_block<1>(xp + r * k, k, xs + r * groups, codes, scales, bp, groups, half, n, b * kBlock, yp + r * n, n);
     }
   });
   return y.view(out_shape);

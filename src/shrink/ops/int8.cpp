@@ -208,9 +208,30 @@ void register_int8_ops(OpRegistry& registry) {
           y.dims.back() = ctx.input(1).dims[2];
         return std::vector<TensorType>{with_dtype(y, at::kFloat)};
       },
-      simple_kernel([](const Tensors& in) {
-        return int4_linear(in[0], in[1], in[2], in.size() > 3 ? in[3] : at::Tensor());
-      })));
+      [](const ir::Node&) -> Kernel {
+        struct Cache {  // the kernel's layout of this node's weights, rebuilt when they change
+          std::mutex mutex;
+          const void* weight = nullptr;
+          int64_t version = -1;
+          Int4Blocks blocks;
+        };
+        auto cache = std::make_shared<Cache>();
+        return [cache](const KernelContext&, const Tensors& in) -> Tensors {
+          Int4Blocks blocks;
+          {
+            std::lock_guard<std::mutex> lock(cache->mutex);
+            if (cache->weight != in[1].data_ptr() || cache->version != static_cast<int64_t>(in[1]._version())) {
+              cache->blocks = int4_blocks(in[1], in[2]);
+              cache->weight = in[1].data_ptr();
+              cache->version = static_cast<int64_t>(in[1]._version());
+            }
+            if (in[0].numel() / std::max<int64_t>(in[0].size(-1), 1) > kInt4KernelRows && !cache->blocks.dense.defined())
+              cache->blocks.dense = int4_unpack(in[1], in[2]);
+            blocks = cache->blocks;
+          }
+          return {int4_linear(in[0], in[1], in[2], in.size() > 3 ? in[3] : at::Tensor(), &blocks)};
+        };
+      }));
   // Fake quantization for quantization-aware training (quantize/qat.h): quantize and
   // dequantize in float, gradient straight through inside the range; a scale that requires
   // grad is learned by LSQ (gradient scaled by 1/sqrt(numel * qmax)).
