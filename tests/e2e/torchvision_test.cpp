@@ -13,6 +13,7 @@
 #include "shrink/io/npy.h"
 #include "shrink/onnx/export.h"
 #include "shrink/onnx/import.h"
+#include "shrink/passes/inference_passes.h"
 #include "shrink/passes/pass.h"
 #include "shrink/prune/heads.h"
 #include "shrink/prune/structured.h"
@@ -45,6 +46,23 @@ TEST_P(TorchvisionModel, MatchesPyTorch) {
   double err = (got - want).abs().max().item<double>();
   EXPECT_LE(err, 1e-4) << model << (training ? " (training)" : " (eval)");
 
+  // As deployed: the inference pipeline on both backends (onednn: convolutions fused with
+  // their activations and residual Adds on channels-last activations).
+  if (!training) {
+    for (const char* backend : {"onednn", "aten"}) {
+      passes::set_inference_backend(backend);
+      ir::Graph deployed = g.clone();
+      passes::make_pipeline("inference").run(deployed);
+      int fused = 0;
+      for (const auto& n : deployed.nodes()) fused += n->op_type == "FusedConv";
+      EXPECT_EQ(fused > 0, std::string(backend) == "onednn") << model << " " << backend;
+      at::Tensor y = exec::run_once(deployed, {x})[0];
+      EXPECT_LE((y - want).abs().max().item<double>(), 1e-4 * std::max(1.0, want.abs().max().item<double>()))
+          << model << " on " << backend;
+    }
+    passes::set_inference_backend("onednn");
+  }
+
   // shrink's export runs in ONNX Runtime with the same outputs.
   onnx_io::export_model(g, dir.file("shrink.onnx"));
   at::Tensor ort = test_support::run_onnxruntime(dir.file("shrink.onnx"), {x})[0];
@@ -53,7 +71,8 @@ TEST_P(TorchvisionModel, MatchesPyTorch) {
 
 INSTANTIATE_TEST_SUITE_P(
     Torchvision, TorchvisionModel,
-    ::testing::Combine(::testing::Values("resnet18", "mobilenet_v2", "squeezenet1_1", "shufflenet_v2_x0_5"),
+    ::testing::Combine(::testing::Values("resnet18", "mobilenet_v2", "squeezenet1_1", "shufflenet_v2_x0_5",
+                                         "efficientnet_b0", "mobilenet_v3_small"),
                        ::testing::Bool()),
     [](const auto& info) {
       return std::get<0>(info.param) + (std::get<1>(info.param) ? "_training" : "_eval");

@@ -251,3 +251,58 @@ TEST_P(FoldTorchvision, InferencePipelineFoldsEveryBatchNorm) {
 
 INSTANTIATE_TEST_SUITE_P(Torchvision, FoldTorchvision,
                          ::testing::Values("resnet18", "mobilenet_v2", "shufflenet_v2_x0_5"));
+
+// fuse_conv: each activation form, a residual Add with a Relu after it, a depthwise and a
+// dilated, strided convolution with asymmetric pads fuse into FusedConv nodes whose
+// outputs equal the unfused graph's on ATen; a Conv whose output another node also reads
+// fuses alone, and an Add of a broadcast operand stays an Add.
+TEST(FuseConv, ActivationsAndResidualsFuseAndComputeTheSame) {
+  at::manual_seed(9);
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", TensorType::of(at::kFloat, {2, 8, 11, 9}));
+  auto conv = [&](ir::Value* in, int64_t out, int64_t k, ir::Attributes a, const std::string& name) {
+    int64_t group = a.get_int("group", 1);
+    std::vector<ir::Value*> inputs = {in, param(g, name + ".w", at::randn({out, 8 / group, k, k}) * 0.3),
+                                      param(g, name + ".b", at::randn({out}) * 0.1)};
+    return g.add_node("Conv", inputs, {name}, a)->output(0);
+  };
+  ir::Attributes same;
+  same.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  ir::Value* a = g.add_node("Relu", {conv(x, 8, 3, same, "c1")}, {"r1"})->output(0);
+  ir::Value* lo = g.add_initializer("lo", at::scalar_tensor(0.0f), ir::InitKind::Constant);
+  ir::Value* hi = g.add_initializer("hi", at::scalar_tensor(6.0f), ir::InitKind::Constant);
+  ir::Value* b = g.add_node("Clip", {conv(a, 8, 3, same, "c2"), lo, hi}, {"r6"})->output(0);
+  ir::Value* c3 = conv(b, 8, 3, same, "c3");
+  ir::Value* s = g.add_node("Sigmoid", {c3}, {"sig"})->output(0);
+  ir::Value* silu = g.add_node("Mul", {c3, s}, {"silu"})->output(0);
+  ir::Attributes dw = same;
+  dw.set("group", int64_t{8});
+  ir::Value* hs = g.add_node("HardSwish", {conv(silu, 8, 3, dw, "dw")}, {"hs"})->output(0);
+  ir::Value* res = g.add_node("Add", {conv(hs, 8, 1, {}, "c4"), a}, {"res"})->output(0);  // residual from r1
+  ir::Value* out = g.add_node("Relu", {res}, {"r2"})->output(0);
+  ir::Attributes odd;
+  odd.set("strides", std::vector<int64_t>{2, 1});
+  odd.set("dilations", std::vector<int64_t>{2, 1});
+  odd.set("pads", std::vector<int64_t>{0, 2, 1, 0});
+  ir::Value* c5 = conv(out, 8, 3, odd, "c5");
+  ir::Value* bias = param(g, "bcast", at::randn({8, 1, 1}));
+  g.add_output(g.add_node("Add", {c5, bias}, {"shift"})->output(0));
+  g.add_output(c5);  // read twice: fuses alone
+  ops::infer_shapes(g);
+  at::Tensor input = at::randn({2, 8, 11, 9});
+  EXPECT_TRUE(check_pass(g, "fuse_conv,eliminate_dead_code", {input}, 1e-5));
+  auto counts = op_counts(g);
+  EXPECT_EQ(counts["FusedConv"], 6);
+  EXPECT_EQ(counts["Conv"] + counts["Relu"] + counts["Clip"] + counts["Sigmoid"] + counts["HardSwish"], 0);
+  EXPECT_EQ(counts["Mul"], 0);
+  EXPECT_EQ(counts["Add"], 1);  // the broadcast shift
+  std::map<std::string, std::string> post;
+  for (const auto& n : g.nodes())
+    if (n->op_type == "FusedConv") post[n->output(0)->name] = n->attrs.get_string("post", "");
+  EXPECT_EQ(post["r1"], "relu");
+  EXPECT_EQ(post["r6"], "clip");
+  EXPECT_EQ(post["silu"], "silu");
+  EXPECT_EQ(post["hs"], "hardswish");
+  EXPECT_EQ(post["r2"], "sum,relu");
+  EXPECT_EQ(post["c5"], "");
+}

@@ -13,6 +13,7 @@
 #include "shrink/core/limits.h"
 #include "shrink/core/parse.h"
 #include "shrink/core/threads.h"
+#include "shrink/passes/inference_passes.h"
 #include "shrink/report/latency.h"
 #include "shrink/core/version.h"
 #include "shrink/dist/dist.h"
@@ -61,9 +62,15 @@ int main(int argc, char** argv) {
                  "NAME=SIZE: size of a named symbolic input dimension other than the batch (e.g. sequence=128) "
                  "wherever latency is measured (ONNX Runtime's free dimension override); repeatable")
       ->take_all();
+  std::string backend;
+  app.add_option("--backend", backend,
+                 "inference kernels: onednn (convolutions with their activations and residual Adds fused, channels-last "
+                 "activations; the default) or aten (one node at a time); default SHRINK_BACKEND or onednn")
+      ->check(CLI::IsMember({"onednn", "aten"}));
   app.fallthrough();  // --threads, --nproc, ... also after the subcommand's name
   app.parse_complete_callback([&] {
     shrink::set_threads(threads);
+    if (!backend.empty()) shrink::passes::set_inference_backend(backend);
     shrink::report::set_dim_sizes(shrink::cli::parse_dim_sizes(dims, "--dim"));
     if (max_tensor_bytes > 0) shrink::set_max_tensor_bytes(max_tensor_bytes);
     if (nproc > 1 && !std::getenv("RANK") && !std::getenv("WORLD_SIZE")) {

@@ -2,6 +2,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include "shrink/ops/common.h"
+#include "shrink/ops/dnnl_kernels.h"
 #include "shrink/ops/window.h"
 
 namespace shrink::ops {
@@ -227,7 +228,61 @@ Kernel make_conv_transpose(const ir::Node& node) {
 
 }  // namespace
 
+// FusedConv (ai.shrink; passes/fuse_conv.cpp): a 2-D Conv with the element-wise ops and
+// residual Add after it, on oneDNN (dnnl_kernels.h). Inputs x, w, bias?, residual?;
+// attributes: Conv's (explicit pads), post = the post-ops in order, comma-separated
+// (relu, clip, hardswish, silu, sigmoid, sum), clip_min / clip_max.
+std::vector<ConvPostOp> read_post_ops(const ir::Attributes& attrs) {
+  std::vector<ConvPostOp> out;
+  std::string spec = attrs.get_string("post", "");
+  size_t start = 0;
+  while (start < spec.size()) {
+    size_t end = spec.find(',', start);
+    if (end == std::string::npos) end = spec.size();
+    std::string name = spec.substr(start, end - start);
+    start = end + 1;
+    ConvPostOp op{ConvPostOp::Relu};
+    if (name == "relu") op.kind = ConvPostOp::Relu;
+    else if (name == "clip") op = {ConvPostOp::Clip, attrs.get_float("clip_min", 0.0f), attrs.get_float("clip_max", 6.0f)};
+    else if (name == "hardswish") op.kind = ConvPostOp::HardSwish;
+    else if (name == "silu") op.kind = ConvPostOp::Silu;
+    else if (name == "sigmoid") op.kind = ConvPostOp::Sigmoid;
+    else if (name == "sum") op.kind = ConvPostOp::Sum;
+    else fail("FusedConv: unknown post-op '", name, "'");
+    out.push_back(op);
+  }
+  return out;
+}
+
+Kernel make_fused_conv(const ir::Node& node) {
+  Window win = read_window(node.attrs, node.attrs.get_ints("kernel_shape"));
+  SHRINK_CHECK(win.rank() == 2 && !win.same(), node.describe(), ": FusedConv takes 2-D windows with explicit pads");
+  std::vector<ConvPostOp> post = read_post_ops(node.attrs);
+  bool sum = false;
+  for (const ConvPostOp& op : post) sum = sum || op.kind == ConvPostOp::Sum;
+  auto conv = std::make_shared<FusedConv>(win.strides, win.dilations, win.pads_begin, win.pads_end,
+                                          node.attrs.get_int("group", 1), post);
+  const bool has_bias = node.inputs().size() > 2 && node.input(2);
+  return [conv, sum, has_bias](const KernelContext&, const Tensors& in) -> Tensors {
+    at::Tensor bias = has_bias ? in[2] : at::Tensor();
+    at::Tensor residual = sum ? in[3] : at::Tensor();
+    return {(*conv)(in[0], in[1], bias, residual)};
+  };
+}
+
 void register_conv_ops(OpRegistry& r) {
+  OpDef fused;
+  fused.name = "FusedConv";
+  fused.domain = "ai.shrink";
+  fused.min_inputs = 2;
+  fused.max_inputs = 4;
+  fused.param_inputs = {1, 2};
+  fused.infer = [](const InferContext& ctx) {
+    return std::vector<TensorType>{conv_output_type(ctx.input(0), ctx.input(1), ctx.node.attrs, at::kFloat)};
+  };
+  fused.make_kernel = make_fused_conv;
+  r.add(fused);
+
   OpDef conv;
   conv.name = "Conv";
   conv.min_inputs = 2;

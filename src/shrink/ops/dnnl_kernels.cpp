@@ -283,3 +283,152 @@ at::Tensor DynamicInt8Linear::operator()(const at::Tensor& x_in, const at::Tenso
 }
 
 }  // namespace shrink::ops
+
+namespace shrink::ops {
+
+// --- fused convolution ---
+
+namespace {
+
+at::Tensor apply_post_op(at::Tensor y, const ConvPostOp& op, const at::Tensor& residual) {
+  switch (op.kind) {
+    case ConvPostOp::Relu: return at::relu(y);
+    case ConvPostOp::Clip: return at::clamp(y, op.lo, op.hi);
+    case ConvPostOp::HardSwish: return at::hardswish(y);
+    case ConvPostOp::Silu: return at::silu(y);
+    case ConvPostOp::Sigmoid: return at::sigmoid(y);
+    case ConvPostOp::Sum: return y + residual;
+  }
+  return y;
+}
+
+}  // namespace
+
+at::Tensor fused_conv_reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& residual,
+                                const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
+                                const std::vector<int64_t>& pads_begin, const std::vector<int64_t>& pads_end, int64_t groups,
+                                const std::vector<ConvPostOp>& post) {
+  at::Tensor in = x;
+  std::vector<int64_t> pads = pads_begin;
+  if (pads_begin != pads_end) {
+    in = at::constant_pad_nd(x, {pads_begin[1], pads_end[1], pads_begin[0], pads_end[0]}, 0);
+    pads.assign(2, 0);
+  }
+  at::Tensor y = at::convolution(in, w, bias, strides, pads, dilations, false, {0, 0}, groups);
+  for (const ConvPostOp& op : post) y = apply_post_op(y, op, residual);
+  return y;
+}
+
+struct FusedConv::State {
+  std::vector<int64_t> strides, dilations, pads_begin, pads_end;
+  int64_t groups = 1;
+  std::vector<ConvPostOp> post;
+  struct Entry {  // one input shape
+    dnnl::convolution_forward prim;
+    dnnl::memory::desc src, dst, bias;
+    dnnl::memory weights;  // reordered into the primitive's layout
+  };
+  std::mutex mutex;
+  const void* weight = nullptr;
+  int64_t version = -1;
+  std::map<std::vector<int64_t>, Entry> entries;
+};
+
+FusedConv::FusedConv(std::vector<int64_t> strides, std::vector<int64_t> dilations, std::vector<int64_t> pads_begin,
+                     std::vector<int64_t> pads_end, int64_t groups, std::vector<ConvPostOp> post)
+    : state_(std::make_unique<State>()) {
+  state_->strides = std::move(strides);
+  state_->dilations = std::move(dilations);
+  state_->pads_begin = std::move(pads_begin);
+  state_->pads_end = std::move(pads_end);
+  state_->groups = groups;
+  state_->post = std::move(post);
+}
+FusedConv::~FusedConv() = default;
+
+at::Tensor FusedConv::operator()(const at::Tensor& x_in, const at::Tensor& w, const at::Tensor& bias,
+                                 const at::Tensor& residual) {
+  State& st = *state_;
+  const bool grad = at::GradMode::is_enabled() && (x_in.requires_grad() || w.requires_grad() ||
+                                                   (bias.defined() && bias.requires_grad()) ||
+                                                   (residual.defined() && residual.requires_grad()));
+  if (grad || !plain_float(x_in) || !plain_float(w) || x_in.dim() != 4 || w.dim() != 4 || x_in.numel() == 0)
+    return fused_conv_reference(x_in, w, bias, residual, st.strides, st.dilations, st.pads_begin, st.pads_end, st.groups,
+                                st.post);
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  at::Tensor x = x_in.contiguous(at::MemoryFormat::ChannelsLast);
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3);
+  const int64_t oc = w.size(0), kh = w.size(2), kw = w.size(3);
+  auto extent = [&](int64_t in, int64_t k, int64_t i) {
+    return (in + st.pads_begin[i] + st.pads_end[i] - ((k - 1) * st.dilations[i] + 1)) / st.strides[i] + 1;
+  };
+  const int64_t oh = extent(h, kh, 0), ow = extent(wd, kw, 1);
+  at::Tensor y = at::empty({n, oc, oh, ow}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  bool sum = false;
+  for (const ConvPostOp& op : st.post) sum = sum || op.kind == ConvPostOp::Sum;
+  if (sum) y.copy_(residual);  // oneDNN's sum post-op adds what the destination holds
+
+  std::unique_lock<std::mutex> lock(st.mutex);
+  if (st.weight != w.data_ptr() || st.version != static_cast<int64_t>(w._version())) {
+    st.entries.clear();
+    st.weight = w.data_ptr();
+    st.version = static_cast<int64_t>(w._version());
+  }
+  const std::vector<int64_t> key = {n, c, h, wd};
+  auto it = st.entries.find(key);
+  if (it == st.entries.end()) {
+    if (st.entries.size() >= 8) st.entries.clear();
+    dnnl::memory::desc src({n, c, h, wd}, dt::f32, tag::nhwc);
+    dnnl::memory::desc dst({n, oc, oh, ow}, dt::f32, tag::nhwc);
+    const bool grouped = st.groups > 1;
+    dnnl::memory::dims wdims = grouped ? dnnl::memory::dims{st.groups, oc / st.groups, c / st.groups, kh, kw}
+                                       : dnnl::memory::dims{oc, c, kh, kw};
+    dnnl::memory::desc wei(wdims, dt::f32, tag::any);
+    dnnl::memory::desc bias_md = bias.defined() ? dnnl::memory::desc({oc}, dt::f32, tag::a) : dnnl::memory::desc();
+    dnnl::memory::dims dil = {st.dilations[0] - 1, st.dilations[1] - 1};  // oneDNN counts the gaps
+    dnnl::post_ops ops;
+    for (const ConvPostOp& op : st.post) {
+      switch (op.kind) {
+        case ConvPostOp::Sum: ops.append_sum(1.0f); break;
+        case ConvPostOp::Relu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f); break;
+        case ConvPostOp::Clip: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, op.lo, op.hi); break;
+        case ConvPostOp::HardSwish: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_hardswish, 0.0f, 0.0f); break;
+        case ConvPostOp::Silu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.0f, 0.0f); break;
+        case ConvPostOp::Sigmoid: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_logistic, 0.0f, 0.0f); break;
+      }
+    }
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wei,
+                                      bias_md, dst, {st.strides[0], st.strides[1]}, dil,
+                                      {st.pads_begin[0], st.pads_begin[1]}, {st.pads_end[0], st.pads_end[1]});
+    dnnl::convolution_forward::primitive_desc pd;
+    try {
+      pd = dnnl::convolution_forward::primitive_desc(d, attr, cpu_engine());
+    } catch (const dnnl::error&) {  // a shape or post-op this oneDNN has no kernel for
+      lock.unlock();
+      return fused_conv_reference(x_in, w, bias, residual, st.strides, st.dilations, st.pads_begin, st.pads_end,
+                                  st.groups, st.post);
+    }
+    at::Tensor plain_w = w.contiguous();
+    dnnl::memory plain(dnnl::memory::desc(wdims, dt::f32, grouped ? tag::goihw : tag::oihw), cpu_engine(),
+                       plain_w.data_ptr());
+    dnnl::memory packed(pd.weights_desc(), cpu_engine());
+    dnnl::stream stream(cpu_engine());
+    dnnl::reorder(plain, packed).execute(stream, plain, packed);
+    stream.wait();
+    it = st.entries.emplace(key, State::Entry{dnnl::convolution_forward(pd), src, dst, bias_md, packed}).first;
+  }
+  const State::Entry e = it->second;  // handles: valid after another thread clears the cache
+  lock.unlock();
+  at::Tensor b = bias.defined() ? bias.to(at::kFloat).contiguous() : at::Tensor();
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, dnnl::memory(e.src, cpu_engine(), x.data_ptr())},
+                                                {DNNL_ARG_WEIGHTS, e.weights},
+                                                {DNNL_ARG_DST, dnnl::memory(e.dst, cpu_engine(), y.data_ptr())}};
+  if (b.defined()) args[DNNL_ARG_BIAS] = dnnl::memory(e.bias, cpu_engine(), b.data_ptr());
+  run(e.prim, args);
+  return y;
+}
+
+}  // namespace shrink::ops

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <memory>
+#include <vector>
 
 namespace shrink::ops {
 
@@ -48,5 +49,42 @@ class DynamicInt8Linear {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+}  // namespace shrink::ops
+
+namespace shrink::ops {
+
+// One step after a fused convolution's product, in order: an element-wise function or
+// the sum of a residual (oneDNN's post-ops).
+struct ConvPostOp {
+  enum Kind { Relu, Clip, HardSwish, Silu, Sigmoid, Sum } kind;
+  float lo = 0, hi = 0;  // Clip's bounds
+};
+
+// A 2-D convolution (+ bias) with its activation and residual Add fused, as one oneDNN
+// primitive on channels-last (NHWC) activations: the output is a channels-last tensor, so
+// a chain of convolutions never converts layouts (ATen's ops take channels-last tensors
+// as they are); the weight is reordered once into the primitive's blocked layout. One
+// primitive per input shape (a few kept). One object per graph node; thread-safe.
+// x: float [N, C, H, W]; w: [OC, C/groups, KH, KW]; bias: [OC] or undefined; residual:
+// [N, OC, OH, OW] when the post-ops hold a Sum, else undefined. Gradients and other
+// element types go to ATen.
+class FusedConv {
+ public:
+  FusedConv(std::vector<int64_t> strides, std::vector<int64_t> dilations, std::vector<int64_t> pads_begin,
+            std::vector<int64_t> pads_end, int64_t groups, std::vector<ConvPostOp> post);
+  ~FusedConv();
+  at::Tensor operator()(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& residual);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// The same computation on ATen (gradients; the reference in tests).
+at::Tensor fused_conv_reference(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& residual,
+                                const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations,
+                                const std::vector<int64_t>& pads_begin, const std::vector<int64_t>& pads_end, int64_t groups,
+                                const std::vector<ConvPostOp>& post);
 
 }  // namespace shrink::ops

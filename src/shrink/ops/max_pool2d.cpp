@@ -177,8 +177,10 @@ at::Tensor max_pool2d_2x2_uint8(const at::Tensor& x) {
 }
 
 bool max_pool2d_2x2_applies(const at::Tensor& x) {
+  // Channels-last inputs (FusedConv's outputs) go to ATen's pooling, which keeps the layout.
   return x.dim() == 4 && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) && x.device().is_cpu() &&
-         x.layout() == at::kStrided && x.size(2) >= 2 && x.size(3) >= 2 && x.numel() > 0;
+         x.layout() == at::kStrided && x.size(2) >= 2 && x.size(3) >= 2 && x.numel() > 0 &&
+         (x.is_contiguous() || !x.is_contiguous(at::MemoryFormat::ChannelsLast));
 }
 
 std::pair<at::Tensor, at::Tensor> max_pool2d_2x2(const at::Tensor& x, bool with_indices) {

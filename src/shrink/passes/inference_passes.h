@@ -2,6 +2,7 @@
 // it; a graph with no matching site is left unchanged (returns false).
 #pragma once
 #include <set>
+#include <string>
 
 #include "shrink/ir/graph.h"
 
@@ -37,6 +38,15 @@ bool fuse_int4(ir::Graph& graph);
 // The nodes that unpack 4-bit weights in the form fuse_int4 matches: the importer leaves
 // them unfolded, so the runtime can read the packed bytes and a re-export keeps them.
 std::set<const ir::Node*> int4_unpack_nodes(const ir::Graph& graph);
+
+// Float 2-D Conv (+ Relu / Clip / HardSwish / SiLU / Sigmoid, + one residual Add) becomes
+// one ai.shrink FusedConv on oneDNN with channels-last activations (ops/dnnl_kernels.h).
+bool fuse_conv(ir::Graph& graph);
+
+// The inference pipeline's kernels: "onednn" (the default: fuse_conv runs) or "aten"
+// (convolutions one node at a time on ATen); SHRINK_BACKEND sets the default.
+void set_inference_backend(const std::string& backend);
+const std::string& inference_backend();
 
 // QDQ patterns (QuantizeLinear / DequantizeLinear around Conv, Gemm, MatMul, Add, with a
 // fused Relu) become the int8 kernels of ops/int8.h; the weights' remaining

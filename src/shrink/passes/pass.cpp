@@ -1,5 +1,6 @@
 #include "shrink/passes/pass.h"
 
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -31,12 +32,34 @@ const std::map<std::string, std::function<bool(ir::Graph&)>>& registry() {
       {"canonicalize_gemm", canonicalize_gemm},
       {"fuse_gelu", fuse_gelu},
       {"fuse_int4", fuse_int4},
+      {"fuse_conv", fuse_conv},
       {"lower_int8", lower_int8},
   };
   return passes;
 }
 
 }  // namespace
+
+namespace {
+std::string& backend_setting() {
+  static std::string backend = [] {
+    const char* env = std::getenv("SHRINK_BACKEND");
+    return std::string(env && *env ? env : "onednn");
+  }();
+  return backend;
+}
+}  // namespace
+
+void set_inference_backend(const std::string& backend) {
+  SHRINK_CHECK(backend == "onednn" || backend == "aten", "--backend: expected onednn or aten, got '", backend, "'");
+  backend_setting() = backend;
+}
+
+const std::string& inference_backend() {
+  const std::string& b = backend_setting();
+  SHRINK_CHECK(b == "onednn" || b == "aten", "SHRINK_BACKEND: expected onednn or aten, got '", b, "'");
+  return b;
+}
 
 std::unique_ptr<Pass> make_pass(std::string name, std::function<bool(ir::Graph&)> fn) {
   return std::make_unique<FunctionPass>(std::move(name), std::move(fn));
@@ -97,6 +120,7 @@ Pipeline make_pipeline(const std::string& spec) {
     if (spec == "inference") {  // the runtime's own ops (ai.shrink): never exported
       p.add(create_pass("fuse_gelu"));
       p.add(create_pass("lower_int8"));
+      if (inference_backend() == "onednn") p.add(create_pass("fuse_conv"));
     }
     return p;
   }
