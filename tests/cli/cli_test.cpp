@@ -138,6 +138,14 @@ TEST(Cli, ErrorsAreOneLineWithNonZeroExit) {
   EXPECT_NE(bad_threads.status, 0);
   EXPECT_NE(bad_threads.output.find("--threads"), std::string::npos) << bad_threads.output;
 
+  for (const char* backend : {"onednn", "aten"}) {  // before the subcommand or after it
+    EXPECT_EQ(run_command(shrink_cli() + " --backend " + backend + " info " + model).status, 0) << backend;
+    EXPECT_EQ(run_command(shrink_cli() + " info " + model + " --backend " + backend).status, 0) << backend;
+  }
+  auto bad_backend = run_command(shrink_cli() + " --backend gpu info " + model);
+  EXPECT_NE(bad_backend.status, 0);
+  EXPECT_NE(bad_backend.output.find("--backend"), std::string::npos) << bad_backend.output;
+
   std::ofstream(dir.file("junk.npy")) << "junk";
   auto bad_npy = run_command(shrink_cli() + " run " + model + " -i " + dir.file("junk.npy") + " -o " + dir.file("y.npy"));
   EXPECT_EQ(bad_npy.status, 1);

@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
   // An unknown subcommand is named (CLI11 would only say one is required).
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--threads" || a == "--max-tensor-bytes" || a == "--nproc" || a == "--dist-timeout" || a == "--dim") {
+    if (a == "--threads" || a == "--max-tensor-bytes" || a == "--nproc" || a == "--dist-timeout" || a == "--dim" ||
+        a == "--backend") {
       ++i;
       continue;
     }
