@@ -203,3 +203,19 @@ TEST(DnnlKernels, DequantizeEqualsATenToTheBitAndKeepsTheLayout) {
   at::Tensor one = at::_make_per_tensor_quantized_tensor(at::full({1}, 200, at::kByte), 0.5, 41);
   EXPECT_EQ(ops::dequantize_inference(one).item<float>(), 79.5f);
 }
+
+// oneDNN max pooling equals ATen's (a max has no rounding) in both layouts, with
+// symmetric and asymmetric pads (padding never wins), and keeps the layout.
+TEST(DnnlKernels, MaxPoolEqualsATenInBothLayouts) {
+  at::manual_seed(8);
+  at::Tensor x = at::randn({2, 5, 9, 8}) - 3;  // mostly negative: a zero pad would win
+  for (at::MemoryFormat format : {at::MemoryFormat::Contiguous, at::MemoryFormat::ChannelsLast}) {
+    at::Tensor in = x.contiguous(format);
+    at::Tensor got = ops::max_pool2d_inference(in, {3, 3}, {2, 2}, {1, 1}, {1, 1});
+    EXPECT_TRUE(at::equal(got, at::max_pool2d(x, {3, 3}, {2, 2}, {1, 1})));
+    EXPECT_TRUE(got.is_contiguous(format));
+    at::Tensor odd = ops::max_pool2d_inference(in, {2, 3}, {1, 2}, {0, 2}, {1, 0});
+    at::Tensor want = at::max_pool2d(at::constant_pad_nd(x, {2, 0, 0, 1}, -INFINITY), {2, 3}, {1, 2});
+    EXPECT_TRUE(at::equal(odd, want));
+  }
+}

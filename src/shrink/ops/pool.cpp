@@ -2,6 +2,7 @@
 #include <limits>
 
 #include "shrink/ops/common.h"
+#include "shrink/ops/dnnl_kernels.h"
 #include "shrink/ops/max_pool2d.h"
 #include "shrink/ops/window.h"
 
@@ -114,6 +115,8 @@ Kernel make_max_pool(const ir::Node& node) {
     }
     if (!want_indices) {
       if (r == 1) return {at::max_pool1d(x, w.kernel, w.strides, pads, w.dilations, ceil_mode)};
+      if (r == 2 && !ceil_mode && !padded && w.dilations == std::vector<int64_t>{1, 1})
+        return {max_pool2d_inference(x, w.kernel, w.strides, pads, pads)};
       if (r == 2) return {at::max_pool2d(x, w.kernel, w.strides, pads, w.dilations, ceil_mode)};
     }
     Tensors out = max_pool_any_rank(x, w, pads, ceil_mode, want_indices, r);
