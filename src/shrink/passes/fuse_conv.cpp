@@ -9,18 +9,15 @@
 
 #include "shrink/ops/window.h"
 #include "shrink/passes/inference_passes.h"
+#include "shrink/passes/match.h"
 
 namespace shrink::passes {
 namespace {
 
-const at::Tensor* constant(const ir::Graph& g, const ir::Value* v) {
-  const ir::Initializer* init = v ? g.initializer(v->name) : nullptr;
-  return init ? &init->tensor : nullptr;
-}
-
-// The one node reading v, when v is not a graph output.
-ir::Node* only_user(const ir::Graph& g, const ir::Value* v) {
-  return v->users.size() == 1 && !g.is_graph_output(v) && v->users[0]->domain.empty() ? v->users[0] : nullptr;
+// The one standard-domain node reading v, when v is not a graph output.
+ir::Node* standard_user(const ir::Graph& g, const ir::Value* v) {
+  ir::Node* u = only_user(g, v);
+  return u && u->domain.empty() ? u : nullptr;
 }
 
 // Clip's bounds from attributes (opset < 11) or constant inputs; false if not constant.
@@ -81,13 +78,13 @@ bool fuse_conv(ir::Graph& graph) {
     bool summed = false;
     auto add = [&](const char* op) { post += (post.empty() ? "" : ",") + std::string(op); };
     while (true) {
-      ir::Node* u = only_user(graph, v);
+      ir::Node* u = standard_user(graph, v);
       // SiLU: v read by Sigmoid and by Mul(v, Sigmoid(v)).
       if (!u && v->users.size() == 2 && v->users[0] != v->users[1] && !graph.is_graph_output(v)) {
         ir::Node* s = v->users[0]->op_type == "Sigmoid" ? v->users[0] : v->users[1];
         ir::Node* m = s == v->users[0] ? v->users[1] : v->users[0];
         if (s->op_type == "Sigmoid" && s->domain.empty() && m->op_type == "Mul" && m->domain.empty() &&
-            only_user(graph, s->output(0)) == m &&
+            standard_user(graph, s->output(0)) == m &&
             ((m->input(0) == v && m->input(1) == s->output(0)) || (m->input(1) == v && m->input(0) == s->output(0)))) {
           add("silu");
           fused.push_back(s);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "shrink/passes/inference_passes.h"
+#include "shrink/passes/match.h"
 
 namespace shrink::passes {
 namespace {
@@ -30,11 +31,6 @@ bool binary_with_scalar(const ir::Graph& g, const ir::Node* n, const char* op, d
       return true;
     }
   return false;
-}
-
-// The single node using v, if v has exactly one use and is not a graph output.
-ir::Node* only_user(const ir::Graph& g, const ir::Value* v) {
-  return v->users.size() == 1 && !g.is_graph_output(v) ? v->users[0] : nullptr;
 }
 
 }  // namespace

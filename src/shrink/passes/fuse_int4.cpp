@@ -7,14 +7,10 @@
 // reads the packed bytes instead of a float weight. It runs first in the inference pipeline,
 // before constant folding would turn the unpacking into a float constant; never exported.
 #include "shrink/passes/inference_passes.h"
+#include "shrink/passes/match.h"
 
 namespace shrink::passes {
 namespace {
-
-const at::Tensor* constant(const ir::Graph& g, const ir::Value* v) {
-  const ir::Initializer* init = v ? g.initializer(v->name) : nullptr;
-  return init ? &init->tensor : nullptr;
-}
 
 bool scalar_is(const ir::Graph& g, const ir::Value* v, double want) {
   const at::Tensor* t = constant(g, v);
